@@ -1,0 +1,77 @@
+"""A thin httpx client of the director API, turning HTTP errors into clear BoshPyErrors."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import httpx
+
+from bosh_py.cli.config import CliConfig
+from bosh_py.errors import BoshPyError
+
+
+class DirectorClient:
+    def __init__(self, config: CliConfig, timeout: float = 60.0) -> None:
+        self.url = config.url
+        self.http = httpx.Client(base_url=config.url, auth=(config.user, config.password), timeout=timeout)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as error:
+            raise BoshPyError(f"Cannot reach the director at {self.url}: {error}") from error
+        if response.status_code >= 400:
+            try:
+                description = response.json().get("description", response.text)
+            except ValueError:
+                description = response.text.strip()
+            raise BoshPyError(f"Director responded {response.status_code}: {description}")
+        return response
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, params={k: v for k, v in params.items() if v is not None}).json()
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        return self.request("POST", path, **kwargs).json()
+
+    def put(self, path: str, **kwargs: Any) -> Any:
+        return self.request("PUT", path, **kwargs).json()
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        return self.request("DELETE", path, **kwargs).json()
+
+    def upload(self, path: str, file: Path, **params: Any) -> Any:
+        with file.open("rb") as stream:
+            return self.request("POST", path, content=stream, params=params,
+                                headers={"Content-Type": "application/octet-stream"}, timeout=600).json()
+
+    def download(self, path: str, dest: Path) -> None:
+        with self.http.stream("GET", path, timeout=600) as response:
+            if response.status_code >= 400:
+                raise BoshPyError(f"Director responded {response.status_code} for {path}")
+            with dest.open("wb") as out:
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+
+    def task_output(self, task_id: int, kind: str, offset: int = 0) -> tuple[str, int]:
+        response = self.request("GET", f"/tasks/{task_id}/output", params={"type": kind, "offset": offset})
+        return response.text, int(response.headers.get("X-Next-Offset", offset))
+
+    def follow_task(self, task_id: int, on_event: Callable[[str], None], poll: float = 0.2) -> dict:
+        """Stream the event log until the task ends; returns the final task record."""
+        offset = 0
+        while True:
+            task = self.get(f"/tasks/{task_id}")
+            text, offset = self.task_output(task_id, "event", offset)
+            for line in text.splitlines():
+                if line.strip():
+                    on_event(line)
+            if task["state"] not in ("queued", "processing"):
+                text, offset = self.task_output(task_id, "event", offset)
+                for line in text.splitlines():
+                    if line.strip():
+                        on_event(line)
+                return task
+            time.sleep(poll)

@@ -1,0 +1,86 @@
+"""Options and helpers every command shares: -d, -n, --json, vars flags, task following."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+from rich.markup import escape
+
+from bosh_py.cli.client import DirectorClient
+from bosh_py.cli.config import load_cli_config
+from bosh_py.cli.output import TaskPrinter, console, err_console
+from bosh_py.errors import BoshPyError
+from bosh_py.manifest import apply_ops, interpolate, load_yaml, load_yaml_file, merge_variable_sources
+
+deployment_option = click.option("-d", "--deployment", envvar="BOSH_DEPLOYMENT", required=True,
+                                 help="Deployment name (or BOSH_DEPLOYMENT)")
+yes_option = click.option("-n", "--non-interactive", "yes", is_flag=True, help="Don't ask for confirmation")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON")
+
+
+def vars_options(func: Callable) -> Callable:
+    func = click.option("-v", "--var", "var_kvs", multiple=True, help="Set variable: NAME=VALUE")(func)
+    func = click.option("-l", "--vars-file", "vars_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+                        help="Load variables from a YAML file")(func)
+    func = click.option("-o", "--ops-file", "ops_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+                        help="Apply a go-patch ops file")(func)
+    return func
+
+
+def render_input(path: str, var_kvs: tuple[str, ...], vars_files: tuple[str, ...], ops_files: tuple[str, ...],
+                 strict: bool) -> tuple[dict, list[str]]:
+    """Ops files first, then variables, as the BOSH CLI does; returns (doc, missing names)."""
+    doc = load_yaml_file(path)
+    for ops_path in ops_files:
+        doc = apply_ops(doc, load_yaml_file(ops_path, kind="list"), ops_path)
+    variables = merge_variable_sources(var_kvs, [load_yaml_file(f) for f in vars_files])
+    return interpolate(doc, variables, path, strict=strict)
+
+
+def client() -> DirectorClient:
+    return DirectorClient(load_cli_config())
+
+
+def confirm(yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise BoshPyError("Refusing to continue without confirmation: pass -n to answer yes")
+    if not click.confirm("Continue?", default=False):
+        raise BoshPyError("Stopped")
+
+
+def follow(director: DirectorClient, task: dict) -> dict:
+    """Print a task's progress until it ends; a failed task is exit code 1."""
+    console.print(f"Task {task['id']}")
+    final = director.follow_task(task["id"], TaskPrinter())
+    console.print(f"\nTask {final['id']} {final['state']}")
+    if final["state"] != "done":
+        raise BoshPyError(f"Task {final['id']} {final['state']}: {final.get('result') or ''}".strip())
+    return final
+
+
+def read_text(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError as error:
+        raise BoshPyError(f"{path}: cannot read file: {error.strerror}") from error
+
+
+def run_cli(main: Callable[..., Any]) -> None:
+    try:
+        main(standalone_mode=False)
+    except click.exceptions.Abort:
+        err_console.print("Aborted")
+        sys.exit(1)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(1)
+    except BoshPyError as error:
+        err_console.print(f"[red]Error:[/red] {escape(str(error))}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,184 @@
+"""Deployment commands: deploy, interpolate, cloud-config, deployments, instances, vms,
+delete-deployment, and the instance actions start/stop/restart/recreate."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import yaml
+
+from bosh_py.cli.common import (client, confirm, deployment_option, follow, json_option, read_text,
+                                render_input, vars_options, yes_option)
+from bosh_py.cli.output import console, print_table
+
+
+def _dump(doc: object) -> str:
+    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
+
+
+@click.command()
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
+@vars_options
+@click.option("--path", "var_path", default=None, help="Print only the value at this path, e.g. /name")
+def interpolate(manifest: str, var_kvs, vars_files, ops_files, var_path: str | None) -> None:  # type: ignore[no-untyped-def]
+    """Print a manifest with ops files applied and variables filled in."""
+    doc, _ = render_input(manifest, var_kvs, vars_files, ops_files, strict=True)
+    if var_path:
+        for step in [s for s in var_path.split("/") if s]:
+            doc = doc[int(step)] if isinstance(doc, list) else doc[step]
+    sys.stdout.write(_dump(doc) if isinstance(doc, (dict, list)) else f"{doc}\n")
+
+
+@click.command("update-cloud-config")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@vars_options
+@yes_option
+def update_cloud_config(path: str, var_kvs, vars_files, ops_files, yes: bool) -> None:  # type: ignore[no-untyped-def]
+    """Upload a cloud-config (azs, networks, vm_types, disk_types, compilation)."""
+    doc, _ = render_input(path, var_kvs, vars_files, ops_files, strict=True)
+    result = client().post("/configs", json={"type": "cloud", "content": _dump(doc)})
+    console.print("Cloud config updated" if result["changed"] else "Cloud config unchanged")
+
+
+@click.command("cloud-config")
+def cloud_config() -> None:
+    """Print the current cloud-config."""
+    configs = client().get("/configs")
+    if not configs:
+        console.print("No cloud-config uploaded")
+        sys.exit(1)
+    sys.stdout.write(configs[0]["content"])
+
+
+@click.command()
+@click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
+@vars_options
+@yes_option
+@click.option("--recreate", is_flag=True, help="Recreate every VM")
+@click.option("--dry-run", is_flag=True, help="Plan, render and validate; change nothing")
+def deploy(manifest: str, var_kvs, vars_files, ops_files, yes: bool, recreate: bool, dry_run: bool) -> None:  # type: ignore[no-untyped-def]
+    """Deploy a manifest: show the diff, then converge the deployment on it."""
+    doc, _ = render_input(manifest, var_kvs, vars_files, ops_files, strict=False)
+    text = _dump(doc)
+    director = client()
+    diff = director.post("/deployments/diff", json={"manifest": text})["diff"]
+    if diff:
+        for line in diff:
+            style = "green" if line.startswith("+") else "red" if line.startswith("-") else None
+            console.print(line, style=style, markup=False)
+        confirm(yes)
+    else:
+        console.print("No manifest changes")
+    task = director.post("/deployments", json={"manifest": text, "recreate": recreate, "dry_run": dry_run})
+    follow(director, task)
+
+
+@click.command()
+@json_option
+def deployments(as_json: bool) -> None:
+    """List deployments."""
+    rows = client().get("/deployments")
+    print_table("Deployments", ["Name", "Release(s)", "Stemcell(s)", "Instances"],
+                [[r["name"], "\n".join(r["releases"]), "\n".join(r["stemcells"]), r["instances"]] for r in rows],
+                as_json, rows)
+
+
+@click.command("delete-deployment")
+@deployment_option
+@yes_option
+@click.option("--force", is_flag=True, help="Ignore errors deleting VMs and disks")
+def delete_deployment(deployment: str, yes: bool, force: bool) -> None:
+    """Delete a deployment: its VMs, disks and records."""
+    confirm(yes)
+    director = client()
+    follow(director, director.delete(f"/deployments/{deployment}", params={"force": str(force).lower()}))
+
+
+def _vitals(v: dict) -> list[str]:
+    load = v.get("load") or []
+    cpu = v.get("cpu") or {}
+    mem = v.get("mem") or {}
+    disk = (v.get("disk") or {})
+    return [", ".join(str(x) for x in load),
+            f"{cpu.get('user', '')}%us {cpu.get('sys', '')}%sy" if cpu else "",
+            f"{mem.get('percent', '')}% ({mem.get('kb', '')} kB)" if mem else "",
+            f"{(disk.get('system') or {}).get('percent', '')}%" if disk else "",
+            f"{(disk.get('persistent') or {}).get('percent', '')}%" if disk.get("persistent") else ""]
+
+
+@click.command()
+@deployment_option
+@click.option("--ps", is_flag=True, help="Show processes")
+@click.option("--vitals", is_flag=True, help="Show vitals")
+@json_option
+def instances(deployment: str, ps: bool, vitals: bool, as_json: bool) -> None:
+    """List the deployment's instances with their state."""
+    rows = client().get(f"/deployments/{deployment}/instances")
+    columns = ["Instance", "Process", "Process State", "AZ", "IPs"]
+    if vitals:
+        columns += ["Load (1m, 5m, 15m)", "CPU", "Memory", "System Disk", "Persistent Disk"]
+    table = []
+    for row in rows:
+        line = [row["instance"] + (" (bootstrap)" if row.get("bootstrap") else ""), "", row["process_state"],
+                row["az"] or "", "\n".join(row["ips"])]
+        table.append(line + (_vitals(row["vitals"]) if vitals else []))
+        if ps:
+            for process in row["processes"]:
+                table.append(["", process.get("name"), process.get("state"), "", ""] + ([""] * 5 if vitals else []))
+    print_table(f"Deployment '{deployment}'", columns, table, as_json, rows)
+
+
+@click.command()
+@deployment_option
+@click.option("--vitals", is_flag=True, help="Show vitals")
+@json_option
+def vms(deployment: str, vitals: bool, as_json: bool) -> None:
+    """List the deployment's VMs."""
+    rows = client().get(f"/deployments/{deployment}/instances")
+    columns = ["Instance", "Process State", "AZ", "IPs", "VM CID"]
+    if vitals:
+        columns += ["Load (1m, 5m, 15m)", "CPU", "Memory", "System Disk", "Persistent Disk"]
+    table = [[r["instance"], r["process_state"], r["az"] or "", "\n".join(r["ips"]), r["vm_cid"] or ""]
+             + (_vitals(r["vitals"]) if vitals else []) for r in rows if r["vm_cid"]]
+    print_table(f"Deployment '{deployment}'", columns, table, as_json,
+                [{k: r[k] for k in ("instance", "process_state", "az", "ips", "vm_cid", "agent_id", "vitals")}
+                 for r in rows if r["vm_cid"]])
+
+
+@click.command()
+@deployment_option
+@json_option
+def variables(deployment: str, as_json: bool) -> None:
+    """List the names of the deployment's stored variables (never their values)."""
+    rows = client().get(f"/deployments/{deployment}/variables")
+    print_table("Variables", ["Name"], [[r["name"]] for r in rows], as_json, rows)
+
+
+@click.command("get-variable")
+@deployment_option
+@click.argument("name")
+def get_variable(deployment: str, name: str) -> None:
+    """Print one stored variable's value (asked for by name)."""
+    value = client().get(f"/deployments/{deployment}/variables/{name}")["value"]
+    sys.stdout.write(_dump(value) if isinstance(value, (dict, list)) else f"{value}\n")
+
+
+def _instance_action(action: str):  # type: ignore[no-untyped-def]
+    @click.command(action, help=f"{action.capitalize()} instances: all, a group, or GROUP/ID|INDEX.")
+    @deployment_option
+    @yes_option
+    @click.argument("instance", required=False)
+    def command(deployment: str, yes: bool, instance: str | None) -> None:
+        if action in ("stop", "recreate"):
+            confirm(yes)
+        director = client()
+        follow(director, director.post(f"/deployments/{deployment}/instances/action",
+                                       json={"action": action, "instance": instance}))
+
+    return command
+
+
+start, stop, restart, recreate = (_instance_action(a) for a in ("start", "stop", "restart", "recreate"))
+COMMANDS = [interpolate, update_cloud_config, cloud_config, deploy, deployments, delete_deployment, instances, vms,
+            start, stop, restart, recreate, variables, get_variable]

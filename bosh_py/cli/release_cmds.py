@@ -1,0 +1,83 @@
+"""Release and stemcell commands: create-release, upload-release, releases,
+upload-stemcell, stemcells, and `stemcell build-local` for the local CPI's stemcell."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from bosh_py.cli.common import client, follow, json_option
+from bosh_py.cli.output import console, print_table
+from bosh_py.release.create import create_release
+
+
+@click.command("create-release")
+@click.argument("release_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=Path("."))
+@click.option("--tarball", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the release tarball here")
+@click.option("--version", default=None, help="Release version (default: next dev version)")
+@click.option("--force", is_flag=True, help="Create even if the directory has uncommitted changes")
+def create_release_command(release_dir: Path, tarball: Path | None, version: str | None, force: bool) -> None:
+    """Build a versioned release tarball from a BOSH-layout release directory."""
+    created = create_release(release_dir, tarball=tarball, version=version, force=force)
+    console.print(f"Release name: {created.name}\nRelease version: {created.version}\n"
+                  f"Release tarball: {created.tarball}")
+
+
+@click.command("upload-release")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+def upload_release(source: Path) -> None:
+    """Upload a release tarball (or a release directory, created first)."""
+    if source.is_dir():
+        source = create_release(source).tarball
+    director = client()
+    follow(director, director.upload("/releases", source))
+
+
+@click.command()
+@json_option
+def releases(as_json: bool) -> None:
+    """List uploaded releases."""
+    rows = client().get("/releases")
+    print_table("Releases", ["Name", "Version", "Commit Hash"],
+                [[r["name"], r["version"] + ("*" if r["in_use"] else ""), r.get("commit_hash") or ""] for r in rows],
+                as_json, rows)
+
+
+@click.command("upload-stemcell")
+@click.argument("tarball", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def upload_stemcell(tarball: Path) -> None:
+    """Upload a stemcell tarball (stemcell.MF + image)."""
+    director = client()
+    follow(director, director.upload("/stemcells", tarball))
+
+
+@click.command()
+@json_option
+def stemcells(as_json: bool) -> None:
+    """List uploaded stemcells."""
+    rows = client().get("/stemcells")
+    print_table("Stemcells", ["Name", "Version", "OS", "CID"],
+                [[s["name"], s["version"], s["os"], s["cid"]] for s in rows], as_json, rows)
+
+
+@click.group("stemcell")
+def stemcell_group() -> None:
+    """Build stemcells."""
+
+
+@stemcell_group.command("build-local")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("/var/cache/bosh-py/stemcell"), show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def build_local(cache_dir: Path, output: Path | None) -> None:
+    """Build (once, then cached) the local CPI's Debian stemcell with debootstrap."""
+    from bosh_py.stemcell.local import build_local_stemcell
+
+    output = output or cache_dir / "bosh-py-local-debian-bookworm.tgz"
+    path = build_local_stemcell(cache_dir, output)
+    console.print(f"Stemcell: {path}")
+
+
+COMMANDS = [create_release_command, upload_release, releases, upload_stemcell, stemcells, stemcell_group]

@@ -1,0 +1,73 @@
+"""`bosh-py ssh` and `bosh-py logs`.
+
+ssh makes a one-time key, has the director authorize it on the VM, connects with the
+system's ssh client pinned to the VM's host key, and revokes the key afterwards.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+from bosh_py.cli.common import client, deployment_option, follow
+from bosh_py.cli.output import console
+from bosh_py.errors import BoshPyError
+from bosh_py.ssh.keys import generate_keypair
+
+
+@click.command()
+@deployment_option
+@click.argument("instance")
+@click.option("-c", "--command", "command", default=None, help="Run this command instead of a shell")
+def ssh(deployment: str, instance: str, command: str | None) -> None:
+    """Open a shell (or run a command) on an instance: GROUP/ID or GROUP/INDEX."""
+    director = client()
+    key = generate_keypair("bosh-py-ssh-session")
+    path = f"/deployments/{deployment}/ssh"
+    target = director.post(path, json={"instance": instance, "public_key": key.public_key, "action": "setup"})
+    with tempfile.TemporaryDirectory(prefix="bosh-py-ssh-") as tmp:
+        key_file = Path(tmp) / "id"
+        key_file.write_text(key.private_key)
+        key_file.chmod(0o600)
+        known_hosts = Path(tmp) / "known_hosts"
+        known_hosts.write_text(f"{target['host']} {target['host_public_key']}\n")
+        argv = ["ssh", "-i", str(key_file), "-o", f"UserKnownHostsFile={known_hosts}",
+                "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR",
+                f"{target['user']}@{target['host']}"]
+        if command:
+            argv.append(command)
+        try:
+            status = subprocess.call(argv)
+        finally:
+            director.post(path, json={"instance": instance, "public_key": key.public_key, "action": "cleanup"})
+    raise SystemExit(status)
+
+
+@click.command()
+@deployment_option
+@click.argument("instance")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+              help="Where to write the logs tarball")
+def logs(deployment: str, instance: str, directory: Path) -> None:
+    """Fetch an instance's job logs (/var/vcap/sys/log) as a tarball."""
+    director = client()
+    final = follow(director, director.post(f"/deployments/{deployment}/logs", json={"instance": instance}))
+    blob_id = final["result"]
+    name = f"{deployment}.{instance.replace('/', '.')}-{time.strftime('%Y%m%d-%H%M%S')}.tgz"
+    directory.mkdir(parents=True, exist_ok=True)
+    dest = directory / name
+    director.download(f"/resources/{blob_id}", dest)
+    try:
+        with tarfile.open(dest) as archive:
+            count = sum(1 for m in archive.getmembers() if m.isfile())
+    except tarfile.TarError as error:
+        raise BoshPyError(f"Downloaded logs are not a valid tarball: {error}") from error
+    console.print(f"Downloading resource '{blob_id}' to '{dest}' ({count} files)")
+
+
+COMMANDS = [ssh, logs]

@@ -1,0 +1,63 @@
+"""Director configuration: where state lives and how VMs reach the director.
+
+Nothing here names an IaaS: the CPI is an executable plus its own config file, and the
+address agents use (``agent_endpoint_host``) is whatever the operator's network puts in
+front of the director (the bridge gateway on the local CPI, a private IP on a cloud).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_DATA_DIR = Path("/var/lib/bosh-py/director")
+
+
+class CpiConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    executable: str = "bosh-py-cpi-local"
+    config_path: str | None = None
+
+
+class DirectorConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "bosh-py"
+    data_dir: Path = DEFAULT_DATA_DIR
+    db_url: str | None = None
+    api_host: str = "127.0.0.1"
+    api_port: int = 25555
+    agent_endpoint_host: str = "10.244.0.1"
+    nats_listen_host: str = "0.0.0.0"
+    nats_port: int = 4222
+    blobstore_listen_host: str = "0.0.0.0"
+    blobstore_port: int = 25250
+    cpi: CpiConfig = Field(default_factory=CpiConfig)
+    heartbeat_interval: int = 5
+    agent_wait_timeout: int = 120
+    rpc_timeout: int = 45
+    lock_ttl: int = 60
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{self.data_dir / 'director.db'}"
+
+    @property
+    def blobstore_dir(self) -> Path:
+        return self.data_dir / "blobstore"
+
+    @property
+    def tasks_dir(self) -> Path:
+        return self.data_dir / "tasks"
+
+    @property
+    def secrets_path(self) -> Path:
+        return self.data_dir / "secrets.json"
+
+    @classmethod
+    def load(cls, path: Path | None) -> "DirectorConfig":
+        if path is None or not path.exists():
+            return cls()
+        return cls.model_validate(json.loads(path.read_text()))

@@ -1,0 +1,313 @@
+"""The deploy task: manifest + cloud-config + releases + stemcells → running instances.
+
+Order, as BOSH does it: lock → plan → render → compile → create missing VMs in parallel →
+per instance group canaries then batches of max_in_flight (groups one after another unless
+``serial: false``) → delete what the manifest no longer has → record the manifest.
+A deploy with nothing to change touches no VM and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from bosh_py.director import release_store
+from bosh_py.director.compiler import CompiledRef, SourcePackage, StemcellRef, compile_packages
+from bosh_py.director.instance_updater import (InstanceChange, delete_instance_vm, ensure_vm,
+                                               stop_instance, update_instance)
+from bosh_py.director.links import providers_of, resolve_links
+from bosh_py.director.manifest_input import DeploymentInput
+from bosh_py.director.models import Deployment, Event, Instance, Package, PersistentDisk
+from bosh_py.director.planner import DeploymentPlan, GroupPlan, InstancePlan, plan_deployment
+from bosh_py.director.services import Director
+from bosh_py.director.tasks import TaskContext
+from bosh_py.director.vm_lifecycle import VmRequest, create_vm, delete_vm
+from bosh_py.errors import BoshPyError
+
+
+@dataclass
+class DeployOptions:
+    recreate: bool = False
+    dry_run: bool = False
+    only_instance_ids: set[int] | None = None  # `bosh-py recreate GROUP/ID`: touch just these
+
+
+def _existing(director: Director, name: str) -> tuple[Deployment | None, list[Instance], set[str]]:
+    with director.sessions() as session:
+        deployment = session.scalars(select(Deployment).where(Deployment.name == name)).first()
+        instances = list(deployment.instances) if deployment else []
+        used = {ip for ip in session.scalars(select(Instance.ip)) if ip}
+        for row in instances:
+            session.expunge(row)
+        return deployment, instances, used
+
+
+def _packages_needed(director: Director, plan: DeploymentPlan, job_specs: dict,
+                     jobs: list) -> dict[tuple[str, str], SourcePackage]:
+    """The packages the given jobs use, with all their dependencies, from the releases."""
+    needed: dict[tuple[str, str], SourcePackage] = {}
+    wanted = [(job.release, pkg) for job in jobs for pkg in job_specs[(job.release, job.name)].get("packages") or []]
+    with director.sessions() as session:
+        while wanted:
+            release_name, name = wanted.pop()
+            if (release_name, name) in needed:
+                continue
+            listed = {p["name"]: p for p in plan.releases[release_name].manifest.get("packages", [])}
+            entry = listed.get(name)
+            if entry is None:
+                raise BoshPyError(f"Release '{release_name}' has no package '{name}'")
+            row = session.scalars(select(Package).where(
+                Package.release_name == release_name, Package.name == name,
+                Package.fingerprint == entry["fingerprint"])).first()
+            if row is None:
+                raise BoshPyError(f"Package '{name}' of release '{release_name}' is missing its blob")
+            needed[(release_name, name)] = SourcePackage(release_name, name, row.fingerprint,
+                                                        tuple(row.dependencies or []), row.blobstore_id, row.sha1)
+            wanted.extend((release_name, dep) for dep in row.dependencies or [])
+    return needed
+
+
+def _apply_spec(deployment: str, group: GroupPlan, instance: InstancePlan, job_specs: dict,
+                compiled: dict[tuple[str, str], CompiledRef], configuration_hash: str,
+                release_versions: dict) -> dict:
+    packages = {}
+    for job in group.jobs:
+        for name in job_specs[(job.release, job.name)].get("packages") or []:
+            packages[name] = compiled[(job.release, name)].as_spec()
+    templates = [{"name": job.name, "version": release_store.job_fingerprint(release_versions[job.release], job.name)}
+                 for job in group.jobs]
+    return {
+        "deployment": deployment, "name": group.name, "id": instance.uuid, "index": instance.index,
+        "az": instance.az, "bootstrap": instance.bootstrap, "networks": instance.networks,
+        "job": {"name": group.name, "templates": templates}, "packages": packages,
+        "configuration_hash": configuration_hash, "persistent_disk": group.persistent_disk,
+    }
+
+
+def _instance_spec(deployment: str, group: GroupPlan, instance: InstancePlan) -> dict:
+    return {"name": group.name, "id": instance.uuid, "index": instance.index, "az": instance.az,
+            "deployment": deployment, "bootstrap": instance.bootstrap, "address": instance.ip,
+            "ip": instance.ip, "networks": instance.networks, "job": {"name": group.name}}
+
+
+def spec_identity(spec: dict) -> str:
+    payload = {k: v for k, v in (spec or {}).items() if k != "rendered_templates_archive"}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _ensure_rows(director: Director, name: str, plan: DeploymentPlan) -> dict[tuple[str, int], int]:
+    """Create DB rows for new instances (no VM yet) so every later step can record progress."""
+    ids: dict[tuple[str, int], int] = {}
+    with director.sessions.begin() as session:
+        deployment = session.scalars(select(Deployment).where(Deployment.name == name)).first()
+        if deployment is None:
+            deployment = Deployment(name=name, manifest_text="")
+            session.add(deployment)
+            session.flush()
+        for group in plan.groups:
+            for instance in group.instances:
+                if instance.existing_id is not None:
+                    row = session.get(Instance, instance.existing_id)
+                    row.bootstrap = instance.bootstrap
+                else:
+                    row = Instance(deployment_id=deployment.id, group=group.name, index=instance.index,
+                                   uuid=instance.uuid, az=instance.az, bootstrap=instance.bootstrap,
+                                   state=instance.state, ip=instance.ip, applied_spec={})
+                    session.add(row)
+                    session.flush()
+                ids[(group.name, instance.index)] = row.id
+    return ids
+
+
+async def _run_batches(changes: list[InstanceChange], group: GroupPlan, update_one) -> None:
+    """Canaries one batch, then the rest in batches of max_in_flight; stop at the first failure."""
+    canaries = changes[: group.update.canaries]
+    rest = changes[group.update.canaries:]
+    for canary in canaries:
+        await update_one(canary, group.update.canary_watch_time, canary=True)
+    size = max(1, group.update.max_in_flight)
+    for start in range(0, len(rest), size):
+        batch = rest[start: start + size]
+        results = await asyncio.gather(*(update_one(c, group.update.update_watch_time, canary=False) for c in batch),
+                                       return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            raise failures[0]
+
+
+async def deploy(director: Director, ctx: TaskContext, source: DeploymentInput, options: DeployOptions) -> str:
+    log = ctx.log
+    manifest, cloud_config, cloud_config_id = source.manifest, source.cloud_config, source.cloud_config_id
+    name = manifest["name"]
+    async with director.locks.hold(f"deployment:{name}", ctx.id):
+        previous, existing, used_ips = _existing(director, name)
+        own_ips = {i.ip for i in existing if i.ip}
+        with director.sessions() as session:
+            plan = plan_deployment(session, manifest, cloud_config, existing, used_ips - own_ips)
+        job_specs = await release_store.job_specs(director, plan)
+        release_store.validate_properties(plan, job_specs)
+        providers = providers_of(plan.groups, job_specs)
+
+        rendered: dict[tuple[str, int], tuple[bytes, str]] = {}
+        for group in plan.groups:
+            for instance in group.instances:
+                links = {}
+                for position, job in enumerate(group.jobs):
+                    links[job.name] = resolve_links(group.name, job, job_specs[(job.release, job.name)], providers,
+                                                    f"instance_groups/{group.name}/jobs/{position}")
+                rendered[(group.name, instance.index)] = await release_store.render_instance(
+                    director, plan, group, _instance_spec(name, group, instance), links)
+        if options.dry_run:
+            return "Dry run: the manifest plans, renders and validates"
+
+        jobs_by_stemcell: dict[StemcellRef, list] = {}
+        for group in plan.groups:
+            jobs_by_stemcell.setdefault(group.stemcell, []).extend(group.jobs)
+        compiled: dict[tuple[str, str], CompiledRef] = {}
+        for stemcell, jobs in jobs_by_stemcell.items():
+            compiled.update(await compile_packages(
+                director, _packages_needed(director, plan, job_specs, jobs), stemcell,
+                int(plan.compilation.get("workers", 1)),
+                _compilation_vm_factory(director, plan, stemcell, log.debug), log))
+
+        ids = _ensure_rows(director, name, plan)
+        current = {i.id: i for i in existing}
+        changes_by_group: dict[str, list[InstanceChange]] = {}
+        for group in plan.groups:
+            for instance in group.instances:
+                row = current.get(ids[(group.name, instance.index)])
+                archive, configuration_hash = rendered[(group.name, instance.index)]
+                spec = _apply_spec(name, group, instance, job_specs, compiled, configuration_hash, plan.releases)
+                instance_id = ids[(group.name, instance.index)]
+                if options.only_instance_ids is not None and instance_id not in options.only_instance_ids:
+                    continue
+                has_vm = bool(row and row.vm_cid)
+                needs_vm = options.recreate or not has_vm or row.vm_spec_digest != instance.vm_digest
+                needs_apply = not row or spec_identity(row.applied_spec) != spec_identity(spec)
+                if needs_vm or needs_apply:
+                    changes_by_group.setdefault(group.name, []).append(InstanceChange(
+                        group, instance, instance_id, spec, archive, needs_vm, needs_apply))
+
+        obsolete = [i for i in existing if i.id in set(plan.obsolete_instance_ids)
+                    and options.only_instance_ids is None]
+        if not changes_by_group and not obsolete:
+            log.info("No instances to update: the deployment is already in the desired state")
+        else:
+            await _create_missing_vms(director, name, changes_by_group, log)
+            await _update_groups(director, name, plan, changes_by_group, log, manifest.get("update") or {})
+            if obsolete:
+                await _delete_instances(director, obsolete, log)
+
+        with director.sessions.begin() as session:
+            deployment = session.scalars(select(Deployment).where(Deployment.name == name)).first()
+            deployment.manifest_text = source.manifest_text
+            deployment.cloud_config_id = cloud_config_id
+            session.add(Event(action="update" if previous else "create", object_type="deployment",
+                              object_name=name, task_id=ctx.id, deployment_name=name))
+    return f"/deployments/{name}"
+
+
+def _compilation_vm_factory(director: Director, plan: DeploymentPlan, stemcell: StemcellRef, debug):
+    async def create(number: int):
+        ip = plan.ip_allocator.next_dynamic(plan.compilation_subnet, "cloud-config/compilation")
+        networks = {plan.compilation_subnet.network: plan.compilation_subnet.settings(ip)}
+        vm = await create_vm(director, VmRequest(
+            stemcell.cid, plan.compilation["cloud_properties"], networks, dict(plan.compilation.get("env") or {}),
+            {"deployment": plan.name, "compiling": "true", "name": f"compilation-{number}",
+             "director": director.config.name}), debug)
+
+        async def delete() -> None:
+            await delete_vm(director, vm.cid, vm.agent_id, debug)
+            plan.ip_allocator.release(vm.ip)
+
+        return vm.agent_id, delete
+
+    return create
+
+
+async def _create_missing_vms(director: Director, name: str, changes_by_group: dict, log) -> None:
+    missing = [c for changes in changes_by_group.values() for c in changes if c.needs_vm]
+    fresh = []
+    with director.sessions() as session:
+        for change in missing:
+            row = session.get(Instance, change.instance_id)
+            if row.vm_cid is None:
+                fresh.append(change)
+    if not fresh:
+        return
+    stage = log.stage("Creating missing vms", len(fresh))
+    limit = asyncio.Semaphore(8)
+
+    async def create(change: InstanceChange) -> None:
+        async with limit:
+            with stage.task(f"{change.plan.name} ({change.plan.index})"):
+                await ensure_vm(director, change, name, log.debug)
+        change.needs_vm = False
+
+    results = await asyncio.gather(*(create(c) for c in fresh), return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        raise failures[0]
+
+
+async def _update_groups(director: Director, name: str, plan: DeploymentPlan, changes_by_group: dict,
+                         log, deployment_update: dict) -> None:
+    async def update_group(group: GroupPlan) -> None:
+        changes = changes_by_group.get(group.name) or []
+        if not changes:
+            return
+        stage = log.stage("Updating instance", len(changes), [group.name])
+
+        async def update_one(change: InstanceChange, watch, canary: bool) -> None:
+            label = f"{change.plan.name} ({change.plan.index}){' (canary)' if canary else ''}"
+            with stage.task(label):
+                await update_instance(director, change, name, watch, log.debug)
+
+        await _run_batches(changes, group, update_one)
+
+    serial = deployment_update.get("serial", True)
+    if serial:
+        for group in plan.groups:
+            await update_group(group)
+    else:
+        results = await asyncio.gather(*(update_group(g) for g in plan.groups), return_exceptions=True)
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            raise failures[0]
+
+
+async def _delete_instances(director: Director, instances: list[Instance], log) -> None:
+    stage = log.stage("Deleting unneeded instances", len(instances))
+
+    async def delete(row: Instance) -> None:
+        with stage.task(f"{row.group}/{row.uuid} ({row.index})"):
+            await delete_instance(director, row, log.debug)
+
+    results = await asyncio.gather(*(delete(r) for r in instances), return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        raise failures[0]
+
+
+async def delete_instance(director: Director, row: Instance, debug) -> None:
+    """Stop, delete the VM, delete the persistent disks, forget the instance."""
+    if row.vm_cid:
+        if row.agent_id:
+            await stop_instance(director, row.agent_id, "shutdown", debug, tolerate_unresponsive=True)
+        await delete_instance_vm(director, row, debug)
+    with director.sessions() as session:
+        disks = list(session.scalars(select(PersistentDisk).where(PersistentDisk.instance_id == row.id)))
+    for disk in disks:
+        try:
+            await director.cpi(debug).call("delete_disk", disk.cid)
+        except BoshPyError as error:
+            if getattr(error, "type", "") != "DiskNotFound":
+                raise
+    with director.sessions.begin() as session:
+        instance = session.get(Instance, row.id)
+        if instance is not None:
+            session.delete(instance)

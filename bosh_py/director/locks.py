@@ -1,0 +1,74 @@
+"""Deployment locks: a DB row with an expiry that its holder renews while it works.
+
+A director that dies stops renewing, so its locks lapse after ``ttl`` seconds and nothing
+stays locked forever; a second deploy meanwhile gets an error naming the holding task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import AsyncIterator
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bosh_py.director.models import Lock, Task, utcnow
+from bosh_py.errors import BoshPyError
+
+
+class LockError(BoshPyError):
+    pass
+
+
+class LockManager:
+    def __init__(self, sessions: sessionmaker[Session], ttl: int = 60) -> None:
+        self.sessions = sessions
+        self.ttl = ttl
+
+    def acquire(self, name: str, task_id: int) -> None:
+        with self.sessions.begin() as session:
+            lock = session.get(Lock, name)
+            now = utcnow()
+            if lock is not None and lock.expires_at > now and lock.task_id != task_id:
+                holder = session.get(Task, lock.task_id)
+                what = f" ({holder.description})" if holder else ""
+                raise LockError(
+                    f"Failed to acquire lock for {name}: it is held by task {lock.task_id}{what}. "
+                    f"Wait for it to finish (`bosh-py task {lock.task_id}`)."
+                )
+            expires = now + timedelta(seconds=self.ttl)
+            if lock is None:
+                session.add(Lock(name=name, task_id=task_id, expires_at=expires))
+            else:
+                lock.task_id, lock.expires_at = task_id, expires
+
+    def renew(self, name: str, task_id: int) -> None:
+        with self.sessions.begin() as session:
+            lock = session.get(Lock, name)
+            if lock is not None and lock.task_id == task_id:
+                lock.expires_at = utcnow() + timedelta(seconds=self.ttl)
+
+    def release(self, name: str, task_id: int) -> None:
+        with self.sessions.begin() as session:
+            session.execute(delete(Lock).where(Lock.name == name, Lock.task_id == task_id))
+
+    def active(self) -> list[Lock]:
+        with self.sessions() as session:
+            return list(session.scalars(select(Lock).where(Lock.expires_at > utcnow())))
+
+    @asynccontextmanager
+    async def hold(self, name: str, task_id: int) -> AsyncIterator[None]:
+        self.acquire(name, task_id)
+        renewer = asyncio.create_task(self._renew_forever(name, task_id))
+        try:
+            yield
+        finally:
+            renewer.cancel()
+            self.release(name, task_id)
+
+    async def _renew_forever(self, name: str, task_id: int) -> None:
+        while True:
+            await asyncio.sleep(self.ttl / 3)
+            await asyncio.to_thread(self.renew, name, task_id)

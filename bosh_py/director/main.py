@@ -1,0 +1,88 @@
+"""The director daemon: `python -m bosh_py.director.main --config FILE` (or `bosh-py director start`).
+
+Starts its own nats-server for the message bus, opens the state DB (running migrations),
+and serves the operator API and the agents' blobstore until SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+import nats
+from aiohttp import web
+
+from bosh_py.agent.bundle import build_agent_bundle
+from bosh_py.director.api import build_app
+from bosh_py.director.blobstore import LocalBlobstore
+from bosh_py.director.blobstore_http import blobstore_app
+from bosh_py.director.config import DirectorConfig
+from bosh_py.director.db import open_database
+from bosh_py.director.locks import LockManager
+from bosh_py.director.secrets import load_or_create_secrets
+from bosh_py.director.services import Director
+from bosh_py.director.tasks import TaskRunner
+from bosh_py.mbus.agent_client import ReplyRouter
+from bosh_py.mbus.server import NatsServer
+from bosh_py.ssh.keys import load_or_create_keypair
+
+log = logging.getLogger("bosh_py.director")
+
+
+async def serve(config: DirectorConfig) -> None:
+    for directory in (config.data_dir, config.data_dir / "tmp", config.tasks_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    secrets = load_or_create_secrets(config.secrets_path)
+    sessions = open_database(config.database_url)
+    nats_server = NatsServer(config.data_dir / "nats", host=config.nats_listen_host, port=config.nats_port,
+                             director_password=secrets.nats_password)
+    await asyncio.to_thread(nats_server.start)
+    nc = await nats.connect(servers=[f"nats://127.0.0.1:{config.nats_port}"], user="director",
+                            password=secrets.nats_password, max_reconnect_attempts=-1, name="bosh-py-director")
+    replies = ReplyRouter(nc, secrets.director_uuid)
+    await replies.start()
+    tasks = TaskRunner(sessions, config.tasks_dir)
+    tasks.recover()
+    director = Director(
+        config=config, secrets=secrets, sessions=sessions, blobstore=LocalBlobstore(config.blobstore_dir),
+        tasks=tasks, locks=LockManager(sessions, config.lock_ttl), nats_server=nats_server, nats=nc,
+        replies=replies, ssh_key=load_or_create_keypair(config.data_dir / "ssh" / "id_ed25519", "bosh-py-director"),
+        agent_bundle=build_agent_bundle(config.data_dir / "agent"),
+    )
+    api = web.AppRunner(build_app(director), access_log=None)
+    blobs = web.AppRunner(blobstore_app(director.blobstore, "agent", secrets.blobstore_password), access_log=None)
+    await api.setup()
+    await blobs.setup()
+    await web.TCPSite(api, config.api_host, config.api_port).start()
+    await web.TCPSite(blobs, config.blobstore_listen_host, config.blobstore_port).start()
+    log.info("director %s listening on http://%s:%d", config.name, config.api_host, config.api_port)
+
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+    log.info("stopping")
+    for running in list(tasks.running.values()):
+        running.cancel()
+    await tasks.wait_all()
+    await api.cleanup()
+    await blobs.cleanup()
+    await replies.close()
+    await nc.close()
+    await asyncio.to_thread(nats_server.stop)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="bosh-py director daemon")
+    parser.add_argument("--config", type=Path, default=None)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve(DirectorConfig.load(args.config)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Turning the manifest text a CLI sends into what a deploy works on.
+
+The CLI has already applied `-v`, `-l` and `-o`; the director fills the rest from its
+credential store, generating what `variables:` asks for and the store lacks, then validates
+the whole thing against the cloud-config. Everything here happens before a task exists, so
+bad input fails the request at once with a path-precise message and nothing is changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import yaml
+from sqlalchemy import select
+
+from bosh_py.director.models import CloudConfig, Variable
+from bosh_py.director.services import Director
+from bosh_py.errors import BoshPyError
+from bosh_py.manifest import (ManifestError, check_against_cloud_config, generate_variables,
+                              interpolate, load_yaml, parse_cloud_config, parse_deployment)
+
+
+@dataclass
+class DeploymentInput:
+    manifest: dict  # interpolated, validated
+    manifest_text: str  # as sent (placeholders for stored secrets kept)
+    cloud_config: dict
+    cloud_config_id: int | None
+    secret_values: list[str]
+
+
+def prepare_cloud_config(text: str) -> dict:
+    doc = load_yaml(text, "cloud-config")
+    parse_cloud_config(doc, "cloud-config")
+    return doc
+
+
+def latest_cloud_config(director: Director) -> tuple[dict, int]:
+    with director.sessions() as session:
+        row = session.scalars(select(CloudConfig).order_by(CloudConfig.id.desc())).first()
+    if row is None:
+        raise BoshPyError("No cloud-config uploaded yet: run `bosh-py update-cloud-config FILE` first")
+    return load_yaml(row.content, "cloud-config"), row.id
+
+
+def stored_variables(director: Director, deployment: str) -> dict:
+    with director.sessions() as session:
+        return {v.name: v.value["value"] for v in session.scalars(
+            select(Variable).where(Variable.deployment_name == deployment))}
+
+
+def _store(director: Director, deployment: str, values: dict) -> None:
+    with director.sessions.begin() as session:
+        for name, value in values.items():
+            session.add(Variable(deployment_name=deployment, name=name, value={"value": value}))
+
+
+def secret_strings(values: dict) -> list[str]:
+    """Every string inside the stored variables, for redaction."""
+    found: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        elif isinstance(node, str) and len(node) >= 4:
+            found.append(node)
+
+    walk(values)
+    return found
+
+
+def prepare_deployment(director: Director, text: str, generate: bool) -> DeploymentInput:
+    raw = load_yaml(text, "manifest")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        raise ManifestError("missing required key 'name'", path="name", source="manifest")
+    store = stored_variables(director, name)
+    definitions = raw.get("variables") or []
+    missing_generated = generate_variables(definitions, store)
+    if generate and missing_generated:
+        _store(director, name, missing_generated)
+    store = {**store, **missing_generated}
+    manifest, _ = interpolate(raw, store, "manifest")
+    parse_deployment(manifest, "manifest")
+    cloud_config, cloud_config_id = latest_cloud_config(director)
+    check_against_cloud_config(parse_deployment(manifest, "manifest"), parse_cloud_config(cloud_config, "cloud-config"))
+    return DeploymentInput(manifest, text, cloud_config, cloud_config_id, secret_strings(store))
+
+
+def dump(doc: object) -> str:
+    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)

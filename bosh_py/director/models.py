@@ -1,0 +1,190 @@
+"""The director's state, as SQLAlchemy tables.
+
+Rows hold plain JSON for specs so the schema stays small; anything the director must query
+by (names, versions, fingerprints, cids) is a real column. Alembic migrations in
+``migrations/`` create and evolve these tables.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class CloudConfig(Base):
+    __tablename__ = "cloud_configs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    content: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Release(Base):
+    __tablename__ = "releases"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    versions: Mapped[list["ReleaseVersion"]] = relationship(
+        back_populates="release", cascade="all, delete-orphan"
+    )
+
+
+class ReleaseVersion(Base):
+    __tablename__ = "release_versions"
+    __table_args__ = (UniqueConstraint("release_id", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"))
+    version: Mapped[str] = mapped_column(String(255))
+    manifest: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    release: Mapped[Release] = relationship(back_populates="versions")
+
+
+class Package(Base):
+    """A source package, stored once per fingerprint whatever release versions share it."""
+
+    __tablename__ = "packages"
+    __table_args__ = (UniqueConstraint("release_name", "name", "fingerprint"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    release_name: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(128))
+    dependencies: Mapped[list] = mapped_column(JSON, default=list)
+    blobstore_id: Mapped[str] = mapped_column(String(64))
+    sha1: Mapped[str] = mapped_column(String(128))
+
+
+class Template(Base):
+    """A job ("template" in BOSH's tables), stored once per fingerprint."""
+
+    __tablename__ = "templates"
+    __table_args__ = (UniqueConstraint("release_name", "name", "fingerprint"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    release_name: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(128))
+    blobstore_id: Mapped[str] = mapped_column(String(64))
+    sha1: Mapped[str] = mapped_column(String(128))
+
+
+class CompiledPackage(Base):
+    """A package compiled for one stemcell; the cache key includes the dependencies'."""
+
+    __tablename__ = "compiled_packages"
+    __table_args__ = (UniqueConstraint("package_fingerprint", "stemcell_os", "stemcell_version", "dependency_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    package_fingerprint: Mapped[str] = mapped_column(String(128))
+    stemcell_os: Mapped[str] = mapped_column(String(255))
+    stemcell_version: Mapped[str] = mapped_column(String(255))
+    dependency_key: Mapped[str] = mapped_column(String(128))
+    blobstore_id: Mapped[str] = mapped_column(String(64))
+    sha1: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Stemcell(Base):
+    __tablename__ = "stemcells"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    version: Mapped[str] = mapped_column(String(255))
+    operating_system: Mapped[str] = mapped_column(String(255))
+    cid: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Deployment(Base):
+    __tablename__ = "deployments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    manifest_text: Mapped[str] = mapped_column(Text, default="")
+    cloud_config_id: Mapped[int | None] = mapped_column(ForeignKey("cloud_configs.id"), nullable=True)
+    instances: Mapped[list["Instance"]] = relationship(back_populates="deployment", cascade="all, delete-orphan")
+
+
+class Instance(Base):
+    """One instance of an instance group, with the VM and agent currently behind it."""
+
+    __tablename__ = "instances"
+    __table_args__ = (UniqueConstraint("deployment_id", "group", "index"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"))
+    group: Mapped[str] = mapped_column(String(255))
+    index: Mapped[int] = mapped_column(Integer)
+    uuid: Mapped[str] = mapped_column(String(64), unique=True)
+    az: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    bootstrap: Mapped[bool] = mapped_column(default=False)
+    state: Mapped[str] = mapped_column(String(32), default="started")
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    vm_cid: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    agent_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    host_public_key: Mapped[str | None] = mapped_column(Text, nullable=True)
+    vm_metadata: Mapped[dict] = mapped_column(JSON, default=dict)
+    applied_spec: Mapped[dict] = mapped_column(JSON, default=dict)
+    vm_spec_digest: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    deployment: Mapped[Deployment] = relationship(back_populates="instances")
+    disks: Mapped[list["PersistentDisk"]] = relationship(back_populates="instance", cascade="all, delete-orphan")
+
+
+class PersistentDisk(Base):
+    __tablename__ = "persistent_disks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"))
+    cid: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(default=True)
+    instance: Mapped[Instance] = relationship(back_populates="disks")
+
+
+class Variable(Base):
+    """The director's credential store: generated and stored variables per deployment."""
+
+    __tablename__ = "variables"
+    __table_args__ = (UniqueConstraint("deployment_name", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_name: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    value: Mapped[dict] = mapped_column(JSON)
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state: Mapped[str] = mapped_column(String(32), default="queued")
+    description: Mapped[str] = mapped_column(String(1024))
+    deployment_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    result: Mapped[str | None] = mapped_column(Text, nullable=True)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class Lock(Base):
+    """A deployment lock: a row with an expiry its holder renews; a dead holder's lock lapses."""
+
+    __tablename__ = "locks"
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    task_id: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class Event(Base):
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    timestamp: Mapped[datetime] = mapped_column(default=utcnow)
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str] = mapped_column(String(64))
+    object_name: Mapped[str] = mapped_column(String(255))
+    task_id: Mapped[int | None] = mapped_column(nullable=True)
+    deployment_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    instance: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    context: Mapped[dict] = mapped_column(JSON, default=dict)

@@ -1,0 +1,246 @@
+"""From a validated manifest and cloud-config to the desired state of every instance.
+
+The planner only decides; it changes nothing. Instances keep their identity (uuid, IP, AZ,
+disk) across deploys by (group, index), so a redeploy touches only what really changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bosh_py.director.compiler import StemcellRef
+from bosh_py.director.ip_allocation import IpAllocator, Subnet
+from bosh_py.director.models import Instance, Release, ReleaseVersion, Stemcell
+from bosh_py.director.update_config import UpdateConfig, resolve_update
+from bosh_py.errors import BoshPyError
+
+
+class PlanError(BoshPyError):
+    pass
+
+
+@dataclass
+class JobPlan:
+    name: str
+    release: str
+    properties: dict
+    consumes: dict
+    provides: dict
+
+
+@dataclass
+class InstancePlan:
+    group: str
+    index: int
+    uuid: str
+    az: str | None
+    bootstrap: bool
+    networks: dict  # CPI/agent network settings by network name
+    ip: str
+    existing_id: int | None
+    cloud_properties: dict
+    vm_digest: str
+    state: str = "started"
+
+    @property
+    def name(self) -> str:
+        return f"{self.group}/{self.uuid}"
+
+
+@dataclass
+class GroupPlan:
+    name: str
+    jobs: list[JobPlan]
+    instances: list[InstancePlan]
+    stemcell: StemcellRef
+    env: dict
+    persistent_disk: int
+    disk_cloud_properties: dict
+    update: UpdateConfig
+    lifecycle: str
+
+
+@dataclass
+class DeploymentPlan:
+    name: str
+    groups: list[GroupPlan]
+    releases: dict[str, ReleaseVersion]
+    obsolete_instance_ids: list[int]
+    compilation: dict
+    compilation_subnet: Subnet
+    ip_allocator: IpAllocator
+
+
+def _by_name(items: list[dict] | None, kind: str) -> dict[str, dict]:
+    return {item["name"]: item for item in items or []}
+
+
+def resolve_releases(session: Session, manifest: dict) -> dict[str, ReleaseVersion]:
+    found: dict[str, ReleaseVersion] = {}
+    for position, entry in enumerate(manifest.get("releases") or []):
+        release = session.scalars(select(Release).where(Release.name == entry["name"])).first()
+        versions = list(release.versions) if release else []
+        if not versions:
+            raise PlanError(f"releases/{entry['name']}: release '{entry['name']}' has not been uploaded "
+                            f"(`bosh-py upload-release`)")
+        wanted = str(entry.get("version", "latest"))
+        if wanted == "latest":
+            chosen = max(versions, key=lambda v: v.id)
+        else:
+            chosen = next((v for v in versions if v.version == wanted), None)
+            if chosen is None:
+                have = ", ".join(sorted(v.version for v in versions))
+                raise PlanError(f"releases/{entry['name']}/version: release '{entry['name']}' has no version "
+                                f"'{wanted}' (uploaded: {have})")
+        found[entry["name"]] = chosen
+    return found
+
+
+def resolve_stemcell(session: Session, manifest: dict, alias: str, where: str) -> StemcellRef:
+    entry = next((s for s in manifest.get("stemcells") or [] if s.get("alias") == alias), None)
+    if entry is None:
+        raise PlanError(f"{where}: stemcell alias '{alias}' is not defined in stemcells")
+    query = select(Stemcell)
+    if entry.get("os"):
+        query = query.where(Stemcell.operating_system == entry["os"])
+    if entry.get("name"):
+        query = query.where(Stemcell.name == entry["name"])
+    candidates = list(session.scalars(query))
+    wanted = str(entry.get("version", "latest"))
+    if wanted != "latest":
+        candidates = [c for c in candidates if c.version == wanted]
+    if not candidates:
+        what = entry.get("os") or entry.get("name")
+        raise PlanError(f"stemcells/{alias}: no uploaded stemcell matches {what} version '{wanted}' "
+                        f"(`bosh-py upload-stemcell`)")
+    chosen = max(candidates, key=lambda s: s.id)
+    return StemcellRef(chosen.name, chosen.operating_system, chosen.version, chosen.cid)
+
+
+def vm_digest(stemcell_cid: str, cloud_properties: dict, networks: dict, env: dict) -> str:
+    """What, when it changes, means the VM itself must be recreated."""
+    payload = json.dumps([stemcell_cid, cloud_properties, networks, env], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def subnets_of(cloud_config: dict, network: str, where: str) -> list[Subnet]:
+    spec = _by_name(cloud_config.get("networks"), "network").get(network)
+    if spec is None:
+        raise PlanError(f"{where}: network '{network}' is not in the cloud-config")
+    if spec.get("type", "manual") != "manual":
+        raise PlanError(f"{where}: network '{network}' has type '{spec.get('type')}'; "
+                        f"only manual networks are supported yet")
+    return [Subnet.from_cloud_config(network, subnet) for subnet in spec.get("subnets") or []]
+
+
+def subnet_for(subnets: list[Subnet], az: str | None, where: str) -> Subnet:
+    for subnet in subnets:
+        if not subnet.azs or az is None or az in subnet.azs:
+            return subnet
+    raise PlanError(f"{where}: no subnet of network '{subnets[0].network if subnets else '?'}' serves az '{az}'")
+
+
+def plan_deployment(session: Session, manifest: dict, cloud_config: dict, existing: list[Instance],
+                    used_ips: set[str]) -> DeploymentPlan:
+    allocator = IpAllocator()
+    for ip in used_ips:
+        allocator.used.add(ipaddress.IPv4Address(ip))
+    releases = resolve_releases(session, manifest)
+    vm_types = _by_name(cloud_config.get("vm_types"), "vm_type")
+    azs = _by_name(cloud_config.get("azs"), "az")
+    disk_types = _by_name(cloud_config.get("disk_types"), "disk_type")
+    by_slot = {(i.group, i.index): i for i in existing}
+    wanted_slots: set[tuple[str, int]] = set()
+    groups: list[GroupPlan] = []
+
+    for group in manifest.get("instance_groups") or []:
+        gname = group["name"]
+        where = f"instance_groups/{gname}"
+        jobs = []
+        for position, job in enumerate(group.get("jobs") or []):
+            if job["release"] not in releases:
+                raise PlanError(f"{where}/jobs/{position}/release: release '{job['release']}' is not listed in releases")
+            release_jobs = {j["name"] for j in releases[job["release"]].manifest.get("jobs", [])}
+            if job["name"] not in release_jobs:
+                raise PlanError(f"{where}/jobs/{position}/name: job '{job['name']}' is not in release "
+                                f"'{job['release']}' (jobs: {', '.join(sorted(release_jobs))})")
+            properties = job.get("properties")
+            if properties is None:
+                properties = group.get("properties") or manifest.get("properties") or {}
+            jobs.append(JobPlan(job["name"], job["release"], properties, job.get("consumes") or {},
+                                job.get("provides") or {}))
+        vm_type = vm_types.get(group.get("vm_type", ""))
+        if vm_type is None:
+            raise PlanError(f"{where}/vm_type: vm_type '{group.get('vm_type')}' is not in the cloud-config")
+        stemcell = resolve_stemcell(session, manifest, group.get("stemcell", ""), f"{where}/stemcell")
+        disk_size = int(group.get("persistent_disk") or 0)
+        disk_cloud_properties: dict = {}
+        if group.get("persistent_disk_type"):
+            disk_type = disk_types.get(group["persistent_disk_type"])
+            if disk_type is None:
+                raise PlanError(f"{where}/persistent_disk_type: disk type '{group['persistent_disk_type']}' "
+                                f"is not in the cloud-config")
+            disk_size = int(disk_type["disk_size"])
+            disk_cloud_properties = dict(disk_type.get("cloud_properties") or {})
+        group_azs = list(group.get("azs") or [None])
+        for az in group_azs:
+            if az is not None and az not in azs:
+                raise PlanError(f"{where}/azs: az '{az}' is not in the cloud-config")
+        count = int(group.get("instances", 0))
+        networks = group.get("networks") or []
+        if not networks:
+            raise PlanError(f"{where}/networks: at least one network is required")
+        instances: list[InstancePlan] = []
+        group_plan = GroupPlan(gname, jobs, instances, stemcell, dict(group.get("env") or {}),
+                               disk_size, disk_cloud_properties,
+                               resolve_update(manifest.get("update") or {}, group.get("update"), count),
+                               group.get("lifecycle", "service"))
+        for index in range(count):
+            current = by_slot.get((gname, index))
+            az = current.az if current and current.az in group_azs else group_azs[index % len(group_azs)]
+            settings: dict = {}
+            primary_ip = ""
+            for net_position, net in enumerate(networks):
+                net_where = f"{where}/networks/{net_position}"
+                subnet = subnet_for(subnets_of(cloud_config, net["name"], net_where), az, net_where)
+                static_ips = net.get("static_ips") or []
+                if static_ips:
+                    if len(static_ips) < count:
+                        raise PlanError(f"{net_where}/static_ips: {count} instances need {count} static IPs, "
+                                        f"got {len(static_ips)}")
+                    ip = allocator.claim(subnet, static_ips[index], f"{net_where}/static_ips/{index}")
+                elif current and current.ip and ipaddress.IPv4Address(current.ip) in subnet.range:
+                    ip = allocator.claim(subnet, current.ip, net_where)
+                else:
+                    ip = allocator.next_dynamic(subnet, net_where)
+                settings[net["name"]] = subnet.settings(ip, default=net_position == 0)
+                primary_ip = primary_ip or str(ip)
+            cloud_properties = {**(azs.get(az, {}).get("cloud_properties") or {} if az else {}),
+                                **(vm_type.get("cloud_properties") or {})}
+            instances.append(InstancePlan(
+                gname, index, current.uuid if current else str(uuid.uuid4()), az, index == 0, settings,
+                primary_ip, current.id if current else None, cloud_properties,
+                vm_digest(stemcell.cid, cloud_properties, settings, group_plan.env),
+                current.state if current else "started"))
+            wanted_slots.add((gname, index))
+        groups.append(group_plan)
+
+    obsolete = [i.id for i in existing if (i.group, i.index) not in wanted_slots]
+    compilation = dict(cloud_config.get("compilation") or {})
+    if not compilation:
+        raise PlanError("cloud-config/compilation: a compilation block (workers, network, vm_type) is required")
+    compilation_subnet = subnet_for(subnets_of(cloud_config, compilation.get("network", ""), "cloud-config/compilation/network"),
+                                    compilation.get("az"), "cloud-config/compilation")
+    compilation["cloud_properties"] = {
+        **(azs.get(compilation.get("az"), {}).get("cloud_properties") or {} if compilation.get("az") else {}),
+        **((vm_types.get(compilation.get("vm_type", "")) or {}).get("cloud_properties") or {}),
+        **(compilation.get("cloud_properties") or {}),
+    }
+    return DeploymentPlan(manifest["name"], groups, releases, obsolete, compilation, compilation_subnet, allocator)

@@ -1,0 +1,50 @@
+"""The director's long-lived parts, built once at start and handed to tasks and the API.
+
+Passing this one object around (instead of module globals) keeps every task testable and
+makes explicit what a task may touch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bosh_py.director.blobstore import LocalBlobstore
+from bosh_py.director.config import DirectorConfig
+from bosh_py.director.cpi_client import CpiClient
+from bosh_py.director.locks import LockManager
+from bosh_py.director.secrets import DirectorSecrets
+from bosh_py.director.tasks import TaskRunner
+from bosh_py.ssh.keys import KeyPair
+
+
+@dataclass
+class Director:
+    config: DirectorConfig
+    secrets: DirectorSecrets
+    sessions: sessionmaker[Session]
+    blobstore: LocalBlobstore
+    tasks: TaskRunner
+    locks: LockManager
+    nats_server: Any  # bosh_py.mbus.server.NatsServer
+    nats: Any  # nats.aio.client.Client, connected as the director
+    replies: Any  # bosh_py.mbus.agent_client.ReplyRouter: one subscription for all agent replies
+    ssh_key: KeyPair
+    agent_bundle: Path
+
+    @property
+    def uuid(self) -> str:
+        return self.secrets.director_uuid
+
+    def cpi(self, debug: Callable[[str], None] = lambda _line: None) -> CpiClient:
+        return CpiClient(self.config.cpi.executable, self.config.cpi.config_path, self.uuid, debug)
+
+    def agent(self, agent_id: str) -> Any:
+        return self.replies.client(agent_id, timeout=self.config.rpc_timeout)
+
+    @property
+    def blobstore_url_for_agents(self) -> str:
+        return f"http://{self.config.agent_endpoint_host}:{self.config.blobstore_port}"

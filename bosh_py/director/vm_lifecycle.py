@@ -1,0 +1,114 @@
+"""Creating and deleting VMs through the CPI, and putting an agent on each new one.
+
+A VM is only recorded once its agent answers; if anything fails on the way, the VM and the
+agent's NATS user are removed again, so a failed create leaves no orphan behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from bosh_py.director.cpi_client import CpiError
+from bosh_py.director.secrets import new_password
+from bosh_py.director.services import Director
+from bosh_py.ssh.bootstrap import install_agent
+from bosh_py.ssh.client import PinnedSshClient
+from bosh_py.ssh.keys import generate_keypair
+
+
+@dataclass
+class VmRequest:
+    stemcell_cid: str
+    cloud_properties: dict
+    networks: dict  # CPI network settings, keyed by network name
+    env: dict = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass
+class CreatedVm:
+    cid: str
+    agent_id: str
+    host_public_key: str
+    ip: str
+
+
+def primary_ip(networks: dict) -> str:
+    for settings in networks.values():
+        if settings.get("ip"):
+            return settings["ip"]
+    raise ValueError("no network with an IP")
+
+
+def deep_merge(base: dict, extra: dict) -> dict:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _bootstrap(director: Director, ip: str, host_public_key: str, settings: dict) -> None:
+    with PinnedSshClient(ip, director.ssh_key.private_key, host_public_key).connect(timeout=60) as ssh:
+        install_agent(ssh, director.agent_bundle, settings)
+
+
+async def create_vm(director: Director, request: VmRequest, debug: Callable[[str], None]) -> CreatedVm:
+    agent_id = uuid.uuid4().hex
+    password = new_password()
+    host_key = generate_keypair(f"bosh-py-host-{agent_id[:8]}")
+    await asyncio.to_thread(director.nats_server.add_agent, agent_id, password)
+    env = deep_merge(request.env, {"bosh": {
+        "authorized_keys": [director.ssh_key.public_key],
+        "host_key": host_key.as_env(),
+    }})
+    cpi = director.cpi(debug)
+    vm_cid: str | None = None
+    try:
+        result: Any = await cpi.call("create_vm", agent_id, request.stemcell_cid, request.cloud_properties,
+                                     request.networks, [], env)
+        vm_cid = result[0] if isinstance(result, list) else result
+        ip = primary_ip(request.networks)
+        debug(f"Created VM {vm_cid} ({ip}) for agent {agent_id}")
+        settings = {
+            "agent_id": agent_id,
+            "mbus": director.nats_server.agent_url(agent_id, password, host=director.config.agent_endpoint_host),
+            "blobstore": {"url": director.blobstore_url_for_agents, "user": "agent",
+                          "password": director.secrets.blobstore_password},
+            "heartbeat_interval": director.config.heartbeat_interval,
+            "vm": {"cid": vm_cid},
+            "env": request.env,
+        }
+        await asyncio.to_thread(_bootstrap, director, ip, host_key.public_key, settings)
+        await director.agent(agent_id).wait_until_ready(director.config.agent_wait_timeout)
+        if request.metadata:
+            await cpi.call("set_vm_metadata", vm_cid, request.metadata)
+        return CreatedVm(vm_cid, agent_id, host_key.public_key, ip)
+    except BaseException:
+        await asyncio.shield(_undo_create(director, vm_cid, agent_id, debug))
+        raise
+
+
+async def _undo_create(director: Director, vm_cid: str | None, agent_id: str, debug: Callable[[str], None]) -> None:
+    if vm_cid is not None:
+        try:
+            await director.cpi(debug).call("delete_vm", vm_cid)
+        except CpiError as error:
+            debug(f"Cleaning up VM {vm_cid} after a failed create: {error}")
+    await asyncio.to_thread(director.nats_server.remove_agent, agent_id)
+
+
+async def delete_vm(director: Director, vm_cid: str, agent_id: str | None, debug: Callable[[str], None]) -> None:
+    try:
+        await director.cpi(debug).call("delete_vm", vm_cid)
+    except CpiError as error:
+        if error.type != "VMNotFound":
+            raise
+        debug(f"VM {vm_cid} was already gone")
+    if agent_id:
+        await asyncio.to_thread(director.nats_server.remove_agent, agent_id)

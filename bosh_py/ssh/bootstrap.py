@@ -1,0 +1,61 @@
+"""Installing the agent on a fresh VM over SSH, the way Ansible reaches a host.
+
+The VM only needs sshd and python3. The agent is started now and on every boot: through a
+systemd unit where systemd runs, else through /etc/rc.local (the local stemcell's init runs it).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bosh_py.ssh.client import PinnedSshClient
+
+AGENT_DIR = "/var/vcap/bosh"
+AGENT_BUNDLE = f"{AGENT_DIR}/agent.pyz"
+AGENT_SETTINGS = f"{AGENT_DIR}/settings.json"
+AGENT_COMMAND = f"/usr/bin/python3 {AGENT_BUNDLE} --settings {AGENT_SETTINGS}"
+
+SYSTEMD_UNIT = f"""[Unit]
+Description=bosh-py agent
+After=network.target
+
+[Service]
+ExecStart={AGENT_COMMAND}
+Restart=always
+RestartSec=1
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+RC_LOCAL = f"""#!/bin/sh
+# Written by the bosh-py director: start the agent at boot.
+mkdir -p {AGENT_DIR}/log
+setsid {AGENT_COMMAND} >> {AGENT_DIR}/log/agent.stdout 2>&1 < /dev/null &
+exit 0
+"""
+
+
+def install_agent(ssh: PinnedSshClient, bundle: Path, settings: dict) -> None:
+    ssh.run(f"mkdir -p {AGENT_DIR}/log && chmod 0700 {AGENT_DIR}")
+    ssh.put_bytes(bundle.read_bytes(), AGENT_BUNDLE, 0o644)
+    ssh.put_bytes(json.dumps(settings).encode(), AGENT_SETTINGS, 0o600)
+    uses_systemd = ssh.run("test -d /run/systemd/system", check=False).exit_status == 0
+    if uses_systemd:
+        ssh.put_bytes(SYSTEMD_UNIT.encode(), "/etc/systemd/system/bosh-py-agent.service")
+        ssh.run("systemctl daemon-reload && systemctl enable --now bosh-py-agent.service")
+    else:
+        ssh.put_bytes(RC_LOCAL.encode(), "/etc/rc.local", 0o755)
+        ssh.run("/etc/rc.local")
+
+
+def authorize_key(ssh: PinnedSshClient, public_key: str) -> None:
+    """Add an operator's one-time key for `bosh-py ssh`; removed again by revoke_key."""
+    line = public_key.strip().replace("'", "")
+    ssh.run(f"mkdir -p /root/.ssh && echo '{line}' >> /root/.ssh/authorized_keys")
+
+
+def revoke_key(ssh: PinnedSshClient, public_key: str) -> None:
+    blob = public_key.split()[1]
+    ssh.run(f"sed -i '\\#{blob}#d' /root/.ssh/authorized_keys", check=False)

@@ -1,0 +1,58 @@
+import asyncio
+import json
+
+from bosh_py.director.db import open_database
+from bosh_py.director.tasks import TaskRunner
+from bosh_py.errors import BoshPyError
+
+
+def run_task(tmp_path, body):
+    sessions = open_database(f"sqlite:///{tmp_path / 'director.db'}")
+    runner = TaskRunner(sessions, tmp_path / "tasks")
+
+    async def go():
+        task_id = runner.submit("test task", "nats", body)
+        await runner.wait_all()
+        return task_id
+
+    task_id = asyncio.run(go())
+    return runner, task_id
+
+
+def test_task_records_events_and_result(tmp_path):
+    async def body(ctx):
+        stage = ctx.log.stage("Updating instance", 1, ["nats"])
+        with stage.task("nats/0 (canary)"):
+            pass
+        return "all good"
+
+    runner, task_id = run_task(tmp_path, body)
+    task = runner.get(task_id)
+    assert task.state == "done" and task.result == "all good"
+    events = [json.loads(line) for line in runner.task_log(task_id).event_path.read_text().splitlines()]
+    assert [e["state"] for e in events] == ["started", "finished"]
+    assert events[0]["stage"] == "Updating instance" and events[0]["tags"] == ["nats"]
+
+
+def test_failed_task_keeps_the_error(tmp_path):
+    async def body(ctx):
+        with ctx.log.stage("Compiling packages", 1).task("nats-server/abc"):
+            raise BoshPyError("packaging failed: line 3: make: not found")
+
+    runner, task_id = run_task(tmp_path, body)
+    task = runner.get(task_id)
+    assert task.state == "error" and "make: not found" in task.result
+    lines = [json.loads(line) for line in runner.task_log(task_id).event_path.read_text().splitlines()]
+    assert lines[1]["state"] == "failed" and "make: not found" in lines[1]["data"]["error"]
+    assert lines[-1]["error"]["message"] == "packaging failed: line 3: make: not found"
+
+
+def test_recover_marks_interrupted_tasks(tmp_path):
+    sessions = open_database(f"sqlite:///{tmp_path / 'director.db'}")
+    from bosh_py.director.models import Task
+
+    with sessions.begin() as session:
+        session.add(Task(description="deploy", state="processing"))
+    TaskRunner(sessions, tmp_path / "tasks").recover()
+    with sessions() as session:
+        assert session.get(Task, 1).state == "error"
