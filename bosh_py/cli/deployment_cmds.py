@@ -57,12 +57,14 @@ def cloud_config() -> None:
 @yes_option
 @click.option("--recreate", is_flag=True, help="Recreate every VM")
 @click.option("--dry-run", is_flag=True, help="Plan, render and validate; change nothing")
-def deploy(manifest: str, var_kvs, vars_files, ops_files, yes: bool, recreate: bool, dry_run: bool) -> None:  # type: ignore[no-untyped-def]
+@click.option("--no-redact", is_flag=True, help="Show property values in the diff (stored secrets stay hidden)")
+def deploy(manifest: str, var_kvs, vars_files, ops_files, yes: bool, recreate: bool, dry_run: bool,  # type: ignore[no-untyped-def]
+           no_redact: bool) -> None:
     """Deploy a manifest: show the diff, then converge the deployment on it."""
     doc, _ = render_input(manifest, var_kvs, vars_files, ops_files, strict=False)
     text = _dump(doc)
     director = client()
-    diff = director.post("/deployments/diff", json={"manifest": text})["diff"]
+    diff = director.post("/deployments/diff", json={"manifest": text, "redact": not no_redact})["diff"]
     if diff:
         for line in diff:
             style = "green" if line.startswith("+") else "red" if line.startswith("-") else None

@@ -130,7 +130,8 @@ def build_app(director: Director) -> web.Application:
     async def diff(request: web.Request) -> web.Response:
         body = await request.json()
         source = prepare_deployment(director, body["manifest"], generate=False)
-        return web.json_response({"diff": deployment_views.manifest_diff(director, source)})
+        redact = body.get("redact", True) is not False
+        return web.json_response({"diff": deployment_views.manifest_diff(director, source, redact)})
 
     @routes.post("/deployments")
     async def post_deployment(request: web.Request) -> web.Response:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from bosh_py.director.models import Deployment, Instance
 from bosh_py.director.services import Director
 from bosh_py.errors import BoshPyError
-from bosh_py.manifest import diff, load_yaml, redact
+from bosh_py.manifest import diff, load_yaml
 
 
 def find_deployment(session: Session, name: str) -> Deployment:
@@ -47,12 +47,14 @@ def release_versions_in_use(session: Session) -> set[tuple[str, str]]:
     return used
 
 
-def manifest_diff(director: Director, source) -> list[str]:  # type: ignore[no-untyped-def]
+def manifest_diff(director: Director, source, redact_properties: bool = True) -> list[str]:  # type: ignore[no-untyped-def]
+    """The diff against the last deployed manifest; stored secrets are always redacted and
+    property values too unless the operator asks (`--no-redact`), as the BOSH director does."""
     with director.sessions() as session:
         row = session.scalars(select(Deployment).where(Deployment.name == source.manifest["name"])).first()
         old = _manifest(row) if row else {}
     new = load_yaml(source.manifest_text, "manifest")
-    return diff(redact(old, source.secret_values), redact(new, source.secret_values))
+    return diff(old, new, secret_values=source.secret_values, redact_properties=redact_properties)
 
 
 async def _state_of(director: Director, agent_id: str | None) -> dict:
@@ -78,6 +80,7 @@ async def instances_with_state(director: Director, name: str) -> list[dict]:
             "instance": f"{row.group}/{row.uuid}", "group": row.group, "id": row.uuid, "index": row.index,
             "az": row.az, "ips": [row.ip] if row.ip else [], "vm_cid": row.vm_cid, "agent_id": row.agent_id,
             "bootstrap": row.bootstrap, "expected_state": row.state, "disk_cids": disks[row.id],
+            "host_public_key": row.host_public_key,
             "process_state": state.get("job_state"), "processes": state.get("processes") or [],
             "vitals": state.get("vitals") or {},
         })

@@ -1,11 +1,14 @@
 """Links: what a job consumes is resolved to the instances and properties of the job that
-provides it, by explicit `from` or else by type when exactly one provider has that type."""
+provides it, by explicit `from` or else by type when exactly one provider has that type
+(preferring a provider in the consumer's own instance group)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from bosh_py.errors import BoshPyError
+from bosh_py.release.render import link_from_provider
+from bosh_py.release.tarball import JobArchive
 
 
 class LinkError(BoshPyError):
@@ -14,69 +17,54 @@ class LinkError(BoshPyError):
 
 @dataclass
 class Provider:
-    name: str  # link name as provided (or its `as`)
+    name: str  # the link name as provided (or its `as`)
     type: str
     group: str
     job: str
-    instances: list[dict]
-    properties: dict
+    data: dict  # what templates see through link(): instances, properties, address
 
 
-def property_value(properties: dict, dotted: str, spec_properties: dict) -> object:
-    node: object = properties
-    for part in dotted.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        else:
-            return (spec_properties.get(dotted) or {}).get("default")
-    return node
-
-
-def providers_of(groups: list, job_specs: dict[tuple[str, str], dict]) -> list[Provider]:
+def providers_of(deployment: str, groups: list, archives: dict[tuple[str, str], JobArchive]) -> list[Provider]:
     """Every link every job of the deployment provides; ``groups`` are planner GroupPlans."""
     found = []
     for group in groups:
         instances = [{"name": group.name, "id": i.uuid, "index": i.index, "az": i.az,
                       "address": i.ip, "bootstrap": i.bootstrap} for i in group.instances]
         for job in group.jobs:
-            spec = job_specs[(job.release, job.name)]
-            spec_properties = spec.get("properties") or {}
-            for provided in spec.get("provides") or []:
-                override = job.provides.get(provided["name"]) or {}
+            spec = archives[(job.release, job.name)].spec
+            for provided in spec.provides:
+                override = job.provides.get(provided.name)
                 if override == "nil":
                     continue
-                exposed = {name: property_value(job.properties, name, spec_properties)
-                           for name in provided.get("properties") or []}
-                found.append(Provider(override.get("as", provided["name"]), provided.get("type", provided["name"]),
-                                      group.name, job.name, instances, exposed))
+                data = link_from_provider(spec, job.properties, provided.name, instances, deployment=deployment)
+                found.append(Provider((override or {}).get("as", provided.name), provided.type,
+                                      group.name, job.name, data))
     return found
 
 
-def resolve_links(group_name: str, job, spec: dict, providers: list[Provider], where: str) -> dict[str, dict]:
+def resolve_links(group_name: str, job, archive: JobArchive, providers: list[Provider],  # type: ignore[no-untyped-def]
+                  where: str) -> dict[str, dict]:
     """The links one job sees in its templates, by the name it consumes them under."""
     links: dict[str, dict] = {}
-    for consumed in spec.get("consumes") or []:
-        name, link_type = consumed["name"], consumed.get("type", consumed["name"])
-        wanted = job.consumes.get(name)
+    for consumed in archive.spec.consumes:
+        wanted = job.consumes.get(consumed.name)
         if wanted == "nil":
             continue
         if isinstance(wanted, dict) and wanted.get("from"):
-            matches = [p for p in providers if p.name == wanted["from"] and p.type == link_type]
+            matches = [p for p in providers if p.name == wanted["from"] and p.type == consumed.type]
         else:
-            matches = [p for p in providers if p.type == link_type]
+            matches = [p for p in providers if p.type == consumed.type]
             same_group = [p for p in matches if p.group == group_name]
             if len(matches) > 1 and len(same_group) == 1:
                 matches = same_group
         if not matches:
-            if consumed.get("optional"):
+            if consumed.optional:
                 continue
-            raise LinkError(f"{where}/consumes/{name}: no job in the deployment provides a link of type "
-                            f"'{link_type}'")
+            raise LinkError(f"{where}/consumes/{consumed.name}: no job in the deployment provides a link "
+                            f"of type '{consumed.type}'")
         if len(matches) > 1:
             names = ", ".join(f"{p.group}/{p.job}.{p.name}" for p in matches)
-            raise LinkError(f"{where}/consumes/{name}: several jobs provide type '{link_type}' ({names}); "
-                            f"choose one with `from`")
-        provider = matches[0]
-        links[name] = {"instances": provider.instances, "properties": provider.properties,
-                       "address": provider.instances[0]["address"] if provider.instances else None}
+            raise LinkError(f"{where}/consumes/{consumed.name}: several jobs provide type '{consumed.type}' "
+                            f"({names}); choose one with `from`")
+        links[consumed.name] = matches[0].data
     return links

@@ -7,7 +7,6 @@ disk) across deploys by (group, index), so a redeploy touches only what really c
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import uuid
 from dataclasses import dataclass
@@ -150,8 +149,7 @@ def subnet_for(subnets: list[Subnet], az: str | None, where: str) -> Subnet:
 def plan_deployment(session: Session, manifest: dict, cloud_config: dict, existing: list[Instance],
                     used_ips: set[str]) -> DeploymentPlan:
     allocator = IpAllocator()
-    for ip in used_ips:
-        allocator.used.add(ipaddress.IPv4Address(ip))
+    allocator.used.update(used_ips)
     releases = resolve_releases(session, manifest)
     vm_types = _by_name(cloud_config.get("vm_types"), "vm_type")
     azs = _by_name(cloud_config.get("azs"), "az")
@@ -216,12 +214,12 @@ def plan_deployment(session: Session, manifest: dict, cloud_config: dict, existi
                         raise PlanError(f"{net_where}/static_ips: {count} instances need {count} static IPs, "
                                         f"got {len(static_ips)}")
                     ip = allocator.claim(subnet, static_ips[index], f"{net_where}/static_ips/{index}")
-                elif current and current.ip and ipaddress.IPv4Address(current.ip) in subnet.range:
+                elif current and current.ip and subnet.ips.contains(current.ip):
                     ip = allocator.claim(subnet, current.ip, net_where)
                 else:
                     ip = allocator.next_dynamic(subnet, net_where)
                 settings[net["name"]] = subnet.settings(ip, default=net_position == 0)
-                primary_ip = primary_ip or str(ip)
+                primary_ip = primary_ip or ip
             cloud_properties = {**(azs.get(az, {}).get("cloud_properties") or {} if az else {}),
                                 **(vm_type.get("cloud_properties") or {})}
             instances.append(InstancePlan(

@@ -1,23 +1,20 @@
 import pytest
 
-from bosh_py.director.ip_allocation import IpAllocationError, IpAllocator, Subnet, expand_ranges
+from bosh_py.director.ip_allocation import IpAllocationError, IpAllocator, Subnet
 
 SUBNET = {"range": "10.244.0.0/29", "gateway": "10.244.0.1", "reserved": ["10.244.0.2"],
           "static": ["10.244.0.5 - 10.244.0.6"]}
-
-
-def test_expand_ranges():
-    assert [str(ip) for ip in sorted(expand_ranges(["10.0.0.1 - 10.0.0.3", "10.0.0.9"]))] == [
-        "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.9"]
 
 
 def test_dynamic_ips_skip_gateway_reserved_static_and_used():
     subnet = Subnet.from_cloud_config("default", SUBNET)
     allocator = IpAllocator()
     allocator.claim(subnet, "10.244.0.3", "here")
-    assert str(allocator.next_dynamic(subnet, "here")) == "10.244.0.4"
+    assert allocator.next_dynamic(subnet, "here") == "10.244.0.4"
     with pytest.raises(IpAllocationError, match="no free IP"):
         allocator.next_dynamic(subnet, "instance_groups/nats/networks/0")
+    allocator.release("10.244.0.3")
+    assert allocator.next_dynamic(subnet, "here") == "10.244.0.3"
 
 
 def test_static_ip_outside_subnet_names_the_path():
@@ -30,3 +27,4 @@ def test_settings_carry_netmask_and_gateway():
     subnet = Subnet.from_cloud_config("default", SUBNET)
     settings = subnet.settings(IpAllocator().next_dynamic(subnet, "x"))
     assert settings["netmask"] == "255.255.255.248" and settings["gateway"] == "10.244.0.1"
+    assert settings["default"] == ["dns", "gateway"]

@@ -26,6 +26,7 @@ from bosh_py.director.planner import DeploymentPlan, GroupPlan, InstancePlan, pl
 from bosh_py.director.services import Director
 from bosh_py.director.tasks import TaskContext
 from bosh_py.director.vm_lifecycle import VmRequest, create_vm, delete_vm
+from bosh_py.release.render import RenderedInstance
 from bosh_py.errors import BoshPyError
 
 
@@ -46,11 +47,11 @@ def _existing(director: Director, name: str) -> tuple[Deployment | None, list[In
         return deployment, instances, used
 
 
-def _packages_needed(director: Director, plan: DeploymentPlan, job_specs: dict,
+def _packages_needed(director: Director, plan: DeploymentPlan, archives: dict,
                      jobs: list) -> dict[tuple[str, str], SourcePackage]:
     """The packages the given jobs use, with all their dependencies, from the releases."""
     needed: dict[tuple[str, str], SourcePackage] = {}
-    wanted = [(job.release, pkg) for job in jobs for pkg in job_specs[(job.release, job.name)].get("packages") or []]
+    wanted = [(job.release, pkg) for job in jobs for pkg in archives[(job.release, job.name)].spec.packages]
     with director.sessions() as session:
         while wanted:
             release_name, name = wanted.pop()
@@ -71,12 +72,12 @@ def _packages_needed(director: Director, plan: DeploymentPlan, job_specs: dict,
     return needed
 
 
-def _apply_spec(deployment: str, group: GroupPlan, instance: InstancePlan, job_specs: dict,
+def _apply_spec(deployment: str, group: GroupPlan, instance: InstancePlan, archives: dict,
                 compiled: dict[tuple[str, str], CompiledRef], configuration_hash: str,
                 release_versions: dict) -> dict:
     packages = {}
     for job in group.jobs:
-        for name in job_specs[(job.release, job.name)].get("packages") or []:
+        for name in archives[(job.release, job.name)].spec.packages:
             packages[name] = compiled[(job.release, name)].as_spec()
     templates = [{"name": job.name, "version": release_store.job_fingerprint(release_versions[job.release], job.name)}
                  for job in group.jobs]
@@ -148,19 +149,18 @@ async def deploy(director: Director, ctx: TaskContext, source: DeploymentInput, 
         own_ips = {i.ip for i in existing if i.ip}
         with director.sessions() as session:
             plan = plan_deployment(session, manifest, cloud_config, existing, used_ips - own_ips)
-        job_specs = await release_store.job_specs(director, plan)
-        release_store.validate_properties(plan, job_specs)
-        providers = providers_of(plan.groups, job_specs)
+        archives = await release_store.job_archives(director, plan)
+        release_store.validate_properties(plan, archives)
+        providers = providers_of(name, plan.groups, archives)
 
-        rendered: dict[tuple[str, int], tuple[bytes, str]] = {}
+        rendered: dict[tuple[str, int], RenderedInstance] = {}
         for group in plan.groups:
+            links = {job.name: resolve_links(group.name, job, archives[(job.release, job.name)], providers,
+                                             f"instance_groups/{group.name}/jobs/{position}")
+                     for position, job in enumerate(group.jobs)}
             for instance in group.instances:
-                links = {}
-                for position, job in enumerate(group.jobs):
-                    links[job.name] = resolve_links(group.name, job, job_specs[(job.release, job.name)], providers,
-                                                    f"instance_groups/{group.name}/jobs/{position}")
-                rendered[(group.name, instance.index)] = await release_store.render_instance(
-                    director, plan, group, _instance_spec(name, group, instance), links)
+                rendered[(group.name, instance.index)] = release_store.render_instance(
+                    group, archives, _instance_spec(name, group, instance), links)
         if options.dry_run:
             return "Dry run: the manifest plans, renders and validates"
 
@@ -170,7 +170,7 @@ async def deploy(director: Director, ctx: TaskContext, source: DeploymentInput, 
         compiled: dict[tuple[str, str], CompiledRef] = {}
         for stemcell, jobs in jobs_by_stemcell.items():
             compiled.update(await compile_packages(
-                director, _packages_needed(director, plan, job_specs, jobs), stemcell,
+                director, _packages_needed(director, plan, archives, jobs), stemcell,
                 int(plan.compilation.get("workers", 1)),
                 _compilation_vm_factory(director, plan, stemcell, log.debug), log))
 
@@ -180,8 +180,8 @@ async def deploy(director: Director, ctx: TaskContext, source: DeploymentInput, 
         for group in plan.groups:
             for instance in group.instances:
                 row = current.get(ids[(group.name, instance.index)])
-                archive, configuration_hash = rendered[(group.name, instance.index)]
-                spec = _apply_spec(name, group, instance, job_specs, compiled, configuration_hash, plan.releases)
+                result = rendered[(group.name, instance.index)]
+                spec = _apply_spec(name, group, instance, archives, compiled, result.configuration_hash, plan.releases)
                 instance_id = ids[(group.name, instance.index)]
                 if options.only_instance_ids is not None and instance_id not in options.only_instance_ids:
                     continue
@@ -190,7 +190,7 @@ async def deploy(director: Director, ctx: TaskContext, source: DeploymentInput, 
                 needs_apply = not row or spec_identity(row.applied_spec) != spec_identity(spec)
                 if needs_vm or needs_apply:
                     changes_by_group.setdefault(group.name, []).append(InstanceChange(
-                        group, instance, instance_id, spec, archive, needs_vm, needs_apply))
+                        group, instance, instance_id, spec, result.archive, needs_vm, needs_apply))
 
         obsolete = [i for i in existing if i.id in set(plan.obsolete_instance_ids)
                     and options.only_instance_ids is None]

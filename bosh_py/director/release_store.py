@@ -1,0 +1,64 @@
+"""The director's view of uploaded releases for a deploy: job archives from the blobstore,
+property validation against job specs, and rendering an instance's templates."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select
+
+from bosh_py.director.models import ReleaseVersion, Template
+from bosh_py.director.planner import DeploymentPlan, GroupPlan, PlanError
+from bosh_py.director.services import Director
+from bosh_py.errors import BoshPyError
+from bosh_py.release.errors import RenderError
+from bosh_py.release.properties import validate_job_properties
+from bosh_py.release.render import JobForRender, RenderedInstance, render_instance_jobs
+from bosh_py.release.tarball import JobArchive, read_job_archive
+
+JobKey = tuple[str, str]  # (release name, job name)
+
+
+def job_fingerprint(version: ReleaseVersion, job: str) -> str:
+    entry = next((j for j in version.manifest.get("jobs", []) if j["name"] == job), None)
+    if entry is None:
+        raise BoshPyError(f"Release '{version.release.name}/{version.version}' has no job '{job}'")
+    return entry["fingerprint"]
+
+
+async def job_archives(director: Director, plan: DeploymentPlan) -> dict[JobKey, JobArchive]:
+    """Every job the deployment uses, read once from the blobstore."""
+    archives: dict[JobKey, JobArchive] = {}
+    for group in plan.groups:
+        for job in group.jobs:
+            key = (job.release, job.name)
+            if key in archives:
+                continue
+            fingerprint = job_fingerprint(plan.releases[job.release], job.name)
+            with director.sessions() as session:
+                row = session.scalars(select(Template).where(
+                    Template.release_name == job.release, Template.name == job.name,
+                    Template.fingerprint == fingerprint)).first()
+            if row is None:
+                raise BoshPyError(f"Job '{job.name}' of release '{job.release}' is missing its blob")
+            archives[key] = await asyncio.to_thread(read_job_archive, director.blobstore.get_path(row.blobstore_id))
+    return archives
+
+
+def validate_properties(plan: DeploymentPlan, archives: dict[JobKey, JobArchive]) -> None:
+    errors: list[str] = []
+    for group in plan.groups:
+        for position, job in enumerate(group.jobs):
+            errors += validate_job_properties(archives[(job.release, job.name)].spec, job.properties,
+                                              f"instance_groups/{group.name}/jobs/{position}/properties")
+    if errors:
+        raise PlanError("\n".join(errors))
+
+
+def render_instance(group: GroupPlan, archives: dict[JobKey, JobArchive], instance_spec: dict,
+                    links: dict[str, dict]) -> RenderedInstance:
+    jobs = [JobForRender.from_archive(archives[(job.release, job.name)], job.properties) for job in group.jobs]
+    try:
+        return render_instance_jobs(jobs, instance_spec, links)
+    except RenderError as error:
+        raise PlanError(f"instance_groups/{group.name}/{instance_spec['index']}: {error}") from error

@@ -1,0 +1,81 @@
+"""A real local director for integration tests: its own data dir, ports, CPI root, bridge
+and subnet, so tests never touch an operator's director; everything is removed at the end."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+STEMCELL_CACHE = Path("/var/cache/bosh-py/stemcell")
+STEMCELL = STEMCELL_CACHE / "bosh-py-local-debian-bookworm.tgz"
+TEST_BRIDGE = "boshpyt0"
+TEST_GATEWAY = "10.245.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ensure_stemcell() -> Path:
+    if not STEMCELL.exists():
+        subprocess.run([BIN / "bosh-py", "stemcell", "build-local", "--cache-dir", STEMCELL_CACHE,
+                        "--output", STEMCELL], check=True)
+    return STEMCELL
+
+
+@dataclass
+class LocalDirector:
+    root: Path
+    env: dict = field(default_factory=dict)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "director"
+
+    @property
+    def cpi_config(self) -> Path:
+        return self.root / "cpi.json"
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.cpi_config.write_text(json.dumps({"root": str(self.root / "cpi"), "bridge": TEST_BRIDGE}))
+        self.env = {**os.environ, "BOSH_PY_CONFIG": str(self.root / "cli.json"),
+                    "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
+        self.cli("director", "start", "--data-dir", str(self.data_dir), "--api-port", str(free_port()),
+                 "--nats-port", str(free_port()), "--blobstore-port", str(free_port()),
+                 "--agent-endpoint-host", TEST_GATEWAY, "--cpi", str(BIN / "bosh-py-cpi-local"),
+                 "--cpi-config", str(self.cpi_config))
+
+    def cli(self, *args: str, check: bool = True, input: str | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess:
+        result = subprocess.run([str(BIN / "bosh-py"), *args], env=self.env, capture_output=True, text=True,
+                                input=input, timeout=timeout, cwd=REPO)
+        if check and result.returncode != 0:
+            raise AssertionError(f"bosh-py {' '.join(args)} exited {result.returncode}\n"
+                                 f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+        return result
+
+    def json(self, *args: str) -> object:
+        return json.loads(self.cli(*args, "--json").stdout)
+
+    def cpi(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(BIN / "bosh-py-cpi-local"), *args], env={**self.env,
+                              "BOSH_PY_CPI_CONFIG": str(self.cpi_config)}, capture_output=True, text=True)
+
+    def stop(self) -> None:
+        """Stop the director and remove every VM, disk, namespace and mount the CPI made."""
+        try:
+            self.cli("director", "stop", "--data-dir", str(self.data_dir), check=False, timeout=60)
+        finally:
+            self.cpi("cleanup")
+            shutil.rmtree(self.root, ignore_errors=True)
