@@ -15,7 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 STEMCELL_CACHE = Path("/var/cache/bosh-py/stemcell")
-STEMCELL = STEMCELL_CACHE / "bosh-py-local-debian-bookworm.tgz"
+STEMCELL = STEMCELL_CACHE / "bosh-py-local-debian-bookworm-1.0.tar"
 TEST_BRIDGE = "boshpyt0"
 TEST_GATEWAY = "10.245.0.1"
 
@@ -48,7 +48,7 @@ class LocalDirector:
 
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        self.cpi_config.write_text(json.dumps({"root": str(self.root / "cpi"), "bridge": TEST_BRIDGE}))
+        self.cpi_config.write_text(json.dumps({"root": str(self.root / "cpi"), "bridge": TEST_BRIDGE, "prefix": "bt"}))
         self.env = {**os.environ, "BOSH_PY_CONFIG": str(self.root / "cli.json"),
                     "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
         self.cli("director", "start", "--data-dir", str(self.data_dir), "--api-port", str(free_port()),

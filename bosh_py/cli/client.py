@@ -27,6 +27,8 @@ class DirectorClient:
                 description = response.json().get("description", response.text)
             except ValueError:
                 description = response.text.strip()
+            if response.status_code == 400:  # the director's own message about the request
+                raise BoshPyError(description)
             raise BoshPyError(f"Director responded {response.status_code}: {description}")
         return response
 

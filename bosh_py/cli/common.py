@@ -59,7 +59,7 @@ def follow(director: DirectorClient, task: dict) -> dict:
     final = director.follow_task(task["id"], TaskPrinter())
     console.print(f"\nTask {final['id']} {final['state']}")
     if final["state"] != "done":
-        raise BoshPyError(f"Task {final['id']} {final['state']}: {final.get('result') or ''}".strip())
+        raise BoshPyError(f"Task {final['id']} {final['state']}")
     return final
 
 

@@ -50,7 +50,7 @@ async def serve(config: DirectorConfig) -> None:
         config=config, secrets=secrets, sessions=sessions, blobstore=LocalBlobstore(config.blobstore_dir),
         tasks=tasks, locks=LockManager(sessions, config.lock_ttl), nats_server=nats_server, nats=nc,
         replies=replies, ssh_key=load_or_create_keypair(config.data_dir / "ssh" / "id_ed25519", "bosh-py-director"),
-        agent_bundle=build_agent_bundle(config.data_dir / "agent"),
+        agent_bundle=build_agent_bundle(config.data_dir / "agent.pyz"),
     )
     api = web.AppRunner(build_app(director), access_log=None)
     blobs = web.AppRunner(blobstore_app(director.blobstore, "agent", secrets.blobstore_password), access_log=None)
