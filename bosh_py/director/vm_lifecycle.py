@@ -85,7 +85,8 @@ async def create_vm(director: Director, request: VmRequest, debug: Callable[[str
             "env": request.env,
         }
         await asyncio.to_thread(_bootstrap, director, ip, host_key.public_key, settings)
-        await director.agent(agent_id).wait_until_ready(director.config.agent_wait_timeout)
+        # short pings: the first ones go out before the new agent has subscribed
+        await director.agent(agent_id).wait_until_ready(director.config.agent_wait_timeout, ping_timeout=1.0)
         if request.metadata:
             await cpi.call("set_vm_metadata", vm_cid, request.metadata)
         return CreatedVm(vm_cid, agent_id, host_key.public_key, ip)

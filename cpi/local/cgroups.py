@@ -1,0 +1,80 @@
+"""Optional cgroup v1 limits for a VM (this machine's controllers live in v1 hierarchies).
+
+``cloud_properties.memory`` (or ``ram``, MB) sets memory.limit_in_bytes, enforced by the
+OOM killer; ``cloud_properties.pids`` sets pids.max. Without either, no cgroup is made.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from cpi.local.errors import VMCreationFailed
+
+PARENT = "bosh-py"
+
+
+def limits(cloud_properties: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """{controller: {file: value}} for the limits asked for."""
+    wanted: dict[str, dict[str, str]] = {}
+    memory = cloud_properties.get("memory", cloud_properties.get("ram"))
+    if memory is not None:
+        try:
+            wanted["memory"] = {"memory.limit_in_bytes": str(int(memory) * 1024 * 1024)}
+        except (TypeError, ValueError) as error:
+            raise VMCreationFailed(f"cloud_properties.memory: expected MB, got {memory!r}") from error
+    pids = cloud_properties.get("pids")
+    if pids is not None:
+        wanted["pids"] = {"pids.max": str(int(pids))}
+    return wanted
+
+
+def create(cgroup_root: Path, name: str, cloud_properties: dict[str, Any]) -> list[str]:
+    """Make and configure the VM's groups; return their paths (to record before use)."""
+    made: list[str] = []
+    for controller, files in limits(cloud_properties).items():
+        group = cgroup_root / controller / PARENT / name
+        group.mkdir(parents=True, exist_ok=True)
+        made.append(str(group))
+        for filename, value in files.items():
+            (group / filename).write_text(value)
+    return made
+
+
+def join(groups: list[str], pid: int) -> None:
+    """Move ``pid`` into every group (children inherit them)."""
+    for group in groups:
+        Path(group, "cgroup.procs").write_text(str(pid))
+
+
+def remove(groups: list[str]) -> None:
+    """rmdir the groups once their processes are gone (the kernel frees them lazily)."""
+    for group in groups:
+        for _ in range(100):
+            try:
+                os.rmdir(group)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.02)
+
+
+def leftover_groups(cgroup_root: Path, prefix: str) -> list[str]:
+    found = []
+    for controller in ("memory", "pids"):
+        parent = cgroup_root / controller / PARENT
+        if parent.is_dir():
+            found += [str(p) for p in parent.iterdir() if p.is_dir() and p.name.startswith(f"{prefix}-")]
+    return found
+
+
+def remove_parent_if_empty(cgroup_root: Path) -> None:
+    """The shared ``bosh-py`` parent groups go once no CPI has a VM group left in them."""
+    for controller in ("memory", "pids"):
+        try:
+            os.rmdir(cgroup_root / controller / PARENT)
+        except OSError:
+            pass

@@ -1,0 +1,96 @@
+"""Files the CPI writes into a new VM's own layer before its first boot.
+
+They play the part cloud-init plays on a cloud VM: hostname, /etc/hosts, the sshd
+configuration and host key the director chose (so it can pin the key before the VM
+exists), and root's authorized_keys. Written into the overlay's upper directory while
+nothing has it mounted, they persist across reboot_vm like any file the VM writes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from cpi.local.errors import VMCreationFailed
+
+KEY_TYPES = {"ssh-ed25519": "ed25519", "ssh-rsa": "rsa", "ecdsa-sha2-nistp256": "ecdsa",
+             "ecdsa-sha2-nistp384": "ecdsa", "ecdsa-sha2-nistp521": "ecdsa"}
+
+
+@dataclass(frozen=True)
+class HostKey:
+    private: str
+    public: str
+
+    @property
+    def kind(self) -> str:
+        return KEY_TYPES.get(self.public.split()[0], "ed25519")
+
+
+def host_key_from_env(env: dict[str, Any]) -> HostKey:
+    """env.bosh.host_key as given by the director; a fresh ed25519 key if absent."""
+    given = ((env or {}).get("bosh") or {}).get("host_key") or {}
+    private = given.get("private_key")
+    if not private:
+        key = ed25519.Ed25519PrivateKey.generate()
+        private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                    serialization.NoEncryption()).decode()
+    try:
+        loaded = serialization.load_ssh_private_key(private.encode(), password=None)
+    except (ValueError, TypeError) as error:
+        raise VMCreationFailed(f"env.bosh.host_key.private_key: not an OpenSSH private key ({error})") from error
+    public = loaded.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                              serialization.PublicFormat.OpenSSH).decode()
+    return HostKey(private if private.endswith("\n") else private + "\n", public)
+
+
+def authorized_keys_from_env(env: dict[str, Any]) -> list[str]:
+    keys = ((env or {}).get("bosh") or {}).get("authorized_keys") or []
+    if isinstance(keys, str):
+        keys = [keys]
+    return [str(key).strip() for key in keys if str(key).strip()]
+
+
+def sshd_config(ip: str, key: HostKey) -> str:
+    return f"""# Written by the bosh-py local CPI.
+Include /etc/ssh/sshd_config.d/*.conf
+ListenAddress {ip}:22
+HostKey /etc/ssh/ssh_host_{key.kind}_key
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+UseDNS no
+PidFile /run/sshd.pid
+AuthorizedKeysFile .ssh/authorized_keys
+PrintMotd no
+X11Forwarding no
+AcceptEnv LANG LC_*
+Subsystem sftp /usr/lib/openssh/sftp-server
+"""
+
+
+def write_guest_files(upper: Path, hostname: str, ip: str, key: HostKey,
+                      authorized_keys: list[str]) -> None:
+    """Populate the VM's upper layer (owned by root; modes as sshd's StrictModes wants)."""
+    def put(relative: str, text: str, mode: int = 0o644) -> None:
+        path = upper / relative
+        for parent in reversed(path.relative_to(upper).parents[:-1]):
+            directory = upper / parent
+            if not directory.exists():
+                directory.mkdir(mode=0o700 if parent.parts[0] == "root" else 0o755)
+                os.chmod(directory, 0o700 if parent.parts[0] == "root" else 0o755)
+        path.write_text(text)
+        os.chmod(path, mode)
+
+    put("etc/hostname", f"{hostname}\n")
+    put("etc/hosts", f"127.0.0.1 localhost\n{ip} {hostname}\n")
+    put("etc/ssh/sshd_config", sshd_config(ip, key))
+    put(f"etc/ssh/ssh_host_{key.kind}_key", key.private, 0o600)
+    put(f"etc/ssh/ssh_host_{key.kind}_key.pub", key.public + "\n")
+    put("root/.ssh/authorized_keys", "".join(f"{k}\n" for k in authorized_keys), 0o600)

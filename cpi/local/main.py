@@ -1,0 +1,99 @@
+"""``bosh-py-cpi-local``: BOSH's external CPI protocol over stdin/stdout, plus two
+maintenance commands.
+
+    bosh-py-cpi-local [CONFIG.json]             one JSON request on stdin, one response on stdout
+    bosh-py-cpi-local list [--json] [CONFIG]    VMs and leftovers of this CPI
+    bosh-py-cpi-local cleanup [--purge] [CONFIG] remove them all (--purge: disks, stemcells too)
+
+The config path may also come from $BOSH_PY_CPI_CONFIG. A CPI call always exits 0: its
+failure is reported in the response's ``error`` so the director can act on its type.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+import traceback
+from dataclasses import asdict
+from typing import Any
+
+from cpi.local.config import load_config
+from cpi.local.context import CallLog, Context
+from cpi.local.errors import CloudError, CpiFailure, InvalidCall, NotImplementedFailure
+from cpi.local.methods import method_module
+
+
+def respond(result: Any = None, error: CpiFailure | None = None, log: str = "") -> dict:
+    failure = None
+    if error is not None:
+        failure = {"type": error.error_type, "message": str(error), "ok_to_retry": error.ok_to_retry}
+    return {"result": result, "error": failure, "log": log}
+
+
+def handle(raw: str, config_path: str | None) -> dict:
+    """Turn one request text into one response dict; never raises."""
+    log = CallLog()
+    try:
+        try:
+            request = json.loads(raw)
+        except ValueError as error:
+            raise InvalidCall(f"request is not valid JSON: {error}") from error
+        if not isinstance(request, dict) or not isinstance(request.get("method"), str):
+            raise InvalidCall("request must be an object with a string 'method'")
+        arguments = request.get("arguments") or []
+        if not isinstance(arguments, list):
+            raise InvalidCall("'arguments' must be a list")
+        module = method_module(request["method"])
+        if module is None:
+            raise NotImplementedFailure(f"Must call implemented method: {request['method']}")
+        ctx = Context(load_config(config_path), log, request.get("context") or {})
+        try:
+            inspect.signature(module.run).bind(ctx, *arguments)
+        except TypeError as error:
+            raise InvalidCall(f"{request['method']}: wrong arguments: {error}") from error
+        result = module.run(ctx, *arguments)
+        return respond(result, log=log.text())
+    except CpiFailure as failure:
+        return respond(error=failure, log=log.text())
+    except Exception as error:  # a bug or an unexpected host failure: still a CPI answer
+        log(traceback.format_exc())
+        return respond(error=CloudError(f"{type(error).__name__}: {error}"), log=log.text())
+
+
+def _maintenance(command: str, args: list[str]) -> int:
+    from cpi.local import leftovers
+
+    flags = {a for a in args if a.startswith("--")}
+    paths = [a for a in args if not a.startswith("--")]
+    try:
+        config = load_config(paths[0] if paths else None)
+    except CpiFailure as error:
+        print(error, file=sys.stderr)
+        return 1
+    if command == "list":
+        found = leftovers.inventory(config)
+        print(json.dumps(asdict(found), indent=1) if "--json" in flags
+              else leftovers.format_inventory(found))
+        return 0
+    problems = leftovers.cleanup(config, purge="--purge" in flags)
+    for problem in problems:
+        print(f"cleanup: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("list", "cleanup"):
+        return _maintenance(args[0], args[1:])
+    if args and args[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    response = handle(sys.stdin.read(), args[0] if args else None)
+    sys.stdout.write(json.dumps(response) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

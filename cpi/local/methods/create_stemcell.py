@@ -1,0 +1,48 @@
+"""create_stemcell(image_path, cloud_properties): unpack the rootfs tar the VMs boot from.
+
+Unpacked into a temp directory and renamed, so a stemcell cid exists only when complete.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from cpi.local.context import Context
+from cpi.local.errors import CloudError
+from cpi.local.state import new_id, write_json
+
+
+def run(ctx: Context, image_path: str, cloud_properties: dict | None = None) -> str:
+    image = Path(image_path)
+    if not image.is_file():
+        raise CloudError(f"stemcell image {image_path} does not exist")
+    stemcells = ctx.config.stemcells
+    stemcells.mkdir(parents=True, exist_ok=True)
+    cid = new_id("sc")
+    work = Path(tempfile.mkdtemp(prefix=f".{cid}-", dir=stemcells))
+    try:
+        rootfs = work / "rootfs"
+        rootfs.mkdir(mode=0o755)
+        started = time.monotonic()
+        result = subprocess.run(["tar", "--numeric-owner", "--xattrs", "--xattrs-include=*",
+                                 "-xf", str(image), "-C", str(rootfs)],
+                                capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise CloudError(f"cannot unpack stemcell image {image_path}: {result.stderr.strip()[-2000:]}")
+        if not (rootfs / "usr/bin/python3").exists() or not (rootfs / "usr/sbin/sshd").exists():
+            raise CloudError(f"stemcell image {image_path} lacks /usr/bin/python3 or /usr/sbin/sshd")
+        rootfs.chmod(0o755)
+        write_json(work / "stemcell.json", {"cid": cid, "image": str(image),
+                                            "cloud_properties": cloud_properties or {},
+                                            "created_at": time.time()})
+        work.chmod(0o755)
+        work.rename(stemcells / cid)
+        ctx.log(f"stemcell {cid} unpacked in {time.monotonic() - started:.1f}s")
+        return cid
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)

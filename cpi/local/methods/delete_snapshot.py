@@ -1,0 +1,8 @@
+"""delete_snapshot: the local CPI has no snapshots."""
+
+from cpi.local.context import Context
+from cpi.local.errors import NotImplementedFailure
+
+
+def run(ctx: Context, *arguments: object) -> None:
+    raise NotImplementedFailure("delete_snapshot is not supported by the local CPI")

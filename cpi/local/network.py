@@ -1,0 +1,115 @@
+"""Host networking for VMs: one bridge holding the gateway address, one netns + veth per VM.
+
+Only the subnet's own link route exists inside a VM's namespace (no default route), so a
+VM can reach its peers and the gateway (the director's NATS and blobstore) and nothing else.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import subprocess
+from dataclasses import dataclass
+from typing import Any
+
+from cpi.local.errors import CloudError, VMCreationFailed
+
+
+@dataclass(frozen=True)
+class VmNetwork:
+    """The one manual network a local VM has, as derived from BOSH's ``networks`` argument."""
+
+    name: str
+    ip: str
+    prefixlen: int
+    gateway: str
+
+    @property
+    def mac(self) -> str:
+        """Derived from the IP: a re-used IP keeps its MAC, so no host ARP entry goes stale."""
+        octets = ipaddress.IPv4Address(self.ip).packed
+        return "02:42:" + ":".join(f"{octet:02x}" for octet in octets)
+
+
+def parse_networks(networks: Any) -> VmNetwork:
+    """Validate BOSH's networks hash; the local CPI supports exactly one manual network."""
+    if not isinstance(networks, dict) or not networks:
+        raise VMCreationFailed("networks: expected a hash with one manual network")
+    if len(networks) != 1:
+        raise VMCreationFailed(f"networks: the local CPI supports one network, got {sorted(networks)}")
+    (name, spec), = networks.items()
+    if not isinstance(spec, dict) or spec.get("type", "manual") != "manual":
+        raise VMCreationFailed(f"networks/{name}: only type 'manual' (with an ip) is supported")
+    try:
+        ip = ipaddress.IPv4Address(spec["ip"])
+        subnet = ipaddress.IPv4Network(f"{spec['gateway']}/{spec['netmask']}", strict=False)
+        gateway = ipaddress.IPv4Address(spec["gateway"])
+    except (KeyError, ValueError) as error:
+        raise VMCreationFailed(f"networks/{name}: needs ip, netmask, gateway ({error})") from error
+    if ip not in subnet or ip == gateway or ip in (subnet.network_address, subnet.broadcast_address):
+        raise VMCreationFailed(f"networks/{name}: ip {ip} is not a host address of {subnet} "
+                               f"other than the gateway")
+    return VmNetwork(name, str(ip), subnet.prefixlen, str(gateway))
+
+
+def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``ip``; failures become CloudError with ip's own message."""
+    result = subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
+    if check and result.returncode != 0:
+        raise CloudError(f"ip {' '.join(args)}: {result.stderr.strip()}")
+    return result
+
+
+def link_exists(name: str) -> bool:
+    return ip("link", "show", "dev", name, check=False).returncode == 0
+
+
+def ensure_bridge(bridge: str, gateway: str, prefixlen: int) -> None:
+    """Create the bridge with the gateway address on first use; idempotent."""
+    if not link_exists(bridge):
+        created = ip("link", "add", bridge, "type", "bridge", check=False)
+        if created.returncode != 0 and not link_exists(bridge):
+            raise CloudError(f"cannot create bridge {bridge}: {created.stderr.strip()}")
+    address = f"{gateway}/{prefixlen}"
+    present = ip("-o", "-4", "addr", "show", "dev", bridge).stdout.split()
+    added = ip("addr", "add", address, "dev", bridge, check=False) if address not in present else None
+    if added is not None and added.returncode != 0 and \
+            address not in ip("-o", "-4", "addr", "show", "dev", bridge).stdout.split():
+        raise CloudError(f"cannot give bridge {bridge} address {gateway}/{prefixlen}: "
+                         f"{added.stderr.strip()}")
+    ip("link", "set", bridge, "up")
+
+
+def create_vm_link(netns: str, veth: str, network: VmNetwork, bridge: str) -> None:
+    """netns + veth pair: host end in the bridge, ``eth0`` with the VM's IP and MAC inside."""
+    ip("netns", "add", netns)
+    ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns,
+       "address", network.mac)
+    ip("link", "set", veth, "master", bridge, "up")
+    ip("-n", netns, "addr", "add", f"{network.ip}/{network.prefixlen}", "dev", "eth0")
+    ip("-n", netns, "link", "set", "lo", "up")
+    ip("-n", netns, "link", "set", "eth0", "up")
+    flush_neighbour(network.ip, bridge)
+
+
+def delete_vm_link(netns: str, veth: str, vm_ip: str, bridge: str) -> None:
+    """Undo create_vm_link; each piece may already be gone."""
+    ip("netns", "delete", netns, check=False)
+    if link_exists(veth):
+        ip("link", "delete", veth, check=False)
+    flush_neighbour(vm_ip, bridge)
+
+
+def flush_neighbour(vm_ip: str, bridge: str) -> None:
+    """Forget the host's ARP entry for the IP, which the next VM with this IP will answer."""
+    if link_exists(bridge):
+        ip("neigh", "flush", "to", vm_ip, "dev", bridge, check=False)
+
+
+def netns_names() -> list[str]:
+    out = ip("netns", "list", check=False).stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def link_names() -> list[str]:
+    out = ip("-o", "link", "show", check=False).stdout
+    return [line.split(":")[1].strip().split("@")[0] for line in out.splitlines() if ":" in line]

@@ -1,0 +1,116 @@
+"""Power a VM on and off, and remove every host object made for it.
+
+Power-on starts a keeper (see ``keeper``) and waits until sshd accepts TCP connections on
+the VM's IP. Power-off SIGKILLs the VM's PID 1, which ends every process in its PID
+namespace at once, and waits for the keeper to reap it. ``teardown`` is the one undo used by
+a failed create_vm, delete_vm and cleanup alike, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from cpi.local import cgroups, mounts, network
+from cpi.local.config import Config
+from cpi.local.errors import CloudError
+from cpi.local.processes import ProcessRef
+from cpi.local.state import VmState
+
+PID_FILES = ("init.pid", "keeper.pid")
+
+
+def restore_host_objects(state: VmState, config: Config) -> None:
+    """Re-make what a host reboot loses (netns, veth, bridge, disk mounts) before a boot."""
+    if state.netns not in network.netns_names():
+        net = network.VmNetwork("default", state.ip, state.prefixlen, state.gateway)
+        network.ensure_bridge(config.bridge, state.gateway, state.prefixlen)
+        network.delete_vm_link(state.netns, state.veth, state.ip, config.bridge)
+        network.create_vm_link(state.netns, state.veth, net, config.bridge)
+    vm_dir = state.dir(config)
+    mounts.make_shared_dir(vm_dir / "disks")
+    for disk_cid in state.disks:
+        mounts.bind(config.disks / disk_cid / "data", vm_dir / "disks" / disk_cid)
+
+
+def boot(state: VmState, config: Config) -> None:
+    """Start the VM's keeper detached from this (short-lived) CPI process."""
+    vm_dir = state.dir(config)
+    for name in PID_FILES:
+        (vm_dir / name).unlink(missing_ok=True)
+    # No inherited pipes: the director reads this call's stdout until EOF.
+    keeper = subprocess.Popen(
+        [sys.executable, "-m", "cpi.local.keeper", str(vm_dir)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True, cwd="/",
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
+             "PYTHONPATH": ":".join(p for p in sys.path if p)})
+    ref = ProcessRef.of(keeper.pid)
+    if ref is not None:  # recorded now, so a power-off racing the keeper's start finds it
+        ref.write(vm_dir / "keeper.pid")
+
+
+def wait_for_ssh(state: VmState, config: Config, timeout: float) -> None:
+    """Return once sshd accepts a TCP connection on the VM's IP; CloudError otherwise."""
+    vm_dir = state.dir(config)
+    keeper = ProcessRef.read(vm_dir / "keeper.pid")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((state.ip, 22), timeout=0.5):
+                return
+        except OSError:
+            pass
+        if keeper is None or not keeper.alive():
+            raise CloudError(f"VM {state.cid} stopped while booting:\n{console_tail(vm_dir)}")
+        time.sleep(0.02)
+    raise CloudError(f"VM {state.cid}: sshd did not accept connections on {state.ip}:22 "
+                     f"within {timeout:g}s:\n{console_tail(vm_dir)}")
+
+
+def power_off(state: VmState, config: Config) -> None:
+    """Kill the VM's processes (recorded PIDs only) and wait until they are reaped."""
+    vm_dir = state.dir(config)
+    refs = {name: ProcessRef.read(vm_dir / name) for name in PID_FILES}
+    init, keeper = refs["init.pid"], refs["keeper.pid"]
+    if init is not None and init.alive():
+        init.kill(signal.SIGKILL)  # ends every process in the VM's PID namespace
+        init.wait_gone(5)
+    if keeper is not None and keeper.alive() and not (init is not None and keeper.wait_gone(3)):
+        # Still booting (no PID 1 recorded yet) or stuck: the keeper leads its own process
+        # group, which holds nsenter/unshare and the VM's PID 1.
+        keeper.kill_group(signal.SIGKILL)
+    for ref in refs.values():
+        if ref is not None:
+            ref.wait_gone(5)
+    still = [f"{name} {ref.pid}" for name, ref in refs.items() if ref and ref.alive()]
+    if still:
+        raise CloudError(f"VM {state.cid}: processes did not stop: {', '.join(still)}")
+
+
+def teardown(state: VmState, config: Config) -> None:
+    """Remove the VM: processes, mounts, netns, veth, neighbour entry, cgroups, its files.
+
+    Persistent disks are only unmounted, never deleted: the VM directory is removed only
+    once nothing is mounted below it any more.
+    """
+    vm_dir = state.dir(config)
+    power_off(state, config)
+    mounts.unmount_all_under(vm_dir)
+    network.delete_vm_link(state.netns, state.veth, state.ip, config.bridge)
+    cgroups.remove(state.cgroups)
+    if mounts.mountpoints_under(vm_dir):
+        raise CloudError(f"VM {state.cid}: refusing to remove {vm_dir} while mounts remain")
+    shutil.rmtree(vm_dir, ignore_errors=True)
+
+
+def console_tail(vm_dir: Path, limit: int = 3000) -> str:
+    try:
+        return (vm_dir / "console.log").read_text(errors="replace")[-limit:]
+    except OSError:
+        return "(no console output)"
