@@ -137,18 +137,19 @@ def test_job_that_never_starts_fails_the_canary_only(director, uploaded):
 
 
 def test_vm_that_fails_to_come_up_leaves_no_orphan(director, uploaded):
+    """A VM whose processes cannot fork (pids.max 3) never gets sshd and an agent up."""
     manifest = web_manifest("novm", instances=1, disk=False)
-    manifest["instance_groups"][0]["env"] = {"bosh": {"boot_command": "/bin/false"}}
     cloud = director.cli("cloud-config").stdout
     bad = yaml.safe_load(cloud)
-    bad["vm_types"].append({"name": "broken", "cloud_properties": {"memory": 1}})
+    bad["vm_types"].append({"name": "broken", "cloud_properties": {"pids": 3}})
     path = uploaded / "cc.yml"
     path.write_text(yaml.safe_dump(bad))
     director.cli("update-cloud-config", str(path))
     manifest["instance_groups"][0]["vm_type"] = "broken"
     try:
-        fails(director, "deploy", "-n", write(uploaded, manifest), expect="Error")
+        fails(director, "deploy", "-n", write(uploaded, manifest), expect="create_vm")
         assert vm_count(director) == 0
+        assert director.json("instances", "-d", "novm")[0]["vm_cid"] is None
     finally:
         director.cli("update-cloud-config", "tests/e2e/cloud-config.yml")
         director.cli("delete-deployment", "-d", "novm", "-n", check=False)

@@ -35,9 +35,10 @@ def instances(director, name="web"):
 
 def host(director, instance: dict, tmp: Path):
     """A testinfra host over paramiko, pinned to the VM's host key, with the director's key."""
-    known = tmp / f"known_hosts_{instance['index']}"
+    # per VM cid: testinfra caches hosts by their arguments, and a recreated VM keeps its IP
+    known = tmp / f"known_hosts_{instance['vm_cid']}"
     known.write_text(f"{instance['ips'][0]} {instance['host_public_key']}\n")
-    config = tmp / f"ssh_config_{instance['index']}"
+    config = tmp / f"ssh_config_{instance['vm_cid']}"
     config.write_text(f"Host {instance['ips'][0]}\n  User root\n  IdentityFile {director.data_dir}/ssh/id_ed25519\n"
                       f"  UserKnownHostsFile {known}\n  StrictHostKeyChecking yes\n")
     vm = testinfra.get_host(f"paramiko://root@{instance['ips'][0]}", ssh_config=str(config))
@@ -129,7 +130,9 @@ def test_logs_and_ssh(director, deployed, tmp_path):
         names = archive.getnames()
     assert any(name.endswith("web/pre-start.log") for name in names)
     result = director.cli("ssh", "-d", "web", "web/1", "-c", "hostname; cat /var/vcap/bosh/spec.json")
-    spec = json.loads(result.stdout.splitlines()[1])
+    hostname, _, spec_text = result.stdout.partition("\n")
+    spec = json.loads(spec_text)
+    assert hostname == next(r for r in instances(director) if r["index"] == 1)["vm_cid"]
     assert spec["name"] == "web" and spec["index"] == 1
 
 
