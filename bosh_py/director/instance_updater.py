@@ -61,9 +61,7 @@ async def stop_instance(director: Director, agent_id: str, drain_type: str, debu
                         tolerate_unresponsive: bool) -> None:
     agent = director.agent(agent_id)
     try:
-        wait = await agent.run("drain", drain_type)
-        if isinstance(wait, int) and wait > 0:
-            await asyncio.sleep(wait)
+        await agent.run("drain", drain_type)  # the agent itself waits out what drain scripts ask
         await agent.run("stop")
     except BoshPyError as error:
         if not tolerate_unresponsive:

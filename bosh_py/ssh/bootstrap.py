@@ -30,9 +30,10 @@ WantedBy=multi-user.target
 """
 
 RC_LOCAL = f"""#!/bin/sh
-# Written by the bosh-py director: start the agent at boot.
+# Written by the bosh-py director: start the agent at boot, and again whenever it exits
+# (job processes outlive it; the next agent adopts them).
 mkdir -p {AGENT_DIR}/log
-setsid {AGENT_COMMAND} >> {AGENT_DIR}/log/agent.stdout 2>&1 < /dev/null &
+setsid sh -c 'while :; do {AGENT_COMMAND}; sleep 1; done' >> {AGENT_DIR}/log/agent.stdout 2>&1 < /dev/null &
 exit 0
 """
 

@@ -1,0 +1,320 @@
+"""Job process supervision: what monit does on a BOSH VM, in asyncio.
+
+Each process from the jobs' ``monit`` files runs in the foreground in its own session
+(process group), stdout/stderr appended to ``/var/vcap/sys/log/<job>/<proc>.{stdout,stderr}.log``,
+PID in ``/var/vcap/sys/run/<job>/<proc>.pid``. An unexpected exit is reported (the agent
+turns it into an alert) and the process is restarted after a backoff that doubles while
+it keeps crashing.
+
+States, per process: ``starting`` (up less than ``running_after``), ``running``,
+``failing`` (exited and waiting to restart, or restarted less than ``stable_after`` ago, so
+a crash loop never looks healthy to a canary check), ``stopped``.
+
+Processes survive an agent restart (own sessions); the next agent adopts them instead of
+starting duplicates. A process is recognised by its PID file, being a session leader, and
+the ``BOSH_PY_PROCESS=<job>/<name>@<definition hash>`` variable the agent put in its
+environment (command lines change when wrapper scripts exec the real program). A
+leftover whose definition changed is stopped and started anew.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from bosh_py.agent.commands import base_env
+from bosh_py.agent.monitfile import ProcessSpec, load_job_processes
+from bosh_py.agent.paths import Paths
+from bosh_py.agent.procfs import (pid_alive, process_age, process_environ_value,
+                                  process_session)
+
+IDENTITY_VAR = "BOSH_PY_PROCESS"
+
+
+@dataclass
+class ProcessExit:
+    """An unexpected exit, for alerts."""
+    job: str
+    name: str
+    pid: int
+    returncode: int | None
+    restart_in: float
+    crashes: int
+
+
+@dataclass
+class ProcessStatus:
+    job: str
+    name: str
+    state: str
+    pid: int | None
+    uptime: float
+    crashes: int
+
+
+@dataclass
+class Backoff:
+    initial: float = 1.0
+    maximum: float = 60.0
+    reset_after: float = 30.0  # a run this long forgives earlier crashes
+
+    def delay(self, consecutive: int) -> float:
+        return min(self.maximum, self.initial * (2 ** max(0, consecutive - 1)))
+
+
+class ProcessRunner:
+    def __init__(self, spec: ProcessSpec, job_target: str, paths: Paths,
+                 on_exit: Callable[[ProcessExit], None], log: logging.Logger,
+                 backoff: Backoff, running_after: float, stable_after: float):
+        self.spec = spec
+        self.job_target = job_target
+        self.paths = paths
+        self._on_exit = on_exit
+        self._log = log
+        self._backoff = backoff
+        self._running_after = running_after
+        self._stable_after = stable_after
+        self.pid: int | None = None
+        self.started_at = 0.0
+        self.crashes = 0
+        self._last_crash: float | None = None
+        self._stopping = False
+        self._stop_event = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def identity(self) -> str:
+        """What this process's environment says it is: key and definition hash."""
+        digest = hashlib.sha256(repr((self.spec, self.job_target)).encode()).hexdigest()[:16]
+        return f"{self.spec.key}@{digest}"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.paths.sys_log / self.spec.job
+
+    @property
+    def pid_file(self) -> Path:
+        return self.paths.sys_run / self.spec.job / f"{self.spec.name}.pid"
+
+    @property
+    def state(self) -> str:
+        if self._stopping or self._task is None or self._task.done():
+            return "stopped"
+        if self.pid is None:
+            return "failing" if self._last_crash is not None else "starting"
+        up = time.monotonic() - self.started_at
+        if self._last_crash is not None and up < self._stable_after:
+            return "failing"
+        return "starting" if up < self._running_after else "running"
+
+    def status(self) -> ProcessStatus:
+        up = time.monotonic() - self.started_at if self.pid else 0.0
+        return ProcessStatus(self.spec.job, self.spec.name, self.state, self.pid, up, self.crashes)
+
+    def start(self, adopt_pid: int | None = None) -> None:
+        if adopt_pid is not None:  # visible in get_state at once, not when the task runs
+            self.pid = adopt_pid
+            self.started_at = time.monotonic() - process_age(adopt_pid)
+        self._task = asyncio.create_task(self._run(adopt_pid), name=f"supervise {self.spec.key}")
+
+    async def stop(self, timeout: float) -> None:
+        """SIGTERM the process group, SIGKILL after ``timeout``."""
+        self._stopping = True
+        self._stop_event.set()
+        if self._task is None:
+            return
+        pid = self.pid
+        if pid is not None:
+            _killpg(pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except asyncio.TimeoutError:
+            if self.pid is not None:
+                self._log.warning("%s did not stop within %gs, killing", self.spec.key, timeout)
+                _killpg(self.pid, signal.SIGKILL)
+            await self._task
+        if pid is not None:
+            _killpg(pid, signal.SIGKILL)  # leftovers of the group
+
+    async def _run(self, adopt_pid: int | None) -> None:
+        consecutive = 0
+        while not self._stopping:
+            if adopt_pid is not None:
+                self.pid, adopt_pid = adopt_pid, None
+                self._log.info("adopted %s (pid %d)", self.spec.key, self.pid)
+                returncode = await self._wait_foreign(self.pid)
+            else:
+                returncode = await self._spawn_and_wait()
+            ran = time.monotonic() - self.started_at
+            pid, self.pid = self.pid or 0, None
+            self.pid_file.unlink(missing_ok=True)
+            if pid:
+                _killpg(pid, signal.SIGKILL)  # children left in the group would hold ports
+            if self._stopping:
+                break
+            consecutive = 1 if ran >= self._backoff.reset_after else consecutive + 1
+            delay = self._backoff.delay(consecutive)
+            self.crashes += 1
+            self._last_crash = time.monotonic()
+            self._log.warning("%s (pid %s) exited with %s after %.1fs; restarting in %gs",
+                              self.spec.key, pid, returncode, ran, delay)
+            try:
+                self._on_exit(ProcessExit(self.spec.job, self.spec.name, pid, returncode,
+                                          delay, self.crashes))
+            except Exception:  # an alert must never stop supervision
+                self._log.exception("exit callback failed")
+            try:
+                await asyncio.wait_for(self._stop_event.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _spawn_and_wait(self) -> int | None:
+        spec = self.spec
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        cwd = spec.working_dir or str(self.paths.root)
+        out = open(self.log_dir / f"{spec.name}.stdout.log", "ab")
+        err = open(self.log_dir / f"{spec.name}.stderr.log", "ab")
+        self.started_at = time.monotonic()
+        try:
+            Path(cwd).mkdir(parents=True, exist_ok=True)
+            proc = await asyncio.create_subprocess_exec(
+                spec.executable, *spec.args, stdin=asyncio.subprocess.DEVNULL, stdout=out,
+                stderr=err, cwd=cwd, env=base_env({**dict(spec.env), IDENTITY_VAR: self.identity}),
+                start_new_session=True)
+        except OSError as e:
+            err.write(f"bosh-py agent: cannot start {spec.executable}: {e}\n".encode())
+            return 127
+        finally:
+            out.close()
+            err.close()
+        self._proc = proc
+        self.pid = proc.pid
+        self.pid_file.write_text(f"{proc.pid}\n")
+        self._log.info("started %s (pid %d)", spec.key, proc.pid)
+        if self._stopping:  # stop() raced with the spawn
+            _killpg(proc.pid, signal.SIGTERM)
+        return await proc.wait()
+
+    async def _wait_foreign(self, pid: int) -> int | None:
+        """An adopted process is not our child: poll until it is gone."""
+        while pid_alive(pid):
+            try:
+                await asyncio.wait_for(self._stop_event.wait(), 0.5)
+            except asyncio.TimeoutError:
+                continue
+            while pid_alive(pid):  # stopping: stop() signalled it
+                await asyncio.sleep(0.05)
+        return None
+
+
+class Supervisor:
+    """All job processes of this VM. ``start`` reconciles with the installed jobs' monit
+    files (changed or removed processes are stopped, new ones started, unchanged ones keep
+    running); ``stop`` stops everything."""
+
+    def __init__(self, paths: Paths, on_exit: Callable[[ProcessExit], None],
+                 log: logging.Logger, *, running_after: float = 1.0, stable_after: float = 5.0,
+                 backoff: Backoff | None = None):
+        self.paths = paths
+        self._on_exit = on_exit
+        self._log = log
+        self._running_after = running_after
+        self._stable_after = stable_after
+        self._backoff = backoff or Backoff()
+        self._runners: dict[str, ProcessRunner] = {}
+        self.active = False  # "should be running"
+
+    def _job_target(self, job: str) -> str:
+        return os.path.realpath(self.paths.jobs / job)
+
+    async def start(self) -> None:
+        specs = load_job_processes(self.paths.jobs)
+        wanted = {s.key: (s, self._job_target(s.job)) for s in specs}
+        stale = [k for k, r in self._runners.items()
+                 if k not in wanted or (r.spec, r.job_target) != wanted[k] or r.state == "stopped"]
+        await asyncio.gather(*(self._runners.pop(k).stop(30.0) for k in stale))
+        for key, (spec, target) in wanted.items():
+            if key in self._runners:
+                continue
+            runner = ProcessRunner(spec, target, self.paths, self._on_exit, self._log,
+                                   self._backoff, self._running_after, self._stable_after)
+            self._runners[key] = runner
+            pid, same = self._leftover(runner)
+            if pid is not None and not same:
+                self._log.info("stopping outdated %s (pid %d) left by a previous agent", key, pid)
+                await _terminate_foreign(pid, 30.0)
+                pid = None
+            runner.start(adopt_pid=pid)
+        self.active = True
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        self.active = False
+        runners, self._runners = list(self._runners.values()), {}
+        await asyncio.gather(*(r.stop(timeout) for r in runners))
+        # Processes of a previous agent that were never adopted (e.g. the agent restarted
+        # while jobs were meant to be stopped): stop them too.
+        for spec in _safe_specs(self.paths.jobs):
+            probe = ProcessRunner(spec, "", self.paths, self._on_exit, self._log,
+                                  self._backoff, self._running_after, self._stable_after)
+            pid, _ = self._leftover(probe)
+            if pid is not None:
+                await _terminate_foreign(pid, timeout)
+                probe.pid_file.unlink(missing_ok=True)
+
+    def _leftover(self, runner: ProcessRunner) -> tuple[int | None, bool]:
+        """``(pid, same_definition)`` for a process a previous agent started for this
+        job/process, per the PID file; ``(None, False)`` if there is none (a recycled PID
+        is never taken for ours)."""
+        try:
+            pid = int(runner.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None, False
+        if not pid_alive(pid) or process_session(pid) != pid:
+            return None, False
+        identity = process_environ_value(pid, IDENTITY_VAR)
+        if identity is None or identity.split("@")[0] != runner.spec.key:
+            return None, False
+        return pid, identity == runner.identity
+
+    def statuses(self) -> list[ProcessStatus]:
+        return [r.status() for r in self._runners.values()]
+
+    def job_state(self) -> str:
+        if not self.active:
+            return "stopped"
+        states = {r.state for r in self._runners.values()}
+        for s in ("failing", "starting", "stopped"):
+            if s in states:
+                return "failing" if s == "stopped" else s
+        return "running"
+
+
+def _safe_specs(jobs_dir: Path) -> list[ProcessSpec]:
+    try:
+        return load_job_processes(jobs_dir)
+    except Exception:
+        return []
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+async def _terminate_foreign(pid: int, timeout: float) -> None:
+    _killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    _killpg(pid, signal.SIGKILL)

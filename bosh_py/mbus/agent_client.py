@@ -1,0 +1,199 @@
+"""Director-side RPC to agents over NATS (BOSH's nats_rpc.rb + agent_client.rb).
+
+Wire format (REFERENCE.md section 4): the director publishes
+``{"protocol": 3, "method", "arguments": [...], "reply_to"}`` on ``agent.<agent_id>`` with
+``reply_to = director.<director_uuid>.<agent_id>.<request_uuid>``; the agent answers on
+``reply_to`` with ``{"value": ...}`` or ``{"exception": {"message": ...}}``.
+
+Why not nats-py's request(): its reply inbox is ``_INBOX.*``, which an agent is not
+allowed to publish to. Instead one ``ReplyRouter`` per director connection subscribes
+``director.<uuid>.>`` once and hands each reply to the waiting call by its ``reply_to``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from typing import Any
+
+from bosh_py.mbus.errors import AgentError, AgentTimeoutError
+
+DEFAULT_TIMEOUT = 45.0  # BOSH's RPC timeout
+
+
+class ReplyRouter:
+    """One subscription for all replies to this director; futures keyed by reply subject.
+
+    ``prefix_agent_id`` narrows the subscription to one agent (used when an AgentClient is
+    made without a shared router, e.g. in a one-off tool)."""
+
+    def __init__(self, nc: Any, director_uuid: str, prefix_agent_id: str | None = None):
+        self.nc = nc
+        self.director_uuid = director_uuid
+        self._subject = (f"director.{director_uuid}.{prefix_agent_id}.*" if prefix_agent_id
+                         else f"director.{director_uuid}.>")
+        self._pending: dict[str, asyncio.Future] = {}
+        self._sub: Any = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        async with self._lock:
+            if self._sub is None:
+                self._sub = await self.nc.subscribe(self._subject, cb=self._on_reply)
+                await self.nc.flush()  # the subscription is in place before any request
+
+    async def close(self) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+            self._sub = None
+
+    def client(self, agent_id: str, timeout: float = DEFAULT_TIMEOUT) -> "AgentClient":
+        return AgentClient(self.nc, self.director_uuid, agent_id, timeout, router=self)
+
+    def expect(self, reply_to: str) -> asyncio.Future:
+        fut = asyncio.get_running_loop().create_future()
+        self._pending[reply_to] = fut
+        return fut
+
+    def forget(self, reply_to: str) -> None:
+        self._pending.pop(reply_to, None)
+
+    async def _on_reply(self, msg: Any) -> None:
+        fut = self._pending.pop(msg.subject, None)
+        if fut is None or fut.done():
+            return  # late reply to a timed-out call
+        try:
+            fut.set_result(json.loads(msg.data))
+        except ValueError as e:
+            fut.set_exception(AgentError(f"Invalid reply on {msg.subject}: {e}"))
+
+
+class AgentClient:
+    """Talk to one agent. ``call`` is one request/reply; ``run`` also follows long tasks."""
+
+    def __init__(self, nc: Any, director_uuid: str, agent_id: str,
+                 timeout: float = DEFAULT_TIMEOUT, *, router: ReplyRouter | None = None):
+        self.nc = nc
+        self.director_uuid = director_uuid
+        self.agent_id = agent_id
+        self.timeout = timeout
+        self.router = router or ReplyRouter(nc, director_uuid, prefix_agent_id=agent_id)
+
+    async def call(self, method: str, *args: Any, timeout: float | None = None) -> Any:
+        """Send one request; return the agent's ``value``; raise ``AgentError`` on its
+        exception and ``AgentTimeoutError`` when it stays silent."""
+        await self.router.start()
+        timeout = self.timeout if timeout is None else timeout
+        reply_to = f"director.{self.director_uuid}.{self.agent_id}.{uuid.uuid4().hex}"
+        fut = self.router.expect(reply_to)
+        payload = {"protocol": 3, "method": method, "arguments": list(args), "reply_to": reply_to}
+        try:
+            try:
+                await self.nc.publish(f"agent.{self.agent_id}", json.dumps(payload).encode())
+            except Exception as e:  # connection closed, payload too large, ...
+                raise AgentError(f"Cannot send '{method}' to agent {self.agent_id}: "
+                                 f"{e or type(e).__name__}") from None
+            reply = await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            raise AgentTimeoutError(
+                f"Timed out sending '{method}' to agent {self.agent_id} after {timeout:g}s") from None
+        finally:
+            self.router.forget(reply_to)
+        if not isinstance(reply, dict):
+            raise AgentError(f"Agent {self.agent_id} sent an invalid reply to '{method}'")
+        if "exception" in reply:
+            exc = reply["exception"]
+            message = exc.get("message") if isinstance(exc, dict) else str(exc)
+            raise AgentError(str(message or f"Agent {self.agent_id} failed '{method}'"))
+        return reply.get("value")
+
+    async def run(self, method: str, *args: Any, poll_interval: float = 0.1,
+                  timeout: float | None = None) -> Any:
+        """Call ``method``; if the agent answers with a running task, poll ``get_task``
+        until it finishes and return its result. Polls start at 50 ms and double up to
+        ``poll_interval`` (BOSH polls every second; short tasks such as a cached apply or a
+        start finish long before that). ``timeout`` bounds the whole task (None: no bound;
+        each poll still has the RPC timeout)."""
+        started = time.monotonic()
+        value = await self.call(method, *args)
+        delay = min(0.05, poll_interval)
+        while _is_running_task(value):
+            task_id = value["agent_task_id"]
+            if timeout is not None and time.monotonic() - started > timeout:
+                raise AgentTimeoutError(f"Agent {self.agent_id} did not finish '{method}' "
+                                        f"(task {task_id}) within {timeout:g}s")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, poll_interval)
+            value = await self.call("get_task", task_id)
+        return value
+
+    async def wait_until_ready(self, timeout: float = 600.0, ping_timeout: float = 5.0) -> None:
+        """Ping until the agent answers (a new VM's agent takes a while to connect).
+
+        NATS drops a message nobody subscribes to yet, so an early ping is simply lost;
+        the per-ping wait therefore starts at 0.25 s and doubles up to ``ping_timeout``,
+        which finds an agent within a fraction of a second of it subscribing while not
+        flooding a slow one."""
+        deadline = time.monotonic() + timeout
+        wait = min(0.25, ping_timeout)
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                await self.call("ping", timeout=min(wait, remaining))
+                return
+            except AgentTimeoutError:
+                wait = min(wait * 2, ping_timeout)
+            except AgentError:  # it answered, even if oddly: it is up
+                return
+        raise AgentTimeoutError(f"Timed out pinging agent {self.agent_id} after {timeout:g}s")
+
+    # Convenience wrappers named like BOSH's agent_client.rb ------------------------------
+
+    async def ping(self) -> str:
+        return await self.call("ping")
+
+    async def get_state(self, full: bool = False) -> dict:
+        return await self.call("get_state", *(["full"] if full else []))
+
+    async def apply(self, spec: dict) -> Any:
+        return await self.run("apply", spec)
+
+    async def prepare(self, spec: dict) -> Any:
+        return await self.run("prepare", spec)
+
+    async def start(self) -> Any:
+        return await self.run("start")
+
+    async def stop(self) -> Any:
+        return await self.run("stop")
+
+    async def drain(self, drain_type: str = "shutdown", spec: dict | None = None) -> int:
+        return await self.run("drain", drain_type, *([spec] if spec is not None else []))
+
+    async def run_script(self, name: str, options: dict | None = None) -> Any:
+        return await self.run("run_script", name, options or {})
+
+    async def compile_package(self, blobstore_id: str, digest: str, name: str, version: str,
+                              deps: dict) -> dict:
+        return await self.run("compile_package", blobstore_id, digest, name, version, deps)
+
+    async def mount_disk(self, disk_cid: str, hint: Any) -> Any:
+        return await self.run("mount_disk", disk_cid, hint)
+
+    async def unmount_disk(self, disk_cid: str) -> Any:
+        return await self.run("unmount_disk", disk_cid)
+
+    async def list_disk(self) -> list:
+        return await self.call("list_disk")
+
+    async def fetch_logs(self, log_type: str = "job", filters: list | None = None) -> dict:
+        return await self.run("fetch_logs", log_type, filters)
+
+    async def update_settings(self, settings: dict) -> Any:
+        return await self.call("update_settings", settings)
+
+
+def _is_running_task(value: Any) -> bool:
+    return (isinstance(value, dict) and "agent_task_id" in value
+            and value.get("state") == "running")
