@@ -54,7 +54,7 @@ def deep_merge(base: dict, extra: dict) -> dict:
 
 
 def _bootstrap(director: Director, ip: str, host_public_key: str, settings: dict) -> None:
-    with PinnedSshClient(ip, director.ssh_key.private_key, host_public_key).connect(timeout=60) as ssh:
+    with PinnedSshClient(ip, director.ssh_key.private_key, host_public_key).connect(timeout=30) as ssh:
         install_agent(ssh, director.agent_bundle, settings)
 
 

@@ -4,6 +4,7 @@ and leaves nothing half-done (no VM, no lock, no recorded release)."""
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import tarfile
 import threading
@@ -32,7 +33,7 @@ def fails(director, *args, expect: str):
 
 
 def vm_count(director) -> int:
-    return len([line for line in director.cpi("list").stdout.splitlines() if line.strip()])
+    return len(json.loads(director.cpi("list", "--json").stdout)["vms"])
 
 
 def test_malformed_yaml(director, uploaded):
@@ -147,7 +148,7 @@ def test_vm_that_fails_to_come_up_leaves_no_orphan(director, uploaded):
     director.cli("update-cloud-config", str(path))
     manifest["instance_groups"][0]["vm_type"] = "broken"
     try:
-        fails(director, "deploy", "-n", write(uploaded, manifest), expect="create_vm")
+        fails(director, "deploy", "-n", write(uploaded, manifest), expect="Cannot SSH to 10.245.0.")
         assert vm_count(director) == 0
         assert director.json("instances", "-d", "novm")[0]["vm_cid"] is None
     finally:

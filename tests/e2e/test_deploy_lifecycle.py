@@ -152,8 +152,8 @@ def test_delete_deployment_leaves_nothing(director, deployed):
     cids = {r["vm_cid"] for r in instances(director)}
     disks = {d for r in instances(director) for d in r["disk_cids"]}
     director.cli("delete-deployment", "-d", "web", "-n")
-    listing = director.cpi("list").stdout
-    assert not any(cid in listing for cid in cids | disks)
+    listing = json.loads(director.cpi("list", "--json").stdout)
+    assert listing["vms"] == [] and not disks & set(listing["disks"])
     assert director.json("deployments") == []
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert not any(cid in netns for cid in cids)
