@@ -49,7 +49,7 @@ class Agent:
             loop.add_signal_handler(sig, stop.set)
         self.paths.ensure_layout()
         settings = Settings.load(self.settings_path)
-        self.ctx = ctx = ActionContext(
+        self.ctx = ActionContext(
             paths=self.paths, settings_path=self.settings_path, settings=settings,
             state=AgentState.load(self.paths.state_json),
             supervisor=Supervisor(self.paths, self._on_process_exit, self.log),

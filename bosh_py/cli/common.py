@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any, Callable
 
 import click
@@ -13,7 +12,7 @@ from bosh_py.cli.client import DirectorClient
 from bosh_py.cli.config import load_cli_config
 from bosh_py.cli.output import TaskPrinter, console, err_console
 from bosh_py.errors import BoshPyError
-from bosh_py.manifest import apply_ops, interpolate, load_yaml, load_yaml_file, merge_variable_sources
+from bosh_py.manifest import apply_ops, interpolate, load_yaml_file, merge_variable_sources
 
 deployment_option = click.option("-d", "--deployment", envvar="BOSH_DEPLOYMENT", required=True,
                                  help="Deployment name (or BOSH_DEPLOYMENT)")
@@ -61,13 +60,6 @@ def follow(director: DirectorClient, task: dict) -> dict:
     if final["state"] != "done":
         raise BoshPyError(f"Task {final['id']} {final['state']}")
     return final
-
-
-def read_text(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError as error:
-        raise BoshPyError(f"{path}: cannot read file: {error.strerror}") from error
 
 
 def run_cli(main: Callable[..., Any]) -> None:

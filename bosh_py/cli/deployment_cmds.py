@@ -8,8 +8,8 @@ import sys
 import click
 import yaml
 
-from bosh_py.cli.common import (client, confirm, deployment_option, follow, json_option, read_text,
-                                render_input, vars_options, yes_option)
+from bosh_py.cli.common import (client, confirm, deployment_option, follow, json_option, render_input,
+                                vars_options, yes_option)
 from bosh_py.cli.output import console, print_table
 
 

@@ -8,7 +8,6 @@ the credentials an operator asks for by name (none yet).
 from __future__ import annotations
 
 import asyncio
-import json
 import tempfile
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from bosh_py.director.event_log import read_from
 from bosh_py.director.jobs import deployment_actions, upload_release, upload_stemcell
 from bosh_py.director.jobs.deploy import DeployOptions, deploy
 from bosh_py.director.manifest_input import prepare_cloud_config, prepare_deployment, stored_variables
-from bosh_py.director.models import CloudConfig, Deployment, Event, Release, Stemcell, Task
+from bosh_py.director.models import CloudConfig, Event, Release, Stemcell, Task
 from bosh_py.director.services import Director
 from bosh_py.errors import BoshPyError
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -96,7 +95,3 @@ def select_instances(rows: list[Instance], selector: str | None) -> list[Instanc
     if not chosen:
         raise BoshPyError(f"No instance matches '{selector}'")
     return chosen
-
-
-def dump_yaml(doc: object) -> str:
-    return yaml.safe_dump(doc, sort_keys=False)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import yaml
 from sqlalchemy import select
 
 from bosh_py.director.models import CloudConfig, Variable
 from bosh_py.director.services import Director
 from bosh_py.errors import BoshPyError
 from bosh_py.manifest import (ManifestError, check_against_cloud_config, generate_variables,
-                              interpolate, load_yaml, parse_cloud_config, parse_deployment)
+                              interpolate, load_yaml, parse_cloud_config, parse_deployment, secret_values)
 
 
 @dataclass
@@ -55,24 +54,6 @@ def _store(director: Director, deployment: str, values: dict) -> None:
             session.add(Variable(deployment_name=deployment, name=name, value={"value": value}))
 
 
-def secret_strings(values: dict) -> list[str]:
-    """Every string inside the stored variables, for redaction."""
-    found: list[str] = []
-
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-        elif isinstance(node, str) and len(node) >= 4:
-            found.append(node)
-
-    walk(values)
-    return found
-
-
 def prepare_deployment(director: Director, text: str, generate: bool) -> DeploymentInput:
     raw = load_yaml(text, "manifest")
     name = raw.get("name")
@@ -85,11 +66,7 @@ def prepare_deployment(director: Director, text: str, generate: bool) -> Deploym
         _store(director, name, missing_generated)
     store = {**store, **missing_generated}
     manifest, _ = interpolate(raw, store, "manifest")
-    parse_deployment(manifest, "manifest")
+    parsed = parse_deployment(manifest, "manifest")
     cloud_config, cloud_config_id = latest_cloud_config(director)
-    check_against_cloud_config(parse_deployment(manifest, "manifest"), parse_cloud_config(cloud_config, "cloud-config"))
-    return DeploymentInput(manifest, text, cloud_config, cloud_config_id, secret_strings(store))
-
-
-def dump(doc: object) -> str:
-    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False)
+    check_against_cloud_config(parsed, parse_cloud_config(cloud_config, "cloud-config"))
+    return DeploymentInput(manifest, text, cloud_config, cloud_config_id, sorted(secret_values(store)))

@@ -10,6 +10,7 @@ import tarfile
 import threading
 import time
 
+import httpx
 import pytest
 import yaml
 
@@ -169,3 +170,13 @@ def test_second_deploy_while_one_runs_gets_lock_error(director, uploaded):
     finally:
         first.join()
     director.cli("delete-deployment", "-d", "locky", "-n")
+
+
+def test_api_requires_credentials(director):
+    config = json.loads((director.root / "cli.json").read_text())
+    assert httpx.get(f"{config['url']}/info").status_code == 200
+    assert httpx.get(f"{config['url']}/deployments").status_code == 401
+    assert httpx.get(f"{config['url']}/deployments", auth=("admin", "wrong")).status_code == 401
+    assert httpx.get(f"{config['url']}/deployments", auth=("admin", config["password"])).status_code == 200
+    assert (director.root / "cli.json").stat().st_mode & 0o077 == 0, "the CLI config holding the password is 0600"
+    assert config["password"] not in director.cli("director", "start", "--data-dir", str(director.data_dir)).stdout
