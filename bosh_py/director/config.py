@@ -8,6 +8,7 @@ front of the director (the bridge gateway on the local CPI, a private IP on a cl
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,9 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field
 DEFAULT_DATA_DIR = Path("/var/lib/bosh-py/director")
 
 
+def bundled_cpi() -> str:
+    """The local CPI installed beside this Python (the venv's bin/), found without PATH."""
+    return str(Path(sys.executable).parent / "bosh-py-cpi-local")
+
+
 class CpiConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    executable: str = "bosh-py-cpi-local"
+    executable: str = Field(default_factory=bundled_cpi)
     config_path: str | None = None
 
 
