@@ -149,9 +149,9 @@ async def compile_packages(director: Director, packages: dict[tuple[str, str], S
 
     async def compile_one(ref: tuple[str, str]) -> None:
         package = packages[ref]
-        for dep_ref in package.dependencies:
-            event = done.get((package.release, dep_ref))
-            if event is not None:
+        for dependency in package.dependencies:
+            event = done.get((package.release, dependency))
+            if event is not None:  # None: it came from the cache
                 await event.wait()
         async with vm_slots:
             with stage.task(f"{package.name}/{package.fingerprint[:12]}"):

@@ -30,7 +30,6 @@ class InstanceChange:
     rendered_archive: bytes
     needs_vm: bool
     needs_apply: bool
-    force_restart: bool = False
 
 
 def _row(director: Director, instance_id: int) -> Instance:
@@ -154,7 +153,7 @@ async def update_instance(director: Director, change: InstanceChange, deployment
                           watch: tuple[int, int], debug: Callable[[str], None]) -> None:
     row = _row(director, change.instance_id)
     old_archive = (row.applied_spec or {}).get("rendered_templates_archive", {}).get("blobstore_id")
-    if row.vm_cid and row.agent_id and (change.needs_vm or change.needs_apply or change.force_restart):
+    if row.vm_cid and row.agent_id and (change.needs_vm or change.needs_apply):
         await stop_instance(director, row.agent_id, "update", debug, tolerate_unresponsive=change.needs_vm)
     row = await ensure_vm(director, change, deployment, debug)
     await ensure_disk(director, change, row, debug)

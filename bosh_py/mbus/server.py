@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,6 +142,7 @@ class NatsServer:
         self.log_path = self.workdir / "nats.log"
         self._proc: subprocess.Popen | None = None
         self._users = UserStore.load(self.workdir / "users.json")
+        self._users_lock = threading.Lock()
         self._hashes: dict[str, str] = {}  # director/hm hashes, stable across rewrites
 
     # --- urls for clients ---------------------------------------------------------------
@@ -171,17 +173,23 @@ class NatsServer:
         return sorted(self._users.agents)
 
     def add_agent(self, agent_id: str, password: str) -> None:
-        """Give an agent its login; effective immediately if the server runs."""
+        """Give an agent its login; effective immediately if the server runs.
+
+        Safe to call from several threads at once (the director creates VMs in parallel):
+        the users file, the config and the reload are one critical section."""
         validate_agent_id(agent_id)
         if not password:
             raise MbusError(f"Empty NATS password for agent {agent_id}")
-        self._users.agents[agent_id] = hash_password(password)
-        self._apply_users()
+        hashed = hash_password(password)  # slow on purpose: outside the lock
+        with self._users_lock:
+            self._users.agents[agent_id] = hashed
+            self._apply_users()
 
     def remove_agent(self, agent_id: str) -> None:
         """Revoke an agent's login (its VM is gone); a connected agent is disconnected."""
-        if self._users.agents.pop(agent_id, None) is not None:
-            self._apply_users()
+        with self._users_lock:
+            if self._users.agents.pop(agent_id, None) is not None:
+                self._apply_users()
 
     def _apply_users(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
