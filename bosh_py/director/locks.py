@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import AsyncIterator
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bosh_py.director.models import Lock, Task, utcnow
@@ -28,21 +29,31 @@ class LockManager:
         self.ttl = ttl
 
     def acquire(self, name: str, task_id: int) -> None:
-        with self.sessions.begin() as session:
-            lock = session.get(Lock, name)
-            now = utcnow()
-            if lock is not None and lock.expires_at > now and lock.task_id != task_id:
-                holder = session.get(Task, lock.task_id)
-                what = f" ({holder.description})" if holder else ""
-                raise LockError(
-                    f"Failed to acquire lock for {name}: it is held by task {lock.task_id}{what}. "
-                    f"Wait for it to finish (`bosh-py task {lock.task_id}`)."
-                )
-            expires = now + timedelta(seconds=self.ttl)
-            if lock is None:
-                session.add(Lock(name=name, task_id=task_id, expires_at=expires))
-            else:
-                lock.task_id, lock.expires_at = task_id, expires
+        """Take the lock or fail naming its holder. The row is read FOR UPDATE and a racing
+        insert surfaces as IntegrityError, so two directors sharing one PostgreSQL database
+        cannot both win."""
+        try:
+            with self.sessions.begin() as session:
+                lock = session.get(Lock, name, with_for_update=True)
+                now = utcnow()
+                if lock is not None and lock.expires_at > now and lock.task_id != task_id:
+                    raise self._held(session, name, lock.task_id)
+                expires = now + timedelta(seconds=self.ttl)
+                if lock is None:
+                    session.add(Lock(name=name, task_id=task_id, expires_at=expires))
+                else:
+                    lock.task_id, lock.expires_at = task_id, expires
+        except IntegrityError:
+            with self.sessions() as session:
+                lock = session.get(Lock, name)
+                raise self._held(session, name, lock.task_id if lock else 0) from None
+
+    @staticmethod
+    def _held(session: Session, name: str, holder_id: int) -> LockError:
+        holder = session.get(Task, holder_id)
+        what = f" ({holder.description})" if holder else ""
+        return LockError(f"Failed to acquire lock for {name}: it is held by task {holder_id}{what}. "
+                         f"Wait for it to finish (`bosh-py task {holder_id}`).")
 
     def renew(self, name: str, task_id: int) -> None:
         with self.sessions.begin() as session:

@@ -9,8 +9,8 @@ from bosh_py.director.models import Lock, Task, utcnow
 
 
 @pytest.fixture
-def sessions(tmp_path):
-    return open_database(f"sqlite:///{tmp_path / 'director.db'}")
+def sessions(db_url):
+    return open_database(db_url)
 
 
 def add_task(sessions, description: str) -> int:

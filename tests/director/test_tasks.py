@@ -6,8 +6,8 @@ from bosh_py.director.tasks import TaskRunner
 from bosh_py.errors import BoshPyError
 
 
-def run_task(tmp_path, body):
-    sessions = open_database(f"sqlite:///{tmp_path / 'director.db'}")
+def run_task(tmp_path, db_url, body):
+    sessions = open_database(db_url)
     runner = TaskRunner(sessions, tmp_path / "tasks")
 
     async def go():
@@ -19,14 +19,14 @@ def run_task(tmp_path, body):
     return runner, task_id
 
 
-def test_task_records_events_and_result(tmp_path):
+def test_task_records_events_and_result(tmp_path, db_url):
     async def body(ctx):
         stage = ctx.log.stage("Updating instance", 1, ["nats"])
         with stage.task("nats/0 (canary)"):
             pass
         return "all good"
 
-    runner, task_id = run_task(tmp_path, body)
+    runner, task_id = run_task(tmp_path, db_url, body)
     task = runner.get(task_id)
     assert task.state == "done" and task.result == "all good"
     events = [json.loads(line) for line in runner.task_log(task_id).event_path.read_text().splitlines()]
@@ -34,12 +34,12 @@ def test_task_records_events_and_result(tmp_path):
     assert events[0]["stage"] == "Updating instance" and events[0]["tags"] == ["nats"]
 
 
-def test_failed_task_keeps_the_error(tmp_path):
+def test_failed_task_keeps_the_error(tmp_path, db_url):
     async def body(ctx):
         with ctx.log.stage("Compiling packages", 1).task("nats-server/abc"):
             raise BoshPyError("packaging failed: line 3: make: not found")
 
-    runner, task_id = run_task(tmp_path, body)
+    runner, task_id = run_task(tmp_path, db_url, body)
     task = runner.get(task_id)
     assert task.state == "error" and "make: not found" in task.result
     lines = [json.loads(line) for line in runner.task_log(task_id).event_path.read_text().splitlines()]
@@ -47,8 +47,8 @@ def test_failed_task_keeps_the_error(tmp_path):
     assert lines[-1]["error"]["message"] == "packaging failed: line 3: make: not found"
 
 
-def test_recover_marks_interrupted_tasks(tmp_path):
-    sessions = open_database(f"sqlite:///{tmp_path / 'director.db'}")
+def test_recover_marks_interrupted_tasks(tmp_path, db_url):
+    sessions = open_database(db_url)
     from bosh_py.director.models import Task
 
     with sessions.begin() as session:
