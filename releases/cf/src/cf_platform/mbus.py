@@ -1,0 +1,96 @@
+"""NATS for the platform's components: connect with reconnects forever, JSON in and out.
+
+Every component (router, DEA, cloud controller, health manager) finds the others through
+NATS with the classic Cloud Foundry subjects (router.register, dea.advertise, ...); this
+module keeps the plumbing in one place so each component only says what it publishes and
+what it listens to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any, Awaitable, Callable
+
+import nats
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+log = logging.getLogger(__name__)
+
+JsonHandler = Callable[[dict, Msg], Awaitable[None]]
+
+
+class Bus:
+    """A connected NATS client speaking JSON."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    @classmethod
+    async def connect(cls, servers: list[str], user: str | None = None, password: str | None = None,
+                      name: str = "cf-component",
+                      on_reconnect: Callable[[], Awaitable[None]] | None = None) -> "Bus":
+        async def reconnected() -> None:
+            log.info("reconnected to NATS")
+            if on_reconnect is not None:
+                await on_reconnect()
+
+        client = await nats.connect(servers=servers, user=user, password=password, name=name,
+                                    max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+                                    reconnected_cb=reconnected)
+        return cls(client)
+
+    async def publish(self, subject: str, payload: dict, reply: str = "") -> None:
+        await self.client.publish(subject, json.dumps(payload).encode(), reply=reply)
+
+    async def subscribe(self, subject: str, handler: JsonHandler, queue: str = "") -> Any:
+        async def on_message(msg: Msg) -> None:
+            try:
+                payload = json.loads(msg.data) if msg.data else {}
+            except ValueError:
+                log.warning("ignoring non-JSON message on %s", msg.subject)
+                return
+            try:
+                await handler(payload, msg)
+            except Exception:  # one bad message must not kill the subscription
+                log.exception("handler for %s failed", msg.subject)
+
+        return await self.client.subscribe(subject, queue=queue, cb=on_message)
+
+    async def request(self, subject: str, payload: dict, timeout: float = 2.0) -> dict:
+        msg = await self.client.request(subject, json.dumps(payload).encode(), timeout=timeout)
+        return json.loads(msg.data)
+
+    async def reply(self, msg: Msg, payload: dict) -> None:
+        if msg.reply:
+            await self.client.publish(msg.reply, json.dumps(payload).encode())
+
+    async def gather_replies(self, subject: str, payload: dict, timeout: float, limit: int | None = None) -> list[dict]:
+        """Publish with a reply inbox and collect answers until ``timeout`` (or ``limit`` answers):
+        how dea.discover and dea.find.droplet are asked."""
+        inbox = self.client.new_inbox()
+        answers: list[dict] = []
+        subscription = await self.client.subscribe(inbox)
+        try:
+            await self.publish(subject, payload, reply=inbox)
+            deadline = asyncio.get_running_loop().time() + timeout
+            while limit is None or len(answers) < limit:
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    break
+                try:
+                    msg = await subscription.next_msg(timeout=remaining)
+                except (nats.errors.TimeoutError, TimeoutError):
+                    break
+                try:
+                    answers.append(json.loads(msg.data))
+                except ValueError:
+                    continue
+        finally:
+            await subscription.unsubscribe()
+        return answers
+
+    async def close(self) -> None:
+        await self.client.drain()
