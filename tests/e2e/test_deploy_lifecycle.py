@@ -76,6 +76,7 @@ def test_vm_state_verified_from_outside(director, deployed):
         assert all(f"{ip}:8080" in page for ip in peers), "the link lists every web instance"
         assert vm.file("/var/vcap/packages/greeting/share/greeting.txt").content_string == "compiled greeting\n"
         assert vm.file("/var/vcap/sys/log/web/pre-start.log").content_string == "compiled greeting\n"
+        assert vm.file("/var/vcap/sys/log/web/post-deploy.log").content_string == "deployed: hello\n"
         assert vm.mount_point("/var/vcap/store").exists
         assert vm.file("/var/vcap/bosh/settings.json").mode == 0o600
         assert "hello from web" in fetch(row["ips"][0])

@@ -201,6 +201,7 @@ async def deploy(director: Director, ctx: TaskContext, source: DeploymentInput, 
             await _update_groups(director, name, plan, changes_by_group, log, manifest.get("update") or {})
             if obsolete:
                 await _delete_instances(director, obsolete, log)
+            await _post_deploy(director, [c for changes in changes_by_group.values() for c in changes])
 
         with director.sessions.begin() as session:
             deployment = session.scalars(select(Deployment).where(Deployment.name == name)).first()
@@ -278,6 +279,18 @@ async def _update_groups(director: Director, name: str, plan: DeploymentPlan, ch
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             raise failures[0]
+
+
+async def _post_deploy(director: Director, changes: list[InstanceChange]) -> None:
+    """Each updated, running instance's jobs get their `post-deploy` once the whole
+    deployment is done (a job without the script is skipped by the agent)."""
+    agent_ids = []
+    with director.sessions() as session:
+        for change in changes:
+            row = session.get(Instance, change.instance_id)
+            if row is not None and row.agent_id and change.plan.state == "started":
+                agent_ids.append(row.agent_id)
+    await asyncio.gather(*(director.agent(agent_id).run("run_script", "post-deploy", {}) for agent_id in agent_ids))
 
 
 async def _delete_instances(director: Director, instances: list[Instance], log) -> None:
