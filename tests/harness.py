@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,8 +47,12 @@ class LocalDirector:
     def cpi_config(self) -> Path:
         return self.root / "cpi.json"
 
-    def start(self) -> None:
+    def start(self, health_monitor: dict | None = None) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+        if health_monitor:  # `director start` keeps what director.json already says
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            (self.data_dir / "director.json").write_text(json.dumps(
+                {"data_dir": str(self.data_dir), "health_monitor": health_monitor}))
         self.cpi_config.write_text(json.dumps({"root": str(self.root / "cpi"), "bridge": TEST_BRIDGE, "prefix": "bt"}))
         self.env = {**os.environ, "BOSH_PY_CONFIG": str(self.root / "cli.json"),
                     "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
@@ -78,4 +83,7 @@ class LocalDirector:
             self.cli("director", "stop", "--data-dir", str(self.data_dir), check=False, timeout=60)
         finally:
             self.cpi("cleanup")
+            log = self.data_dir / "director.log"
+            if log.exists():  # kept for the post-mortem of a failed run
+                shutil.copy(log, Path(tempfile.gettempdir()) / f"bosh-py-test-director-{self.root.name}.log")
             shutil.rmtree(self.root, ignore_errors=True)

@@ -27,6 +27,18 @@ class CpiConfig(BaseModel):
     config_path: str | None = None
 
 
+class HealthMonitorConfig(BaseModel):
+    """The resurrector's rules (BOSH's defaults are slower: agent_timeout 60 s, analysis
+    every 60 s; VMs here boot in a fraction of a second, so waiting that long buys nothing)."""
+
+    model_config = ConfigDict(extra="forbid")
+    resurrector_enabled: bool = True
+    agent_timeout: float = 20.0
+    analysis_interval: float = 5.0
+    minimum_down_jobs: int = 5
+    percent_threshold: float = 0.2
+
+
 class DirectorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -41,6 +53,7 @@ class DirectorConfig(BaseModel):
     blobstore_listen_host: str = "0.0.0.0"
     blobstore_port: int = 25250
     cpi: CpiConfig = Field(default_factory=CpiConfig)
+    health_monitor: HealthMonitorConfig = Field(default_factory=HealthMonitorConfig)
     heartbeat_interval: int = 5
     agent_wait_timeout: int = 120
     rpc_timeout: int = 45

@@ -68,15 +68,28 @@ async def stop_instance(director: Director, agent_id: str, drain_type: str, debu
         debug(f"Agent {agent_id} did not stop cleanly ({error}); the VM is being replaced anyway")
 
 
+async def agent_responds(director: Director, agent_id: str | None, timeout: float = 3.0) -> bool:
+    """A quick ping, so a VM being replaced because its agent died is not waited on for
+    every RPC's full timeout."""
+    if not agent_id:
+        return False
+    try:
+        await director.agent(agent_id).call("ping", timeout=timeout)
+        return True
+    except BoshPyError:
+        return False
+
+
 async def delete_instance_vm(director: Director, row: Instance, debug: Callable[[str], None]) -> None:
     """Unmount and detach the disk (kept), then delete the VM."""
     disk = _active_disk(director, row.id)
     cpi = director.cpi(debug)
-    if disk is not None and row.agent_id:
-        try:
-            await director.agent(row.agent_id).run("unmount_disk", disk.cid)
-        except BoshPyError as error:
-            debug(f"unmount_disk on {row.group}/{row.uuid}: {error}")
+    if disk is not None:
+        if await agent_responds(director, row.agent_id):
+            try:
+                await director.agent(row.agent_id).run("unmount_disk", disk.cid)
+            except BoshPyError as error:
+                debug(f"unmount_disk on {row.group}/{row.uuid}: {error}")
         try:
             await cpi.call("detach_disk", row.vm_cid, disk.cid)
         except BoshPyError as error:
@@ -154,7 +167,10 @@ async def update_instance(director: Director, change: InstanceChange, deployment
     row = _row(director, change.instance_id)
     old_archive = (row.applied_spec or {}).get("rendered_templates_archive", {}).get("blobstore_id")
     if row.vm_cid and row.agent_id and (change.needs_vm or change.needs_apply):
-        await stop_instance(director, row.agent_id, "update", debug, tolerate_unresponsive=change.needs_vm)
+        if not change.needs_vm or await agent_responds(director, row.agent_id):
+            await stop_instance(director, row.agent_id, "update", debug, tolerate_unresponsive=change.needs_vm)
+        else:
+            debug(f"Agent {row.agent_id} does not answer: replacing {change.plan.name}'s VM without stopping it")
     row = await ensure_vm(director, change, deployment, debug)
     await ensure_disk(director, change, row, debug)
     blob_id, digest = await asyncio.to_thread(director.blobstore.put_bytes, change.rendered_archive)

@@ -27,6 +27,7 @@ from bosh_py.director.services import Director
 from bosh_py.director.tasks import TaskRunner
 from bosh_py.mbus.agent_client import ReplyRouter
 from bosh_py.mbus.server import NatsServer
+from bosh_py.monitor.resurrector import Resurrector
 from bosh_py.ssh.keys import load_or_create_keypair
 
 log = logging.getLogger("bosh_py.director")
@@ -59,6 +60,11 @@ async def serve(config: DirectorConfig) -> None:
     await web.TCPSite(api, config.api_host, config.api_port).start()
     await web.TCPSite(blobs, config.blobstore_listen_host, config.blobstore_port).start()
     log.info("director %s listening on http://%s:%d", config.name, config.api_host, config.api_port)
+    resurrector = Resurrector(director, config.health_monitor)
+    monitoring = None
+    if config.health_monitor.resurrector_enabled:
+        await resurrector.start()
+        monitoring = asyncio.create_task(resurrector.run_forever())
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -66,6 +72,9 @@ async def serve(config: DirectorConfig) -> None:
         loop.add_signal_handler(signum, stopping.set)
     await stopping.wait()
     log.info("stopping")
+    if monitoring is not None:
+        monitoring.cancel()
+        await resurrector.stop()
     for running in list(tasks.running.values()):
         running.cancel()
     await tasks.wait_all()

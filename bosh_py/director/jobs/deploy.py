@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from bosh_py.director import release_store
 from bosh_py.director.compiler import CompiledRef, SourcePackage, StemcellRef, compile_packages
-from bosh_py.director.instance_updater import (InstanceChange, delete_instance_vm, ensure_vm,
-                                               stop_instance, update_instance)
+from bosh_py.director.instance_updater import (InstanceChange, agent_responds, delete_instance_vm,
+                                               ensure_vm, stop_instance, update_instance)
 from bosh_py.director.links import providers_of, resolve_links
 from bosh_py.director.manifest_input import DeploymentInput
 from bosh_py.director.models import Deployment, Event, Instance, Package, PersistentDisk
@@ -309,7 +309,7 @@ async def _delete_instances(director: Director, instances: list[Instance], log) 
 async def delete_instance(director: Director, row: Instance, debug) -> None:
     """Stop, delete the VM, delete the persistent disks, forget the instance."""
     if row.vm_cid:
-        if row.agent_id:
+        if await agent_responds(director, row.agent_id):
             await stop_instance(director, row.agent_id, "shutdown", debug, tolerate_unresponsive=True)
         await delete_instance_vm(director, row, debug)
     with director.sessions() as session:

@@ -18,12 +18,17 @@ from bosh_py.ssh.client import PinnedSshClient
 
 
 def recreate_task(director: Director, name: str, selector: str | None):  # type: ignore[no-untyped-def]
-    """The deploy task body that recreates the selected instances' VMs from the stored manifest."""
-    chosen = {r.id for r in select_instances(_rows(director, name), selector)}
+    """The deploy task body that recreates the selected instances' VMs (`bosh-py recreate`)."""
+    return recreate_body(director, name, {r.id for r in select_instances(_rows(director, name), selector)})
+
+
+def recreate_body(director: Director, name: str, instance_ids: set[int]):  # type: ignore[no-untyped-def]
+    """A deploy of the stored manifest restricted to these instances, recreating their VMs
+    (same IP, same persistent disk); also what the resurrector runs."""
     with director.sessions() as session:
         text = find_deployment(session, name).manifest_text
     source = prepare_deployment(director, text, generate=False)
-    options = DeployOptions(recreate=True, only_instance_ids=chosen)
+    options = DeployOptions(recreate=True, only_instance_ids=instance_ids)
     return lambda ctx: deploy(director, ctx, source, options)
 
 

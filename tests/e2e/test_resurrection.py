@@ -1,0 +1,83 @@
+"""The health monitor notices a VM that died behind the director's back and recreates it,
+with its IP and persistent disk; in a meltdown it holds back."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from tests.e2e.manifests import web_manifest, write
+from tests.harness import BIN, REPO, LocalDirector
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def fast_director(tmp_path_factory, stemcell):
+    local = LocalDirector(tmp_path_factory.mktemp("bosh-py-hm"))
+    try:
+        local.start(health_monitor={"agent_timeout": 6, "analysis_interval": 1, "minimum_down_jobs": 2,
+                                    "percent_threshold": 0.9})
+        local.cli("upload-stemcell", str(stemcell))
+        local.cli("update-cloud-config", "tests/e2e/cloud-config.yml")
+        shutil.copytree(REPO / "tests/fixtures/releases/testrel", local.root / "testrel")
+        local.cli("upload-release", str(local.root / "testrel"))
+        yield local
+    finally:
+        local.stop()
+
+
+def kill_vm_behind_the_directors_back(director: LocalDirector, vm_cid: str) -> None:
+    request = {"method": "delete_vm", "arguments": [vm_cid], "context": {}, "api_version": 2}
+    result = subprocess.run([str(BIN / "bosh-py-cpi-local"), str(director.cpi_config)], input=json.dumps(request),
+                            capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout)["error"] is None
+
+
+def wait_for(predicate, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"not true within {timeout}s")
+
+
+def test_dead_vm_is_recreated_with_its_ip_and_disk(fast_director):
+    director = fast_director
+    director.cli("deploy", "-n", write(director.root, web_manifest("heal", instances=2)))
+    before = {r["index"]: r for r in director.json("instances", "-d", "heal")}
+    victim = before[1]
+    kill_vm_behind_the_directors_back(director, victim["vm_cid"])
+    started = time.monotonic()
+
+    def healed():
+        rows = {r["index"]: r for r in director.json("instances", "-d", "heal")}
+        row = rows[1]
+        return row if row["vm_cid"] not in (None, victim["vm_cid"]) and row["process_state"] == "running" else None
+
+    after = wait_for(healed, 90)
+    took = time.monotonic() - started
+    assert after["ips"] == victim["ips"] and after["disk_cids"] == victim["disk_cids"]
+    assert {r["index"]: r["vm_cid"] for r in director.json("instances", "-d", "heal")}[0] == before[0]["vm_cid"]
+    events = director.json("events", "-d", "heal")
+    assert any(e["action"] == "resurrect" for e in events)
+    assert took < 60, f"resurrection took {took:.0f}s"
+    director.cli("delete-deployment", "-d", "heal", "-n")
+
+
+def test_meltdown_holds_back(fast_director):
+    director = fast_director
+    director.cli("deploy", "-n", write(director.root, web_manifest("melt", instances=2, disk=False)))
+    rows = director.json("instances", "-d", "melt")
+    for row in rows:
+        kill_vm_behind_the_directors_back(director, row["vm_cid"])
+    wait_for(lambda: any(e["action"] == "meltdown" for e in director.json("events", "-d", "melt")), 60)
+    assert not any(e["action"] == "resurrect" for e in director.json("events", "-d", "melt"))
+    assert {r["vm_cid"] for r in director.json("instances", "-d", "melt")} == {r["vm_cid"] for r in rows}
+    director.cli("delete-deployment", "-d", "melt", "-n", "--force")
