@@ -2,6 +2,12 @@
 
 ``cloud_properties.memory`` (or ``ram``, MB) sets memory.limit_in_bytes, enforced by the
 OOM killer; ``cloud_properties.pids`` sets pids.max. Without either, no cgroup is made.
+
+``cloud_properties.cgroups: true`` delegates cgroups to the VM (for a DEA making
+containers): the VM gets memory and pids groups even without limits, and a child group
+``delegated`` of each, which the VM sees writable at /sys/fs/cgroup/<controller>. The
+VM's own processes stay in the parent, whose limits the VM cannot change but which bound
+everything the VM creates below.
 """
 
 from __future__ import annotations
@@ -14,6 +20,15 @@ from typing import Any
 from cpi.local.errors import VMCreationFailed
 
 PARENT = "bosh-py"
+CONTROLLERS = ("memory", "pids")
+DELEGATED = "delegated"
+
+
+def wants_delegation(cloud_properties: dict[str, Any]) -> bool:
+    value = cloud_properties.get("cgroups", False)
+    if not isinstance(value, bool):
+        raise VMCreationFailed(f"cloud_properties.cgroups: expected true or false, got {value!r}")
+    return value
 
 
 def limits(cloud_properties: dict[str, Any]) -> dict[str, dict[str, str]]:
@@ -28,6 +43,9 @@ def limits(cloud_properties: dict[str, Any]) -> dict[str, dict[str, str]]:
     pids = cloud_properties.get("pids")
     if pids is not None:
         wanted["pids"] = {"pids.max": str(int(pids))}
+    if wants_delegation(cloud_properties):
+        for controller in CONTROLLERS:
+            wanted.setdefault(controller, {})
     return wanted
 
 
@@ -43,6 +61,17 @@ def create(cgroup_root: Path, name: str, cloud_properties: dict[str, Any]) -> li
     return made
 
 
+def delegate(groups: list[str]) -> dict[str, str]:
+    """Make the ``delegated`` child of each of the VM's groups: {controller: host path}."""
+    made: dict[str, str] = {}
+    for group in groups:
+        controller = Path(group).parent.parent.name  # <root>/<controller>/bosh-py/<name>
+        child = Path(group) / DELEGATED
+        child.mkdir(exist_ok=True)
+        made[controller] = str(child)
+    return made
+
+
 def join(groups: list[str], pid: int) -> None:
     """Move ``pid`` into every group (children inherit them)."""
     for group in groups:
@@ -50,16 +79,19 @@ def join(groups: list[str], pid: int) -> None:
 
 
 def remove(groups: list[str]) -> None:
-    """rmdir the groups once their processes are gone (the kernel frees them lazily)."""
+    """rmdir the groups once their processes are gone (the kernel frees them lazily),
+    children first: a VM with delegated cgroups may have made its own below them."""
     for group in groups:
-        for _ in range(100):
-            try:
-                os.rmdir(group)
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                time.sleep(0.02)
+        children = [os.path.join(d, name) for d, names, _f in os.walk(group, topdown=False) for name in names]
+        for path in [*children, group]:
+            for _ in range(100):
+                try:
+                    os.rmdir(path)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
 
 
 def leftover_groups(cgroup_root: Path, prefix: str) -> list[str]:

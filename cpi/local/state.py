@@ -49,6 +49,7 @@ class VmState:
     networks: dict[str, Any]
     cloud_properties: dict[str, Any] = field(default_factory=dict)
     cgroups: list[str] = field(default_factory=list)
+    delegated_cgroups: dict[str, str] = field(default_factory=dict)  # controller -> host group
     disks: list[str] = field(default_factory=list)
     host_public_key: str = ""
     created_at: float = 0.0

@@ -2,8 +2,8 @@
 
 ``keeper`` starts ``nsenter --net=<netns> unshare --pid --fork --mount --uts
 --propagation slave python -m cpi.local.vm_init <vm dir>``. This module then builds the
-VM's root: overlay (stemcell below, the VM's upper dir above), /proc, /sys (read-only),
-a small /dev, tmpfs on /run and /tmp, the host's shared disks directory at
+VM's root: overlay (stemcell below, the VM's upper dir above), /proc, /sys (read-only;
+with delegated cgroups, its VM's cgroup subtrees writable at /sys/fs/cgroup/{memory,pids}), a small /dev, tmpfs on /run and /tmp, the host's shared disks directory at
 /var/vcap/bosh/disks (a slave, so disks attached later appear), then pivot_root into it and
 exec the stemcell's python3 running ``guest_init``: from then on the VM runs only its own
 files. Everything here dies with the namespace, so power-off leaves no host mount behind.
@@ -66,11 +66,23 @@ def make_dev(dev: Path) -> None:
     syscalls.mount("tmpfs", dev / "shm", "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NODEV, "mode=1777")
 
 
+def delegate_cgroups(target: Path, groups: dict[str, str]) -> None:
+    """cloud_properties.cgroups: a small tmpfs over sysfs's (read-only, empty) cgroup
+    directory, with each delegated host group bound writable at <target>/<controller>."""
+    syscalls.mount("tmpfs", target, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC,
+                   "mode=755,size=16k")
+    for controller, group in sorted(groups.items()):
+        (target / controller).mkdir()
+        syscalls.mount(group, target / controller, None, syscalls.MS_BIND)
+
+
 def build_root(state: VmState, vm_dir: Path, new_root: Path) -> None:
     mount_overlay(state, vm_dir, new_root)
     hidden = syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC
     syscalls.mount("proc", new_root / "proc", "proc", hidden)
     syscalls.mount("sysfs", new_root / "sys", "sysfs", hidden | syscalls.MS_RDONLY)
+    if state.delegated_cgroups:
+        delegate_cgroups(new_root / "sys/fs/cgroup", state.delegated_cgroups)
     make_dev(new_root / "dev")
     syscalls.mount("tmpfs", new_root / "run", "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NODEV, "mode=755")
     syscalls.mount("tmpfs", new_root / "tmp", "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NODEV, "mode=1777")

@@ -26,12 +26,16 @@ PID_FILES = ("init.pid", "keeper.pid")
 
 
 def restore_host_objects(state: VmState, config: Config) -> None:
-    """Re-make what a host reboot loses (netns, veth, bridge, disk mounts) before a boot."""
+    """Re-make what a host reboot loses (netns, veth, bridge, cgroups, disk mounts) before a boot."""
     if state.netns not in network.netns_names():
         net = network.VmNetwork("default", state.ip, state.prefixlen, state.gateway)
         network.ensure_bridge(config.bridge, state.gateway, state.prefixlen)
         network.delete_vm_link(state.netns, state.veth, state.ip, config.bridge)
         network.create_vm_link(state.netns, state.veth, net, config.bridge)
+    if state.cgroups:  # gone after a host reboot; the keeper must be able to join them
+        cgroups.create(config.cgroup_root, f"{config.prefix}-{state.cid}", state.cloud_properties)
+        if state.delegated_cgroups:
+            cgroups.delegate(state.cgroups)
     vm_dir = state.dir(config)
     mounts.make_shared_dir(vm_dir / "disks")
     for disk_cid in state.disks:

@@ -50,6 +50,9 @@ def run(ctx: Context, agent_id: str, stemcell_cid: str, cloud_properties: dict |
             network.create_vm_link(state.netns, state.veth, net, config.bridge)
             state.cgroups = cgroups.create(config.cgroup_root, f"{config.prefix}-{cid}", cloud_properties)
             state.save(config)
+            if cgroups.wants_delegation(cloud_properties):
+                state.delegated_cgroups = cgroups.delegate(state.cgroups)
+                state.save(config)
             mounts.make_shared_dir(vm_dir / "disks")
             for disk_cid in disk_cids:
                 disk = DiskState.find(config, disk_cid)

@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""Router benchmark: requests/s and p50/p99 latency of one small app reached
+
+  (a) directly,
+  (b) through the bosh-py router (its control plane + nginx data plane, the route
+      registered over NATS as a DEA would, the job's default settings: access log on),
+  (c) through plain nginx as a reverse proxy (keepalive upstream, no access log),
+
+with wrk (Debian package `wrk`), all on 127.0.0.x, in one run. The app is a tiny nginx
+answering 200 "hello" (``--app python``: a stdlib asyncio HTTP server instead), so the
+proxies rather than the app are what is measured. Each measurement is ``--duration``
+seconds with 2 threads and 50 connections; the three targets are interleaved for
+``--runs`` runs and the medians printed.
+
+    .venv/bin/python bench/router.py [--runs 3] [--duration 5] [--app nginx|python]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from tests.cf.router.helpers import (NatsClient, find_nginx, free_port, start_nats,  # noqa: E402
+                                     start_router, stop_pid, wait_for_port, wait_until)
+
+HOST = "bench.example.com"
+
+PYTHON_APP = textwrap.dedent("""
+    import asyncio, sys
+    BODY = b"HTTP/1.1 200 OK\\r\\nContent-Length: 5\\r\\nContent-Type: text/plain\\r\\n\\r\\nhello"
+    async def serve(reader, writer):
+        try:
+            while True:
+                await reader.readuntil(b"\\r\\n\\r\\n")
+                writer.write(BODY)
+                await writer.drain()
+        except Exception:
+            pass
+        finally:
+            writer.close()
+    async def main():
+        server = await asyncio.start_server(serve, sys.argv[1], int(sys.argv[2]), backlog=1024)
+        await server.serve_forever()
+    asyncio.run(main())
+""")
+
+
+@dataclass
+class Result:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(url: str, host: str | None, duration: int, threads: int, connections: int) -> Result:
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url]
+    if host:
+        cmd[1:1] = ["-H", f"Host: {host}"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=duration + 30).stdout
+    if "Non-2xx or 3xx responses" in out or "Socket errors" in out:
+        raise RuntimeError(f"wrk saw errors for {url}:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
+    return Result(rps, p50, p99)
+
+
+def start_nginx(nginx: str, workdir: Path, body: str) -> subprocess.Popen:
+    """A standalone nginx (daemon off) with ``body`` inside its http block."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    workdir.chmod(0o755)
+    conf = workdir / "nginx.conf"
+    temp = "\n".join(f"  {k}_temp_path {workdir}/{k}_temp;"
+                     for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    conf.write_text(f"daemon off;\nworker_processes auto;\npid {workdir}/nginx.pid;\n"
+                    f"error_log {workdir}/error.log warn;\nuser nobody nogroup;\n"
+                    f"events {{ worker_connections 4096; }}\n"
+                    f"http {{\n  access_log off;\n{temp}\n{body}\n}}\n")
+    return subprocess.Popen([nginx, "-p", str(workdir), "-c", str(conf)], stdin=subprocess.DEVNULL,
+                            stderr=open(workdir / "stderr.log", "wb"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--app", choices=("nginx", "python"), default="nginx")
+    args = parser.parse_args()
+    nginx = find_nginx()
+    if nginx is None or shutil.which("wrk") is None:
+        print("bench/router.py needs nginx and wrk (apt-get install nginx wrk)", file=sys.stderr)
+        return 1
+
+    console = Console(width=120)
+    base = Path(tempfile.mkdtemp(prefix="cf-router-bench-"))
+    base.chmod(0o755)
+    procs: list[subprocess.Popen] = []
+    nats = router = client = None
+    try:
+        app_host, app_port = "127.0.0.2", free_port("127.0.0.2")
+        if args.app == "nginx":
+            procs.append(start_nginx(nginx, base / "app", f"  server {{ listen {app_host}:{app_port}; "
+                                     f"location / {{ return 200 \"hello\"; }} }}"))
+        else:
+            procs.append(subprocess.Popen([sys.executable, "-c", PYTHON_APP, app_host, str(app_port)]))
+        wait_for_port(app_host, app_port)
+
+        proxy_port = free_port("127.0.0.3")
+        procs.append(start_nginx(nginx, base / "proxy", textwrap.dedent(f"""
+            upstream app {{ server {app_host}:{app_port}; keepalive 32; }}
+            server {{
+              listen 127.0.0.3:{proxy_port};
+              location / {{
+                proxy_http_version 1.1;
+                proxy_set_header Connection "";
+                proxy_set_header Host $http_host;
+                proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+                proxy_pass http://app;
+              }}
+            }}""")))
+        wait_for_port("127.0.0.3", proxy_port)
+
+        nats = start_nats()
+        router = start_router(nats, nginx, nginx={"worker_processes": "auto", "worker_connections": 8192,
+                                                  "access_log": True})
+        client = NatsClient(nats)
+        client.publish("router.register", {"host": app_host, "port": app_port, "uris": [HOST],
+                                           "app": "bench-app", "private_instance_id": "bench-0"})
+
+        def routed() -> bool:
+            import http.client
+            conn = http.client.HTTPConnection("127.0.0.1", router.port, timeout=5)
+            try:
+                conn.request("GET", "/", headers={"Host": HOST})
+                return conn.getresponse().status == 200
+            finally:
+                conn.close()
+        wait_until(routed, 15, message="the bench route")
+        router.config["nginx"]["worker_processes"] = _cpu_count()
+        router.settle()
+
+        targets = {
+            "direct to the app": (f"http://{app_host}:{app_port}/", None),
+            "bosh-py router (nginx data plane)": (f"http://127.0.0.1:{router.port}/", HOST),
+            "plain nginx reverse proxy": (f"http://127.0.0.3:{proxy_port}/", None),
+        }
+        results: dict[str, list[Result]] = {name: [] for name in targets}
+        for run in range(1, args.runs + 1):
+            for name, (url, host) in targets.items():
+                console.log(f"run {run}/{args.runs}: {name}")
+                results[name].append(run_wrk(url, host, args.duration, args.threads, args.connections))
+                time.sleep(0.5)
+
+        table = Table(title=f"Router throughput: wrk -t{args.threads} -c{args.connections} "
+                            f"-d{args.duration}s, {args.app} app, median of {args.runs} runs")
+        for column in ("target", "requests/s", "p50 ms", "p99 ms", "rps vs nginx", "p99 vs nginx"):
+            table.add_column(column, justify="left" if column == "target" else "right")
+        medians = {name: Result(statistics.median(r.rps for r in rs), statistics.median(r.p50_ms for r in rs),
+                                statistics.median(r.p99_ms for r in rs)) for name, rs in results.items()}
+        ref = medians["plain nginx reverse proxy"]
+        for name, m in medians.items():
+            table.add_row(name, f"{m.rps:,.0f}", f"{m.p50_ms:.2f}", f"{m.p99_ms:.2f}",
+                          f"{m.rps / ref.rps:.2f}x", f"{m.p99_ms / ref.p99_ms:.2f}x")
+        console.print(table)
+        return 0
+    finally:
+        if client is not None:
+            client.close()
+        if router is not None:
+            router.stop()
+        if nats is not None:
+            nats.stop()
+        for proc in procs:
+            stop_pid(proc)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _cpu_count() -> int:
+    """What nginx's worker_processes auto starts (the CPUs this process may use)."""
+    import os
+    return len(os.sched_getaffinity(0))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

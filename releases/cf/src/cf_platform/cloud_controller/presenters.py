@@ -1,0 +1,49 @@
+"""v2 JSON shapes: ``{metadata: {guid, url, created_at}, entity: {...}}`` and paged lists."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from .models import App, Domain, Route
+
+
+def resource(guid: str, url: str, created_at: str, entity: dict, updated_at: str | None = None) -> dict:
+    return {"metadata": {"guid": guid, "url": url, "created_at": created_at, "updated_at": updated_at},
+            "entity": entity}
+
+
+def page(resources: Iterable[dict]) -> dict:
+    items = list(resources)
+    return {"total_results": len(items), "total_pages": 1, "prev_url": None, "next_url": None,
+            "resources": items}
+
+
+def app(a: App, uris: list[str]) -> dict:
+    return resource(a.guid, f"/v2/apps/{a.guid}", a.created_at, {
+        "name": a.name, "memory": a.memory, "instances": a.instances, "disk_quota": a.disk_quota,
+        "state": a.state, "package_state": a.package_state, "version": a.version,
+        "buildpack": a.buildpack, "detected_buildpack": a.detected_buildpack,
+        "detected_start_command": a.start_command or "", "environment_json": a.environment,
+        "staging_failed_reason": a.staging_failed_reason,
+        "staging_failed_description": a.staging_failed_description,
+        "package_updated_at": a.package_updated_at, "droplet_sha1": a.droplet_sha1,
+        "routes_url": f"/v2/apps/{a.guid}/routes", "uris": uris,
+    }, a.updated_at)
+
+
+def domain(d: Domain) -> dict:
+    return resource(d.guid, f"/v2/shared_domains/{d.guid}", d.created_at, {"name": d.name})
+
+
+def route(r: Route, domain_name: str | None, app_guids: list[str]) -> dict:
+    return resource(r.guid, f"/v2/routes/{r.guid}", r.created_at, {
+        "host": r.host, "domain_guid": r.domain_guid, "domain_url": f"/v2/shared_domains/{r.domain_guid}",
+        "apps_url": f"/v2/routes/{r.guid}/apps", "app_guids": app_guids,
+        "url": f"{r.host}.{domain_name}" if domain_name else None,
+    })
+
+
+def internal_app(a: App) -> dict[str, Any]:
+    """One entry of ``GET /internal/apps`` (the health manager's desired state)."""
+    return {"guid": a.guid, "name": a.name, "state": a.state, "instances": a.instances, "version": a.version,
+            "memory": a.memory, "package_state": a.package_state}

@@ -1,0 +1,114 @@
+"""Wiring and process life: config -> database, blobstore, NATS, HTTP server; SIGTERM stops it."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from ..mbus import Bus
+from .api import PublicApi
+from .app_service import AppService
+from .auth import TokenIssuer
+from .blobs import Blobstore
+from .config import CcConfig, ConfigError, load_config
+from .db import Database
+from .dea_client import DeaClient, InternalUrls
+from .internal_api import InternalApi
+from .loop_thread import LoopThread
+from .web import Router, make_server
+
+log = logging.getLogger("cloud_controller")
+NATS_CONNECT_TIMEOUT = 60   # then exit: the agent restarts us with backoff
+
+
+class CloudController:
+    """One running CC: call :meth:`start`, then :meth:`stop` (tests run it in-process too)."""
+
+    def __init__(self, config: CcConfig) -> None:
+        self.config = config
+        self.loop = LoopThread()
+        self.db: Database | None = None
+        self.bus: Bus | None = None
+        self.httpd = None
+        self._http_thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        c = self.config
+        c.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(c.db_path)
+        blobs = Blobstore(c.blob_dir)
+        domain = self.db.ensure_domain(c.domain)
+        self.loop.start()
+        try:
+            self.bus = self.loop.run(Bus.connect(c.nats.servers, c.nats.user, c.nats.password,
+                                                 name="cloud_controller"), timeout=NATS_CONNECT_TIMEOUT)
+        except TimeoutError:
+            raise RuntimeError(f"no NATS server answered within {NATS_CONNECT_TIMEOUT} s at "
+                               f"{', '.join(c.nats.servers)}") from None
+        deas = DeaClient(self.bus, InternalUrls(c.external_host, c.advertised_port, c.internal_user,
+                                                c.internal_password),
+                         c.discover_timeout, c.staging_timeout, c.default_fds)
+        service = AppService(self.db, blobs, self.loop, deas, domain, default_memory=c.default_memory,
+                             default_disk=c.default_disk, find_timeout=c.find_timeout)
+        self.service = service
+        self.loop.run(self._subscribe(service), timeout=30)
+        router = Router()
+        PublicApi(c, service, blobs, TokenIssuer(c.token_secret, c.token_ttl)).register(router)
+        InternalApi(c, service, blobs).register(router)
+        self.httpd = make_server(c.bind, c.port, router)
+        self._http_thread = threading.Thread(target=self.httpd.serve_forever, name="cc-http", daemon=True)
+        self._http_thread.start()
+        service.resume()
+        log.info("cloud controller listening on %s:%d (domain %s)", c.bind, c.port, c.domain)
+
+    async def _subscribe(self, service: AppService) -> None:
+        assert self.bus is not None
+        # a queue group: with several CCs, one of them acts on each request
+        await self.bus.subscribe("health.start", lambda m, _msg: service.on_health_start(m), queue="cloud_controller")
+        await self.bus.subscribe("health.stop", lambda m, _msg: service.on_health_stop(m), queue="cloud_controller")
+        await self.bus.subscribe("droplet.exited", lambda m, _msg: service.on_droplet_exited(m),
+                                 queue="cloud_controller")
+        await self.bus.client.flush()
+
+    def stop(self) -> None:
+        if self.httpd is not None:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+        if self.bus is not None:
+            try:
+                self.loop.run(self.bus.close(), timeout=5)
+            except Exception:  # stopping anyway
+                log.warning("NATS close failed", exc_info=True)
+        self.loop.stop()
+        if self.db is not None:
+            self.db.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cloud_controller", description=__doc__)
+    parser.add_argument("--config", required=True, help="JSON config file (rendered by the job)")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as e:
+        print(f"cloud_controller: {e}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=getattr(logging, config.log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cc = CloudController(config)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    try:
+        cc.start()
+    except Exception as e:  # NATS or the port unavailable: say so in one line; the agent restarts us
+        log.error("cannot start: %s: %s", type(e).__name__, e)
+        cc.stop()
+        return 1
+    done.wait()
+    log.info("stopping")
+    cc.stop()
+    return 0

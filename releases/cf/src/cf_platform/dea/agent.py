@@ -1,0 +1,300 @@
+"""The DEA on NATS: subjects in, instances and messages out (releases/cf/README.md).
+
+Listens to ``dea.discover``, ``staging.<id>.start``, ``dea.<id>.start``, ``dea.stop``,
+``dea.find.droplet``, ``dea.update``, ``dea.locate`` and ``router.start``; publishes
+``dea.advertise`` (every advertise_interval), ``dea.heartbeat`` (every
+heartbeat_interval), ``router.register`` (on RUNNING, then every
+router_register_interval or as router.start asks) and ``router.unregister``,
+``droplet.exited``. nats-py runs one subscription's handlers one after another, so
+anything that waits (the discover delay, staging, stopping) runs as its own task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from nats.aio.msg import Msg
+
+from ..mbus import Bus
+from . import cgroups, discover, protocol, staging
+from .config import DeaConfig
+from .instance import Instance, State
+from .lifecycle import InstanceManager
+
+log = logging.getLogger(__name__)
+
+STAGING_CONCURRENCY = 2
+
+
+@dataclass
+class Dea:
+    config: DeaConfig
+    bus: Bus | None = None
+    register_interval: float = field(init=False)     # router.start may change it
+    cgroups_enabled: bool = field(init=False, default=False)
+    manager: InstanceManager | None = field(init=False, default=None)   # made by prepare_host
+    _tasks: set[asyncio.Task] = field(default_factory=set)
+    _staging: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(STAGING_CONCURRENCY))
+
+    def __post_init__(self) -> None:
+        self.register_interval = self.config.router_register_interval
+
+    @property
+    def id(self) -> str:
+        return self.config.id
+
+    # --- setting up -------------------------------------------------------------------------
+
+    def prepare_host(self) -> None:
+        """Start clean: containers of a previous DEA process died with it (PDEATHSIG), but their
+        cgroups, files and staging leftovers may remain."""
+        config = self.config
+        for leftover in cgroups.leftovers(config.cgroup_root, config.cgroup_parent):
+            log.info("removing leftover cgroup %s", leftover.name)
+            try:
+                leftover.destroy()
+            except cgroups.CgroupError as error:
+                log.error("%s", error)
+        for directory in (config.instances_dir, config.staging_dir):
+            shutil.rmtree(directory, ignore_errors=True)
+        config.base_dir.mkdir(parents=True, exist_ok=True)
+        config.base_dir.chmod(0o700)
+        for directory in (config.instances_dir, config.staging_dir, config.droplets_dir):
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        problem = cgroups.usable(config.cgroup_root, config.cgroup_parent)
+        if problem is not None:
+            if config.require_cgroups:
+                raise RuntimeError(f"cgroups are required but unusable: {problem}")
+            log.warning("memory and process limits will NOT be enforced: %s (on a bosh-py VM, give the "
+                        "DEA's vm_type cloud_properties {cgroups: true})", problem)
+        self.cgroups_enabled = problem is None
+        self.manager = InstanceManager(config, self, self.cgroups_enabled)
+
+    async def connect(self) -> None:
+        if self.bus is None:
+            self.bus = await Bus.connect(self.config.nats.servers, self.config.nats.user,
+                                         self.config.nats.password, name=f"dea-{self.id}",
+                                         on_reconnect=self.register_all_routes)
+
+    async def subscribe(self) -> None:
+        assert self.bus is not None
+        subscriptions: dict[str, Callable[[dict, Msg], Awaitable[None]]] = {
+            "dea.discover": self.on_discover,
+            f"staging.{self.id}.start": self.on_staging_start,
+            f"dea.{self.id}.start": self.on_start,
+            "dea.stop": self.on_stop,
+            "dea.find.droplet": self.on_find_droplet,
+            "dea.update": self.on_update,
+            "dea.locate": self.on_locate,
+            "router.start": self.on_router_start,
+        }
+        for subject, handler in subscriptions.items():
+            await self.bus.subscribe(subject, handler)
+        await self.bus.client.flush()
+
+    def spawn(self, coroutine: Awaitable[Any]) -> asyncio.Task:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed", exc_info=task.exception())
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set, then stop every instance (DEA_SHUTDOWN) and leave."""
+        self.prepare_host()
+        await self.connect()
+        await self.subscribe()
+        log.info("DEA %s up on %s (memory %d MB, cgroups %s)", self.id, self.config.ip, self.config.memory_mb,
+                 "enforced" if self.cgroups_enabled else "not available")
+        timers = [self.spawn(self._every(lambda: self.config.advertise_interval, self.advertise)),
+                  self.spawn(self._every(lambda: self.config.heartbeat_interval, self.heartbeat)),
+                  self.spawn(self._every(lambda: self.register_interval, self.register_all_routes, first=False)),
+                  self.spawn(self._every(lambda: 5.0, self.reap, first=False))]
+        try:
+            await stop.wait()
+        finally:
+            for timer in timers:
+                timer.cancel()
+            await self.shutdown()
+
+    async def shutdown(self) -> None:
+        assert self.manager is not None
+        await self.manager.stop_all(protocol.EXIT_DEA_SHUTDOWN)
+        for task in list(self._tasks):
+            task.cancel()
+        if self.bus is not None:
+            try:
+                await self.bus.close()
+            except Exception:  # noqa: BLE001 - leaving anyway
+                pass
+        cgroups.remove_parent(self.config.cgroup_root, self.config.cgroup_parent)
+
+    async def _every(self, interval: Callable[[], float], action: Callable[[], Awaitable[None]],
+                     first: bool = True) -> None:
+        if not first:
+            await asyncio.sleep(interval())
+        while True:
+            try:
+                await action()
+            except Exception:  # noqa: BLE001 - a timer must keep ticking
+                log.exception("periodic %s failed", getattr(action, "__name__", action))
+            await asyncio.sleep(interval())
+
+    # --- capacity -------------------------------------------------------------------------
+
+    def available_memory(self) -> int:
+        assert self.manager is not None
+        return self.config.memory_mb - self.manager.registry.reserved_memory_mb()
+
+    def available_disk(self) -> int:
+        assert self.manager is not None
+        return self.config.disk_mb - self.manager.registry.reserved_disk_mb()
+
+    # --- periodic messages ----------------------------------------------------------------
+
+    async def advertise(self) -> None:
+        assert self.bus is not None and self.manager is not None
+        await self.bus.publish("dea.advertise", protocol.advertise(
+            self.id, list(self.config.stacks), self.available_memory(), self.available_disk(),
+            self.manager.registry.app_id_to_count()))
+
+    async def heartbeat(self) -> None:
+        """STARTING, RUNNING and (for crash_lifetime) CRASHED instances, as dea_ng sent them; the
+        health manager counts an instance present only when its state is STARTING or RUNNING."""
+        assert self.bus is not None and self.manager is not None
+        shown = self.manager.registry.in_states((State.STARTING, State.RUNNING, State.CRASHED))
+        await self.bus.publish("dea.heartbeat", protocol.heartbeat(self.id, shown))
+
+    async def register_all_routes(self) -> None:
+        assert self.manager is not None
+        for instance in self.manager.registry.in_states((State.RUNNING,)):
+            await self.running(instance)
+
+    async def reap(self) -> None:
+        """Forget instances that crashed more than crash_lifetime ago; drop unused droplets."""
+        assert self.manager is not None
+        now = time.time()
+        for instance in self.manager.registry.in_states((State.CRASHED,)):
+            if now - instance.state_timestamp > self.config.crash_lifetime:
+                await self.manager.forget(instance)
+        await asyncio.to_thread(self.manager.droplets.prune, self.manager.in_use_droplets())
+
+    # --- Notifier (called by the instance manager) -------------------------------------------
+
+    async def running(self, instance: Instance) -> None:
+        if instance.uris and self.bus is not None:
+            await self.bus.publish("router.register", protocol.route(instance, self.config.ip, self.id))
+
+    async def leaving(self, instance: Instance) -> None:
+        if instance.uris and self.bus is not None:
+            await self.bus.publish("router.unregister", protocol.route(instance, self.config.ip, self.id))
+
+    async def exited(self, instance: Instance, reason: str) -> None:
+        if self.bus is not None:
+            await self.bus.publish("droplet.exited", protocol.exited(instance, reason))
+
+    # --- handlers ---------------------------------------------------------------------------
+
+    async def on_discover(self, message: dict, msg: Msg) -> None:
+        assert self.manager is not None
+        limits = message.get("limits") or {}
+        try:
+            mem = int(limits.get("mem") or 0)
+            disk = int(limits.get("disk") or 0)
+        except (TypeError, ValueError):
+            return
+        if not discover.has_room(mem, disk, self.available_memory(), self.available_disk()):
+            return
+        counts = self.manager.registry.app_id_to_count()
+        delay = discover.delay_seconds(counts.get(message.get("droplet"), 0),
+                                       self.manager.registry.reserved_memory_mb(), self.config.memory_mb)
+        self.spawn(self._answer_discover(msg, delay))
+
+    async def _answer_discover(self, msg: Msg, delay: float) -> None:
+        assert self.bus is not None
+        await asyncio.sleep(delay)
+        await self.bus.reply(msg, protocol.discover_reply(self.id, self.config.ip, list(self.config.stacks),
+                                                          self.available_memory()))
+
+    async def on_staging_start(self, message: dict, msg: Msg) -> None:
+        self.spawn(self._stage(message, msg))
+
+    async def _stage(self, message: dict, msg: Msg) -> None:
+        assert self.bus is not None
+        config = self.config
+        async with self._staging:
+            log.info("staging %s (%s)", message.get("name"), message.get("app_id"))
+            reply = await asyncio.to_thread(
+                staging.stage, message, config.staging_dir, config.base_dir / "buildpack_cache",
+                config.buildpacks_dir, config.buildpacks, config.max_bits_mb * 1024 * 1024,
+                config.staging_timeout)
+        if reply.get("error"):
+            log.warning("staging %s failed: %s", message.get("app_id"), reply["error"])
+        await self.bus.reply(msg, reply)
+
+    async def on_start(self, message: dict, msg: Msg) -> None:
+        assert self.manager is not None
+        try:
+            instance = Instance.from_start_message(message)
+        except ValueError as error:
+            log.warning("ignoring bad start message: %s", error)
+            return
+        log.info("starting %s (%s) index %d", instance.name, instance.droplet, instance.index)
+        self.manager.start(instance)
+        if msg.reply and self.bus is not None:
+            await self.bus.reply(msg, {"dea": self.id, "instance": instance.instance_id})
+
+    async def on_stop(self, message: dict, msg: Msg) -> None:
+        assert self.manager is not None
+        for instance in self.manager.registry.matching(message):
+            self.spawn(self.manager.stop(instance))
+
+    async def on_find_droplet(self, message: dict, msg: Msg) -> None:
+        assert self.manager is not None
+        matches = self.manager.registry.matching(message)
+        if matches:
+            self.spawn(self._answer_find(message, msg, matches))
+
+    async def _answer_find(self, message: dict, msg: Msg, matches: list[Instance]) -> None:
+        assert self.bus is not None and self.manager is not None
+        for instance in matches:
+            stats = None
+            if message.get("include_stats"):
+                usage = await asyncio.to_thread(self.manager.usage, instance)
+                stats = protocol.stats(instance, usage)
+            tails = None
+            if message.get("include_logs"):
+                tails = await asyncio.to_thread(self.manager.log_tails, instance)
+            await self.bus.reply(msg, protocol.find_reply(instance, self.id, self.config.ip, stats, tails))
+
+    async def on_update(self, message: dict, msg: Msg) -> None:
+        """New uris for an app's instances: unregister the dropped ones, register the rest."""
+        assert self.manager is not None and self.bus is not None
+        uris = [str(u) for u in message.get("uris") or []]
+        for instance in self.manager.registry.matching({"droplet": message.get("droplet")}):
+            dropped = [u for u in instance.uris if u not in uris]
+            if instance.state == State.RUNNING and dropped:
+                body = protocol.route(instance, self.config.ip, self.id)
+                body["uris"] = dropped
+                await self.bus.publish("router.unregister", body)
+            instance.uris = uris
+            if instance.state == State.RUNNING:
+                await self.running(instance)
+
+    async def on_locate(self, message: dict, msg: Msg) -> None:
+        await self.advertise()
+
+    async def on_router_start(self, message: dict, msg: Msg) -> None:
+        interval = message.get("minimumRegisterIntervalInSeconds")
+        if isinstance(interval, (int, float)) and interval > 0:
+            self.register_interval = float(interval)
+        await self.register_all_routes()

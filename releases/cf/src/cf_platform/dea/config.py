@@ -1,0 +1,105 @@
+"""The DEA's configuration: one JSON file rendered by the job's template (dea.json).
+
+Every key but ``ip`` and ``nats`` has a default, so tests can write a small file with a
+temporary ``base_dir`` and their own ``cgroup_parent``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class NatsConfig:
+    servers: list[str]
+    user: str | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True)
+class DeaConfig:
+    ip: str                                  # where routers and health checks reach instances
+    nats: NatsConfig
+    id: str = ""                             # generated per process when empty (classic DEAs did)
+    index: int = 0
+    base_dir: Path = Path("/var/vcap/data/dea")
+    buildpacks_dir: Path = Path("/var/vcap/packages/buildpacks")
+    buildpacks: tuple[str, ...] = ("python", "staticfile")   # detect order
+    stacks: tuple[str, ...] = ("bookworm",)
+    memory_mb: int = 2048
+    disk_mb: int = 16384
+    port_range_start: int = 61001
+    port_range_end: int = 61999
+    heartbeat_interval: float = 10.0
+    advertise_interval: float = 5.0
+    router_register_interval: float = 20.0
+    health_check_timeout: float = 60.0
+    stop_timeout: float = 10.0               # SIGTERM, then SIGKILL after this many seconds
+    crash_lifetime: float = 600.0            # crashed instances' logs stay findable this long
+    staging_timeout: float = 110.0           # below the CC's 120 s request timeout
+    max_bits_mb: int = 1024                  # refuse larger downloads/unpacked apps
+    cgroup_root: Path = Path("/sys/fs/cgroup")
+    cgroup_parent: str = "dea"
+    require_cgroups: bool = False            # refuse to start apps without enforced limits
+    pids_max: int = 1024
+    container_uid_base: int = 20000          # instance uid = base + (port - port_range_start)
+    log_tail_lines: int = 100
+    log_level: str = "info"
+
+    @property
+    def instances_dir(self) -> Path:
+        return self.base_dir / "instances"
+
+    @property
+    def droplets_dir(self) -> Path:
+        return self.base_dir / "droplets"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.base_dir / "staging"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "DeaConfig":
+        if not isinstance(data, dict):
+            raise ConfigError("config: expected a JSON object")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"config: unknown keys {', '.join(unknown)}")
+        if not data.get("ip"):
+            raise ConfigError("config: 'ip' is required")
+        nats = data.get("nats") or {}
+        servers = nats.get("servers")
+        if isinstance(servers, str):
+            servers = [servers]
+        if not servers:
+            raise ConfigError("config: 'nats.servers' is required")
+        values: dict[str, Any] = dict(data)
+        values["nats"] = NatsConfig(list(servers), nats.get("user") or None, nats.get("password") or None)
+        for key in ("base_dir", "buildpacks_dir", "cgroup_root"):
+            if key in values:
+                values[key] = Path(values[key])
+        for key in ("buildpacks", "stacks"):
+            if key in values:
+                values[key] = tuple(values[key])
+        if not values.get("id"):
+            values["id"] = f"{int(values.get('index', 0))}-{uuid.uuid4().hex}"
+        config = cls(**values)
+        if config.port_range_end < config.port_range_start:
+            raise ConfigError("config: port_range_end is below port_range_start")
+        return config
+
+    @classmethod
+    def load(cls, path: Path) -> "DeaConfig":
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"config {path}: {error}") from error

@@ -1,0 +1,243 @@
+"""One instance from BORN to STOPPED or CRASHED.
+
+BORN: droplet fetched (cached by sha1) and unpacked into the instance's directory, owned
+by the instance's uid. STARTING: the container runs the start command; the health check
+waits for the port. RUNNING: routes registered. An exit the DEA did not ask for is a crash:
+routes unregistered, container removed (processes, cgroups, app files; the logs stay for
+``crash_lifetime`` so the CC can still show them), ``droplet.exited`` with reason CRASHED.
+A stop goes STOPPING (routes unregistered), SIGTERM then SIGKILL, STOPPED, and removes
+everything.
+
+What the outside world hears is behind the ``Notifier`` protocol, so this module knows
+nothing about NATS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from . import app_env, archive, health, logs
+from .cgroups import CgroupError, CgroupSet
+from .config import DeaConfig
+from .container import SETUP_FAILED, Container, ContainerSpec
+from .droplets import DropletCache
+from .instance import Instance, State
+from .ports import PortPool
+from .protocol import EXIT_CRASHED, EXIT_STOPPED
+from .registry import InstanceRegistry
+from .staging import STAGING_INFO
+
+log = logging.getLogger(__name__)
+
+
+class Notifier(Protocol):
+    async def running(self, instance: Instance) -> None: ...          # register routes
+    async def leaving(self, instance: Instance) -> None: ...          # unregister routes
+    async def exited(self, instance: Instance, reason: str) -> None: ...  # droplet.exited
+
+
+@dataclass
+class InstanceManager:
+    config: DeaConfig
+    notifier: Notifier
+    cgroups_enabled: bool
+    registry: InstanceRegistry = field(default_factory=InstanceRegistry)
+    containers: dict[str, Container] = field(default_factory=dict)
+    tasks: dict[str, asyncio.Task] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.ports = PortPool(self.config.port_range_start, self.config.port_range_end)
+        self.droplets = DropletCache(self.config.droplets_dir, self.config.max_bits_mb * 1024 * 1024)
+
+    # --- start ----------------------------------------------------------------------------
+
+    def start(self, instance: Instance) -> None:
+        """Take the instance on (BORN) and bring it up in the background."""
+        instance.directory = self.config.instances_dir / instance.instance_id
+        self.registry.add(instance)
+        task = asyncio.ensure_future(self._run(instance))
+        self.tasks[instance.instance_id] = task
+        task.add_done_callback(lambda _t, iid=instance.instance_id: self.tasks.pop(iid, None))
+
+    async def _run(self, instance: Instance) -> None:
+        try:
+            instance.port = self.ports.acquire()
+            command = await asyncio.to_thread(self._prepare, instance)
+        except Exception as error:  # noqa: BLE001 - any failure before the app runs is a crash
+            log.warning("instance %s of %s failed to start: %s", instance.instance_id, instance.name, error)
+            if instance.state == State.BORN:
+                await self._crash(instance, None, f"failed to start: {error}")
+            return
+        if instance.state != State.BORN:  # stopped while the droplet was coming: undo _prepare
+            if instance.directory is not None:
+                await asyncio.to_thread(shutil.rmtree, instance.directory, True)
+            return
+        container = Container(self._container_spec(instance, command), self._cgroups(instance))
+        self.containers[instance.instance_id] = container
+        try:
+            await container.start()
+        except Exception as error:  # noqa: BLE001
+            await self._crash(instance, None, f"failed to create the container: {error}")
+            return
+        instance.started_at = container.started_at
+        instance.set_state(State.STARTING)
+        log.info("instance %s of %s (index %d) starting on port %d", instance.instance_id, instance.name,
+                 instance.index, instance.port)
+        exited = asyncio.ensure_future(container.wait())
+        healthy = await health.wait_for_port(self.config.ip, instance.port, self.config.health_check_timeout,
+                                             exited)
+        if instance.state != State.STARTING:  # stopped meanwhile; stop() finishes the job
+            return
+        if healthy:
+            instance.set_state(State.RUNNING)
+            log.info("instance %s of %s is running", instance.instance_id, instance.name)
+            await self.notifier.running(instance)
+        elif not exited.done():
+            await container.kill()
+            await self._crash(instance, await exited,
+                              f"app instance never opened its port {instance.port} within "
+                              f"{self.config.health_check_timeout:g} s")
+            return
+        status = await exited
+        if instance.state in (State.STARTING, State.RUNNING):
+            await self._crash(instance, status, None)
+
+    def _prepare(self, instance: Instance) -> str:
+        """Droplet → <instance>/app owned by the instance's uid; returns the start command.
+        Blocking (runs in a thread)."""
+        droplet = self.droplets.fetch(instance.droplet_uri, instance.sha1)
+        assert instance.directory is not None
+        app_dir = instance.directory / "app"
+        (instance.directory / "logs").mkdir(parents=True, exist_ok=True)
+        os.chmod(instance.directory, 0o700)
+        archive.untar(droplet, app_dir, self.config.max_bits_mb * 1024 * 1024, only="app")
+        uid = self._uid(instance)
+        for dirpath, dirnames, filenames in os.walk(app_dir):
+            for name in [dirpath, *(os.path.join(dirpath, n) for n in dirnames + filenames)]:
+                os.lchown(name, uid, uid)
+        command = instance.start_command
+        if not command:
+            info = archive.read_member(droplet, STAGING_INFO)
+            command = json.loads(info).get("start_command") if info else None
+        if not command:
+            raise ValueError("no start command: none in the start message nor in the droplet")
+        instance.start_command = command
+        return command
+
+    def _uid(self, instance: Instance) -> int:
+        assert instance.port is not None
+        return self.config.container_uid_base + instance.port - self.config.port_range_start
+
+    def _cgroups(self, instance: Instance) -> CgroupSet | None:
+        if not self.cgroups_enabled:
+            return None
+        return CgroupSet(self.config.cgroup_root, self.config.cgroup_parent, instance.instance_id)
+
+    def _container_spec(self, instance: Instance, command: str) -> ContainerSpec:
+        assert instance.directory is not None and instance.port is not None
+        return ContainerSpec(
+            instance_id=instance.instance_id, directory=instance.directory, uid=self._uid(instance),
+            mem_mb=instance.limits.mem, fds=instance.limits.fds, pids_max=self.config.pids_max,
+            env=app_env.build(instance, instance.port, self.config.ip), command=command,
+            hide=[str(self.config.base_dir)])
+
+    # --- crash ----------------------------------------------------------------------------
+
+    async def _crash(self, instance: Instance, status: int | None, description: str | None) -> None:
+        was_running = instance.state == State.RUNNING
+        instance.set_state(State.CRASHED)
+        if was_running:
+            await self.notifier.leaving(instance)
+        container = self.containers.pop(instance.instance_id, None)
+        oom = False
+        if container is not None:
+            await container.kill()
+            oom = container.oom_killed()
+            await self._destroy(container)
+        instance.exit_status = status
+        instance.exit_description = description or _describe_exit(status, oom, instance)
+        log.warning("instance %s of %s (index %d) crashed: %s", instance.instance_id, instance.name,
+                    instance.index, instance.exit_description)
+        if instance.directory is not None:
+            await asyncio.to_thread(shutil.rmtree, instance.directory / "app", True)
+        self.ports.release(instance.port)
+        await self.notifier.exited(instance, EXIT_CRASHED)
+
+    async def _destroy(self, container: Container) -> None:
+        try:
+            await asyncio.to_thread(container.destroy)
+        except CgroupError as error:
+            log.error("container %s not fully removed: %s", container.spec.instance_id, error)
+
+    # --- stop -----------------------------------------------------------------------------
+
+    async def stop(self, instance: Instance, reason: str = EXIT_STOPPED) -> None:
+        """Stop an instance (any state); crashed ones are just forgotten."""
+        if instance.state in (State.STOPPING, State.STOPPED):
+            return
+        if instance.state == State.CRASHED:
+            await self.forget(instance)
+            return
+        was_running = instance.state == State.RUNNING
+        instance.set_state(State.STOPPING)
+        if was_running:
+            await self.notifier.leaving(instance)
+        container = self.containers.pop(instance.instance_id, None)
+        if container is not None:
+            await container.stop(self.config.stop_timeout)
+            instance.exit_status = await container.wait() if container.process else None
+            await self._destroy(container)
+        instance.exit_description = "stopped by the DEA" if reason == EXIT_STOPPED else "DEA shut down"
+        instance.set_state(State.STOPPED)
+        log.info("instance %s of %s (index %d) stopped", instance.instance_id, instance.name, instance.index)
+        await self.notifier.exited(instance, reason)
+        await self.forget(instance)
+
+    async def forget(self, instance: Instance) -> None:
+        """Remove the instance's files and record (it is STOPPED or CRASHED)."""
+        self.registry.remove(instance.instance_id)
+        if instance.state != State.CRASHED:  # a crash gave its port back already (maybe reused)
+            self.ports.release(instance.port)
+        if instance.directory is not None:
+            await asyncio.to_thread(shutil.rmtree, instance.directory, True)
+
+    async def stop_all(self, reason: str) -> None:
+        await asyncio.gather(*(self.stop(i, reason) for i in self.registry), return_exceptions=True)
+
+    # --- questions --------------------------------------------------------------------------
+
+    def usage(self, instance: Instance) -> dict:
+        container = self.containers.get(instance.instance_id)
+        if container is None or not container.alive:
+            return {"mem": 0, "cpu": 0.0, "disk": 0}
+        return container.usage()
+
+    def log_tails(self, instance: Instance) -> dict[str, str]:
+        if instance.directory is None:
+            return {"stdout": "", "stderr": ""}
+        return logs.tails(instance.directory / "logs", self.config.log_tail_lines)
+
+    def in_use_droplets(self) -> set[str]:
+        return {i.sha1 for i in self.registry.active() if i.sha1}
+
+
+def _describe_exit(status: int | None, oom: bool, instance: Instance) -> str:
+    if oom:
+        return f"out of memory: the app went over its {instance.limits.mem} MB limit and was killed"
+    if status is None:
+        return "app instance exited"
+    if status == SETUP_FAILED:
+        tail = ""
+        if instance.directory is not None:
+            tail = logs.tail(instance.directory / "logs" / "container.log", 5).strip()
+        return f"the container failed to start{': ' + tail if tail else ''}"
+    if status > 128:
+        return f"app instance was killed by signal {status - 128}"
+    return f"app instance exited with status {status}"

@@ -1,0 +1,111 @@
+"""The health manager process: NATS in (heartbeats, exits), HTTP in (desired state), NATS
+out (health.start, health.stop). All judgement is in :mod:`decisions`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+import time
+
+from ..mbus import Bus
+from .config import ConfigError, HmConfig, load_config
+from .decisions import HealthState, StartRequest, StopRequest
+from .desired import DesiredStateError, fetch_desired
+
+log = logging.getLogger("health_manager")
+
+
+class HealthManager:
+    def __init__(self, config: HmConfig, clock=time.monotonic) -> None:
+        self.config = config
+        self.clock = clock
+        self.state = HealthState(config.policy)
+        self.bus: Bus | None = None
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        c = self.config
+        self.bus = await Bus.connect(c.nats_servers, c.nats_user, c.nats_password, name="health_manager")
+        await self.bus.subscribe("dea.heartbeat", self._on_heartbeat)
+        await self.bus.subscribe("droplet.exited", self._on_exited)
+        await self.bus.client.flush()     # the server has our subscriptions before we say we are up
+        log.info("health manager up: grace %.1fs, poll every %.1fs", c.policy.grace, c.poll_interval)
+        tasks = [asyncio.create_task(self._poll_desired()), asyncio.create_task(self._decide_loop())]
+        await self._stopping.wait()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.bus.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def _on_heartbeat(self, message: dict, _msg) -> None:
+        log.debug("heartbeat from DEA %s: %d instances", message.get("dea"), len(message.get("droplets") or []))
+        self.state.observe_heartbeat(message, self.clock())
+
+    async def _on_exited(self, message: dict, _msg) -> None:
+        log.info("droplet.exited: %s index %s %s (%s)", message.get("droplet"), message.get("index"),
+                 message.get("reason"), message.get("exit_description"))
+        self.state.observe_exited(message, self.clock())
+        await self._decide()      # a crash is acted on at once, not at the next tick
+
+    async def _poll_desired(self) -> None:
+        c = self.config
+        while True:
+            try:
+                apps = await asyncio.to_thread(fetch_desired, c.cc_url, c.cc_user, c.cc_password)
+                self.state.set_desired(apps, self.clock())
+                log.debug("desired state: %d apps, %d runnable", len(apps), sum(a.runnable for a in apps))
+            except DesiredStateError as e:
+                log.warning("%s (doing nothing until the cloud controller answers)", e)
+            await asyncio.sleep(c.poll_interval)
+
+    async def _decide_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.decide_interval)
+            try:
+                await self._decide()
+            except Exception:  # one bad round must not end the health manager
+                log.exception("decision round failed")
+
+    async def _decide(self) -> None:
+        assert self.bus is not None
+        for action in self.state.decide(self.clock()):
+            if isinstance(action, StartRequest):
+                log.info("missing: %s indices %s (version %s) -> health.start", action.droplet,
+                         list(action.indices), action.version)
+                await self.bus.publish("health.start", action.message())
+            elif isinstance(action, StopRequest):
+                log.info("extra: %s instances %s -> health.stop", action.droplet, list(action.instances))
+                await self.bus.publish("health.stop", action.message())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="health_manager")
+    parser.add_argument("--config", required=True, help="JSON config file (rendered by the job)")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as e:
+        print(f"health_manager: {e}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=getattr(logging, config.log_level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    async def run() -> None:
+        hm = HealthManager(config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, hm.stop)
+        await hm.run()
+
+    try:
+        asyncio.run(run())
+    except Exception as e:  # NATS unavailable at start: one line; the agent restarts us
+        log.error("health manager failed: %s: %s", type(e).__name__, e)
+        return 1
+    return 0

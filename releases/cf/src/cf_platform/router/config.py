@@ -1,0 +1,121 @@
+"""The router's configuration: one JSON file rendered by the job template (config/router.json).
+
+Why JSON: the stemcell's python3 reads it with the standard library, and the job template
+renders it with ``tojson`` so no value (a password with quotes, say) can break the syntax.
+Every key but ``nats.servers`` has a default, so tests can write a small file.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """The configuration file is missing, malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class NatsSettings:
+    servers: list[str]
+    user: str | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True)
+class StatusSettings:
+    """gorouter's status port: /health open, /routes and /varz behind basic auth."""
+
+    listen_address: str = "0.0.0.0"
+    port: int = 8080
+    user: str | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True)
+class NginxSettings:
+    """The data plane. Paths default to the BOSH layout of the router job."""
+
+    binary: str = "/var/vcap/packages/nginx/bin/nginx"
+    run_dir: str = "/var/vcap/data/router/nginx"
+    log_dir: str = "/var/vcap/sys/log/router"
+    worker_processes: str = "auto"
+    worker_connections: int = 8192
+    access_log: bool = True
+    connect_timeout: float = 5.0
+    request_timeout: float = 900.0
+    backend_keepalive: int = 32
+    backend_idle_timeout: float = 1.0
+    max_retries: int = 3
+    reuseport: bool = True
+    reload_debounce: float = 0.2
+    user: str | None = None  # workers' "user group" when started as root; None: nobody nogroup
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    nats: NatsSettings
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    ip: str = "127.0.0.1"
+    listen_address: str = "0.0.0.0"
+    port: int = 80
+    status: StatusSettings = field(default_factory=StatusSettings)
+    nginx: NginxSettings = field(default_factory=NginxSettings)
+    prune_threshold: float = 120.0
+    prune_interval: float = 30.0
+    register_interval: int = 20
+    suspend_pruning_if_nats_unavailable: bool = True
+
+    def greeting(self) -> dict[str, Any]:
+        """The router.start message, also the reply to router.greet."""
+        return {"id": self.id, "hosts": [self.ip],
+                "minimumRegisterIntervalInSeconds": self.register_interval,
+                "pruneThresholdInSeconds": int(self.prune_threshold)}
+
+
+def _section(cls: type, raw: Any, name: str) -> Any:
+    if raw is None:
+        return cls()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{name}: expected an object")
+    known = set(cls.__dataclass_fields__)
+    unknown = set(raw) - known
+    if unknown:
+        raise ConfigError(f"{name}: unknown keys {sorted(unknown)}")
+    try:
+        return cls(**raw)
+    except TypeError as e:
+        raise ConfigError(f"{name}: {e}") from None
+
+
+def parse_config(raw: Any) -> RouterConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError("the router configuration must be a JSON object")
+    nats_raw = raw.get("nats")
+    if not isinstance(nats_raw, dict) or not nats_raw.get("servers"):
+        raise ConfigError("nats.servers: at least one NATS server URL is required")
+    top = {k: v for k, v in raw.items() if k not in ("nats", "status", "nginx")}
+    unknown = set(top) - set(RouterConfig.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"unknown keys {sorted(unknown)}")
+    config = RouterConfig(nats=_section(NatsSettings, nats_raw, "nats"),
+                          status=_section(StatusSettings, raw.get("status"), "status"),
+                          nginx=_section(NginxSettings, raw.get("nginx"), "nginx"), **top)
+    if bool(config.status.user) != bool(config.status.password):
+        raise ConfigError("status.user and status.password go together")
+    if config.prune_threshold <= 0 or config.prune_interval <= 0:
+        raise ConfigError("prune_threshold and prune_interval must be positive")
+    return config
+
+
+def load_config(path: str | Path) -> RouterConfig:
+    try:
+        raw = json.loads(Path(path).read_text())
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
+    except ValueError as e:
+        raise ConfigError(f"{path}: not JSON: {e}") from None
+    return parse_config(raw)

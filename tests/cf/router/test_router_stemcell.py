@@ -1,0 +1,167 @@
+"""The router as it runs on a VM: in the local stemcell's root file system (through an
+overlay, so the cached stemcell is never written), the nginx package is built by its own
+packaging script from the blobs, the job's templates are rendered, and the control plane
+runs on the stemcell's python3 with only the standard library and the vendored nats-py.
+
+Needs root (mount, chroot), the stemcell cache and the nginx blob
+(scripts/prepare-cf-router-blobs); skips otherwise."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bosh_py.release import JobForRender, read_release_dir, render_instance_jobs
+
+from .helpers import (REPO, free_port, pid_alive, start_backend, stop_pid, wait_for_port,
+                      wait_until)
+
+ROOTFS = Path(os.environ.get("STEMCELL_ROOTFS", "/var/cache/bosh-py/stemcell/rootfs-bookworm-1"))
+CF = REPO / "releases" / "cf"
+NGINX_BLOBS = CF / "blobs" / "nginx"
+
+
+def _mount(*args: str) -> None:
+    subprocess.run(["mount", *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def stemcell_root():
+    if os.geteuid() != 0:
+        pytest.skip("needs root (overlay mount, chroot)")
+    if not (ROOTFS / "usr" / "bin" / "python3").exists():
+        pytest.skip(f"no stemcell root file system at {ROOTFS}")
+    if not list(NGINX_BLOBS.glob("*.deb")):
+        pytest.skip("no nginx blob: run scripts/prepare-cf-router-blobs")
+    base = Path(tempfile.mkdtemp(prefix="cf-router-stemcell-"))
+    upper, work, merged = base / "upper", base / "work", base / "root"
+    for d in (upper, work, merged):
+        d.mkdir()
+    mounted: list[Path] = []
+    try:
+        _mount("-t", "overlay", "overlay", "-o", f"lowerdir={ROOTFS},upperdir={upper},workdir={work}",
+               str(merged))
+        mounted.append(merged)
+        _mount("-t", "proc", "proc", str(merged / "proc"))
+        mounted.append(merged / "proc")
+        yield merged
+    finally:
+        for path in reversed(mounted):
+            subprocess.run(["umount", str(path)], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _chroot(root: Path, script: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(["chroot", str(root), "/bin/bash", "-c", script], capture_output=True, text=True,
+                          env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", **(env or {})})
+
+
+def _install_packages(root: Path) -> None:
+    # nginx: the package's files and packaging script, as the compiler lays them out.
+    compile_dir = root / "var/vcap/data/compile/nginx"
+    (compile_dir / "nginx").mkdir(parents=True)
+    for deb in NGINX_BLOBS.glob("*.deb"):
+        shutil.copy(deb, compile_dir / "nginx" / deb.name)
+    shutil.copy(CF / "packages/nginx/packaging", compile_dir / "packaging")
+    (root / "var/vcap/packages/nginx").mkdir(parents=True)
+    built = _chroot(root, "set -e; cd /var/vcap/data/compile/nginx; bash ./packaging",
+                    {"BOSH_COMPILE_TARGET": "/var/vcap/data/compile/nginx",
+                     "BOSH_INSTALL_TARGET": "/var/vcap/packages/nginx"})
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "nginx version: nginx/" in built.stderr
+    # cf-platform: what the lead's package installs (cf_platform + nats-py under lib/).
+    lib = root / "var/vcap/packages/cf-platform/lib"
+    lib.mkdir(parents=True)
+    shutil.copytree(CF / "src/cf_platform", lib / "cf_platform",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    import nats
+    shutil.copytree(Path(nats.__file__).parent, lib / "nats", ignore=shutil.ignore_patterns("__pycache__"))
+
+
+def _render_job(root: Path, props: dict) -> tuple[list[str], dict[str, str]]:
+    job = read_release_dir(CF).jobs["router"]
+    templates = {src: (job.directory / "templates" / src).read_text() for src in job.spec.templates}
+    spec = {"deployment": "cf", "name": "router", "id": "stemcell-router", "index": 0, "az": "z1",
+            "bootstrap": True, "networks": {"default": {"ip": "127.0.0.1", "default": ["gateway"]}}}
+    rendered = render_instance_jobs(
+        [JobForRender("router", job.spec, (job.directory / "monit").read_text(), templates, props)], spec)
+    for path, text in rendered.files["router"].items():
+        dest = root / "var/vcap/jobs/router" / path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(text)
+    [process] = yaml.safe_load(rendered.files["router"]["monit"])["processes"]
+    return [process["executable"], *process["args"]], process.get("env", {})
+
+
+def test_router_runs_in_the_stemcell(stemcell_root, nats_server, nats_client):
+    root = stemcell_root
+    _install_packages(root)
+    port, status_port = free_port(), free_port()
+    command, env = _render_job(root, {
+        "nats": {"machines": ["127.0.0.1"], "port": nats_server.port, "user": nats_server.user,
+                 "password": nats_server.password},
+        "router": {"listen_address": "127.0.0.1", "port": port, "worker_processes": "2",
+                   "status": {"listen_address": "127.0.0.1", "port": status_port, "user": "admin",
+                              "password": "pw"}}})
+    log_dir = root / "var/vcap/sys/log/router"
+    log_dir.mkdir(parents=True)
+    backend = start_backend("stemcell-backend", "127.0.0.2")
+    proc = subprocess.Popen(["chroot", str(root), *command], stdin=subprocess.DEVNULL,
+                            stdout=open(log_dir / "router.stdout.log", "wb"),
+                            stderr=open(log_dir / "router.stderr.log", "wb"),
+                            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", **env})
+    nginx_pid_file = root / "var/vcap/data/router/nginx/nginx.pid"
+    nginx_pid = None
+    try:
+        wait_for_port("127.0.0.1", port, timeout=20)
+        nginx_pid = int(nginx_pid_file.read_text())
+        # nginx really is the package's binary, with the stemcell's libraries
+        exe = os.readlink(f"/proc/{nginx_pid}/exe")
+        assert exe.endswith("/var/vcap/packages/nginx/usr/sbin/nginx"), exe
+        def announced() -> bool:
+            conn = http.client.HTTPConnection("127.0.0.1", status_port, timeout=5)
+            try:
+                conn.request("GET", "/varz", headers={"Authorization": "Basic YWRtaW46cHc="})  # admin:pw
+                return json.loads(conn.getresponse().read())["nats"]["announcements"] >= 1
+            except OSError:  # the status port opens just after nginx's
+                return False
+            finally:
+                conn.close()
+
+        wait_until(announced, 15, message="router.start (subscriptions in place)")
+        nats_client.publish("router.register", {"host": backend.host, "port": backend.port,
+                                                "uris": ["stemcell.example.com"], "app": "app"})
+
+        def through_router() -> bool:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            try:
+                conn.request("GET", "/", headers={"Host": "stemcell.example.com"})
+                response = conn.getresponse()
+                body = response.read()
+                return response.status == 200 and json.loads(body)["backend"] == backend.name
+            finally:
+                conn.close()
+
+        wait_until(through_router, 15, message="a request through the router in the stemcell")
+        conn = http.client.HTTPConnection("127.0.0.1", status_port, timeout=5)
+        conn.request("GET", "/health")
+        assert conn.getresponse().status == 200
+        conn.close()
+    except BaseException:
+        print((log_dir / "router.stderr.log").read_text(errors="replace"))
+        raise
+    finally:
+        stop_pid(proc, grace=15)
+        backend.stop()
+        if nginx_pid is not None and pid_alive(nginx_pid):
+            os.kill(nginx_pid, 9)
+            pytest.fail("nginx outlived the router")
+    assert proc.returncode == 0, (log_dir / "router.stderr.log").read_text()

@@ -1,0 +1,117 @@
+"""Cloud Foundry on bosh-py, end to end on real VMs: deploy cf, push examples/hello, reach
+it through the router, scale to 3 and see 3 instances answer, kill one and see it replaced,
+delete it and see the route gone."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from cf_platform.client.cc_client import CcClient
+from tests.harness import BIN, REPO
+
+pytestmark = pytest.mark.slow
+DOMAIN = "bosh-py.local"
+
+
+@pytest.fixture(scope="module")
+def cf(director, tmp_path_factory):
+    for script in ("prepare-release-blobs", "prepare-cf-blobs", "prepare-cf-router-blobs"):
+        subprocess.run([str(REPO / "scripts" / script)], check=True, capture_output=True)
+    director.cli("upload-release", str(REPO / "releases/nats"))
+    director.cli("upload-release", str(REPO / "releases/cf"))
+    director.cli("deploy", "-n", str(REPO / "deployments/cf.yml"))
+    rows = director.json("instances", "-d", "cf")
+    ips = {}
+    for row in rows:
+        ips.setdefault(row["group"], []).append(row["ips"][0])
+    env = {**director.env, "CF_PY_CONFIG": str(tmp_path_factory.mktemp("cf") / "cf.json")}
+    password = director.cli("get-variable", "-d", "cf", "cf_admin_password").stdout.strip()
+
+    def cf_py(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run([str(BIN / "cf-py"), *args], env=env, capture_output=True, text=True, timeout=300)
+        if check and result.returncode != 0:
+            raise AssertionError(f"cf-py {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
+        return result
+
+    cf_py("api", f"http://{ips['cloud_controller'][0]}:9022")
+    cf_py("login", "-u", "admin", "-p", password)
+    yield {"ips": ips, "cf_py": cf_py, "config": env["CF_PY_CONFIG"]}
+    director.cli("delete-deployment", "-d", "cf", "-n")
+
+
+def through_router(router_ip: str, host: str) -> tuple[int, str, dict]:
+    request = urllib.request.Request(f"http://{router_ip}/", headers={"Host": host})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, response.read().decode(), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(), dict(error.headers)
+
+
+def cc(cf) -> CcClient:
+    config = json.loads(open(cf["config"]).read())
+    return CcClient(config["api"], config["token"])
+
+
+def answering_instances(cf, requests: int = 12) -> set[str]:
+    seen = set()
+    for number in range(requests):
+        router = cf["ips"]["router"][number % len(cf["ips"]["router"])]
+        status, body, _ = through_router(router, f"hello.{DOMAIN}")
+        if status == 200:
+            seen.add(body.split("(")[1].split(")")[0])
+    return seen
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"{what}: not within {timeout}s")
+
+
+def test_push_scale_heal_delete(director, cf):
+    pushed = cf["cf_py"]("push", "hello", "-p", str(REPO / "examples/hello"), "-m", "64M")
+    assert "Detected python" in pushed.stdout and "1 of 1 instances running" in pushed.stdout
+    status, body, _ = through_router(cf["ips"]["router"][0], f"hello.{DOMAIN}")
+    assert status == 200 and body.startswith("Hello from hello instance 0")
+
+    status, _, headers = through_router(cf["ips"]["router"][1], f"nope.{DOMAIN}")
+    assert status == 404 and headers.get("X-Cf-RouterError") == "unknown_route"
+
+    cf["cf_py"]("scale", "hello", "-i", "3")
+    assert len(wait_for(lambda: len(answering_instances(cf)) == 3 and answering_instances(cf), 60,
+                        "3 instances answering through the routers")) == 3
+
+    with cc(cf) as client:
+        app = client.app("hello")
+        victim = client.instances(app["metadata"]["guid"])["0"]
+    dea = next(row for row in director.json("instances", "-d", "cf") if row["ips"][0] == victim["host"])
+    director.cli("ssh", "-d", "cf", f"dea/{dea['id']}", "-c",
+                 f"kill -9 $(ss -ltnpH 'sport = :{victim['port']}' | sed -n 's/.*pid=\\([0-9]*\\).*/\\1/p' | head -1)")
+    before = answering_instances(cf, 6)
+    assert before, "the other instances keep answering while one is down"
+
+    def replaced():
+        with cc(cf) as client:
+            now = client.instances(app["metadata"]["guid"]).get("0", {})
+        return now.get("state") == "RUNNING" and now.get("instance") != victim["instance"]
+
+    wait_for(replaced, 90, "the killed instance replaced")
+    assert len(wait_for(lambda: len(answering_instances(cf)) == 3 and answering_instances(cf), 60,
+                        "3 instances answering again")) == 3
+
+    cf["cf_py"]("delete", "hello", "-f")
+    status, _, headers = wait_for(lambda: (r := through_router(cf["ips"]["router"][0], f"hello.{DOMAIN}"))[0] == 404
+                                  and r, 30, "route gone")
+    assert headers.get("X-Cf-RouterError") == "unknown_route"
