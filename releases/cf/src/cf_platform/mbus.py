@@ -37,9 +37,13 @@ class Bus:
             if on_reconnect is not None:
                 await on_reconnect()
 
+        async def error(exc: Exception) -> None:
+            # nats-py's default logs a traceback on every failed reconnect (twice a second)
+            log.warning("NATS: %s", exc or exc.__class__.__name__)
+
         client = await nats.connect(servers=servers, user=user, password=password, name=name,
                                     max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                                    reconnected_cb=reconnected)
+                                    reconnected_cb=reconnected, error_cb=error)
         return cls(client)
 
     async def publish(self, subject: str, payload: dict, reply: str = "") -> None:
