@@ -107,6 +107,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--app", choices=("nginx", "python"), default="nginx")
+    parser.add_argument("--no-access-log", action="store_true",
+                        help="run the router with router.access_log false (its default is true)")
     args = parser.parse_args()
     nginx = find_nginx()
     if nginx is None or shutil.which("wrk") is None:
@@ -144,7 +146,7 @@ def main() -> int:
 
         nats = start_nats()
         router = start_router(nats, nginx, nginx={"worker_processes": "auto", "worker_connections": 8192,
-                                                  "access_log": True})
+                                                  "access_log": not args.no_access_log})
         client = NatsClient(nats)
         client.publish("router.register", {"host": app_host, "port": app_port, "uris": [HOST],
                                            "app": "bench-app", "private_instance_id": "bench-0"})

@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 
+import httpx
 import pytest
 
 from cf_platform.client.cc_client import CcClient
@@ -26,7 +27,7 @@ def cf(director, tmp_path_factory):
         subprocess.run([str(REPO / "scripts" / script)], check=True, capture_output=True)
     director.cli("upload-release", str(REPO / "releases/nats"))
     director.cli("upload-release", str(REPO / "releases/cf"))
-    director.cli("deploy", "-n", str(REPO / "deployments/cf.yml"))
+    director.cli("deploy", "-n", str(REPO / "deployments/cf.yml"), "-o", str(REPO / "tests/e2e/cf-test-ops.yml"))
     rows = director.json("instances", "-d", "cf")
     ips = {}
     for row in rows:
@@ -42,7 +43,7 @@ def cf(director, tmp_path_factory):
 
     cf_py("api", f"http://{ips['cloud_controller'][0]}:9022")
     cf_py("login", "-u", "admin", "-p", password)
-    yield {"ips": ips, "cf_py": cf_py, "config": env["CF_PY_CONFIG"]}
+    yield {"ips": ips, "cf_py": cf_py, "config": env["CF_PY_CONFIG"], "password": password}
     director.cli("delete-deployment", "-d", "cf", "-n")
 
 
@@ -115,3 +116,56 @@ def test_push_scale_heal_delete(director, cf):
     status, _, headers = wait_for(lambda: (r := through_router(cf["ips"]["router"][0], f"hello.{DOMAIN}"))[0] == 404
                                   and r, 30, "route gone")
     assert headers.get("X-Cf-RouterError") == "unknown_route"
+
+
+def no_trace_of(cf, name: str) -> None:
+    """No route left on any router, and nothing running for the app."""
+    for router in cf["ips"]["router"]:
+        status, _, headers = through_router(router, f"{name}.{DOMAIN}")
+        assert status == 404 and headers.get("X-Cf-RouterError") == "unknown_route"
+    with cc(cf) as client:
+        app = client.find_app(name)
+        if app is not None and app["entity"]["state"] == "STARTED":
+            running = [i for i in client.instances(app["metadata"]["guid"]).values()
+                       if i.get("state") in ("STARTING", "RUNNING")]
+            assert running == [], running
+
+
+@pytest.mark.parametrize("app, expect", [
+    ("nothing", "None of the buildpacks detected a compatible application"),
+    ("crasher", "missing DATABASE_URL"),
+    ("silent", "never opened its port"),
+])
+def test_bad_pushes_fail_clearly_and_leave_nothing(cf, app, expect):
+    result = cf["cf_py"]("push", app, "-p", str(REPO / "tests/fixtures/apps" / app), "-m", "64M", check=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert expect in result.stdout + result.stderr
+    no_trace_of(cf, app)
+    cf["cf_py"]("delete", app, "-f")
+
+
+def test_bad_requests_get_clear_errors(cf, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = cf["cf_py"]("push", "empty", "-p", str(empty), check=False)
+    assert result.returncode == 1 and "empty" in (result.stdout + result.stderr).lower()
+    cf["cf_py"]("delete", "empty", "-f", check=False)
+
+    scale = cf["cf_py"]("scale", "hello-missing", "-i", "-1", check=False)
+    assert scale.returncode != 0
+
+    api = json.loads(open(cf["config"]).read())["api"]
+    assert httpx.get(f"{api}/v2/apps", headers={"Authorization": "bearer forged.token.here"}).status_code == 401
+    with cc(cf) as client:
+        domain = client.shared_domain()
+        first = client.create_app({"name": "taken", "memory": 64, "instances": 1})
+        try:
+            response = httpx.post(f"{api}/v2/apps", json={"name": "taken"},
+                                  headers={"Authorization": f"bearer {json.loads(open(cf['config']).read())['token']}"})
+            assert response.status_code == 400 and response.json()["error_code"] == "CF-AppNameTaken"
+            negative = httpx.put(f"{api}/v2/apps/{first['metadata']['guid']}", json={"instances": -1},
+                                 headers={"Authorization": f"bearer {json.loads(open(cf['config']).read())['token']}"})
+            assert negative.status_code == 400
+        finally:
+            client.delete_app(first["metadata"]["guid"])
+    assert domain

@@ -258,3 +258,16 @@ def test_router_start_is_published_again_after_a_nats_reconnect(nginx_binary):
         if router is not None:
             router.stop()
         nats.stop()
+
+
+def test_nginx_does_not_outlive_a_killed_control_plane(nats_server, nginx_binary):
+    router = start_router(nats_server, nginx_binary, id="doomed-router")
+    nginx = [router.nginx_pid(), *router.nginx_workers()]
+    try:
+        assert all(nginx)
+        router.proc.kill()  # SIGKILL: no chance to stop nginx itself
+        router.proc.wait(5)
+        wait_until(lambda: not any(pid_alive(pid) for pid in nginx),
+                   message="nginx to follow its control plane (PR_SET_PDEATHSIG)")
+    finally:
+        router.stop()

@@ -34,12 +34,20 @@ class NginxError(RuntimeError):
     """nginx refused a configuration or would not start."""
 
 
-def _prctl(option: int, value: int) -> None:
+def _find_prctl() -> Callable[..., int] | None:
+    """Resolved once, in the parent: the forked child (preexec_fn) then only calls it."""
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(option, value, 0, 0, 0)
+        return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):  # not Linux: the process group kill still applies
-        pass
+        return None
+
+
+_PRCTL = _find_prctl()
+
+
+def _prctl(option: int, value: int) -> None:
+    if _PRCTL is not None:
+        _PRCTL(option, value, 0, 0, 0)
 
 
 def become_subreaper() -> None:
