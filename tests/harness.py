@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +20,17 @@ STEMCELL_CACHE = Path("/var/cache/bosh-py/stemcell")
 STEMCELL = STEMCELL_CACHE / "bosh-py-local-debian-bookworm-1.0.tar"
 TEST_BRIDGE = "boshpyt0"
 TEST_GATEWAY = "10.245.0.1"
+
+
+def wait_for(predicate, timeout: float, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll ``predicate`` every second until it returns something true; return that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"{what}: not within {timeout}s")
 
 
 def free_port() -> int:

@@ -5,9 +5,7 @@ delete it and see the route gone."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import time
 import urllib.error
 import urllib.request
 
@@ -15,7 +13,7 @@ import httpx
 import pytest
 
 from cf_platform.client.cc_client import CcClient
-from tests.harness import BIN, REPO
+from tests.harness import BIN, REPO, wait_for
 
 pytestmark = pytest.mark.slow
 DOMAIN = "bosh-py.local"
@@ -69,16 +67,6 @@ def answering_instances(cf, requests: int = 12) -> set[str]:
         if status == 200:
             seen.add(body.split("(")[1].split(")")[0])
     return seen
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"{what}: not within {timeout}s")
 
 
 def test_push_scale_heal_delete(director, cf):

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from tests.e2e.manifests import web_manifest, write
-from tests.harness import BIN, REPO, LocalDirector
+from tests.harness import BIN, REPO, LocalDirector, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -36,16 +36,6 @@ def kill_vm_behind_the_directors_back(director: LocalDirector, vm_cid: str) -> N
     result = subprocess.run([str(BIN / "bosh-py-cpi-local"), str(director.cpi_config)], input=json.dumps(request),
                             capture_output=True, text=True, check=True)
     assert json.loads(result.stdout)["error"] is None
-
-
-def wait_for(predicate, timeout: float):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(1)
-    raise AssertionError(f"not true within {timeout}s")
 
 
 def test_dead_vm_is_recreated_with_its_ip_and_disk(fast_director):

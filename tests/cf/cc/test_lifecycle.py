@@ -209,7 +209,7 @@ def test_no_dea_fails_staging_clearly(tmp_path):
 def test_two_deas_share_instances(cc, auth, dea, nats_server):
     other = DeaStandIn(nats_server).start()
     try:
-        guid = push(cc, auth, instances=4)
+        push(cc, auth, instances=4)
         eventually(lambda: len(dea.starts) + len(other.starts) == 4)
     finally:
         other.stop()

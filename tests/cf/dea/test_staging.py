@@ -9,7 +9,6 @@ import json
 import tarfile
 from pathlib import Path
 
-import pytest
 
 from cf_platform.dea import staging
 

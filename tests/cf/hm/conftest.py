@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repo root, for tests.cf.cc.plumbing
-
-from tests.cf.cc.plumbing import DeaStandIn, end_process, login, start_cc, start_hm, start_nats  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def nats_server(tmp_path_factory):
-    server = start_nats(tmp_path_factory.mktemp("nats"))
-    yield server
-    end_process(server.proc)
+from tests.cf.cc.plumbing import DeaStandIn, end_process, login, start_cc, start_hm
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 import nats
@@ -20,6 +21,15 @@ from nats.aio.msg import Msg
 log = logging.getLogger(__name__)
 
 JsonHandler = Callable[[dict, Msg], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class NatsConfig:
+    """The `nats` section every component's config file has (from the `nats` link)."""
+
+    servers: list[str]
+    user: str | None = None
+    password: str | None = None
 
 
 class Bus:

@@ -11,16 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cf_platform.mbus import NatsConfig
+
 
 class ConfigError(Exception):
     """The configuration file is missing a value or has one of the wrong kind."""
-
-
-@dataclass(frozen=True)
-class NatsConfig:
-    servers: list[str]
-    user: str | None = None
-    password: str | None = None
 
 
 @dataclass(frozen=True)

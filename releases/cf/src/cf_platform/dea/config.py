@@ -8,20 +8,15 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+
+from cf_platform.mbus import NatsConfig
 
 
 class ConfigError(Exception):
     pass
-
-
-@dataclass(frozen=True)
-class NatsConfig:
-    servers: list[str]
-    user: str | None = None
-    password: str | None = None
 
 
 @dataclass(frozen=True)

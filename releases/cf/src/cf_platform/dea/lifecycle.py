@@ -20,7 +20,6 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
 from . import app_env, archive, health, logs

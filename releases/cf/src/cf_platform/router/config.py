@@ -13,16 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cf_platform.mbus import NatsConfig
+
 
 class ConfigError(ValueError):
     """The configuration file is missing, malformed or inconsistent."""
-
-
-@dataclass(frozen=True)
-class NatsSettings:
-    servers: list[str]
-    user: str | None = None
-    password: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,7 +52,7 @@ class NginxSettings:
 
 @dataclass(frozen=True)
 class RouterConfig:
-    nats: NatsSettings
+    nats: NatsConfig
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     ip: str = "127.0.0.1"
     listen_address: str = "0.0.0.0"
@@ -101,7 +96,7 @@ def parse_config(raw: Any) -> RouterConfig:
     unknown = set(top) - set(RouterConfig.__dataclass_fields__)
     if unknown:
         raise ConfigError(f"unknown keys {sorted(unknown)}")
-    config = RouterConfig(nats=_section(NatsSettings, nats_raw, "nats"),
+    config = RouterConfig(nats=_section(NatsConfig, nats_raw, "nats"),
                           status=_section(StatusSettings, raw.get("status"), "status"),
                           nginx=_section(NginxSettings, raw.get("nginx"), "nginx"), **top)
     if bool(config.status.user) != bool(config.status.password):
