@@ -50,12 +50,15 @@ class DirectorClient:
                                 headers={"Content-Type": "application/octet-stream"}, timeout=600).json()
 
     def download(self, path: str, dest: Path) -> None:
-        with self.http.stream("GET", path, timeout=600) as response:
-            if response.status_code >= 400:
-                raise BoshPyError(f"Director responded {response.status_code} for {path}")
-            with dest.open("wb") as out:
-                for chunk in response.iter_bytes():
-                    out.write(chunk)
+        try:
+            with self.http.stream("GET", path, timeout=600) as response:
+                if response.status_code >= 400:
+                    raise BoshPyError(f"Director responded {response.status_code} for {path}")
+                with dest.open("wb") as out:
+                    for chunk in response.iter_bytes():
+                        out.write(chunk)
+        except httpx.HTTPError as error:
+            raise BoshPyError(f"Downloading {path} from the director failed: {error}") from error
 
     def task_output(self, task_id: int, kind: str, offset: int = 0) -> tuple[str, int]:
         response = self.request("GET", f"/tasks/{task_id}/output", params={"type": kind, "offset": offset})

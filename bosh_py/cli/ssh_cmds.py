@@ -43,6 +43,8 @@ def ssh(deployment: str, instance: str, command: str | None) -> None:
             argv.append(command)
         try:
             status = subprocess.call(argv)
+        except FileNotFoundError as error:
+            raise BoshPyError("`bosh-py ssh` needs the ssh client (Debian: apt-get install openssh-client)") from error
         finally:
             director.post(path, json={"instance": instance, "public_key": key.public_key, "action": "cleanup"})
     raise SystemExit(status)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from bosh_py.director import deployment_views
 from bosh_py.director.auth import basic_auth_middleware
@@ -36,10 +37,17 @@ def task_json(task: Task) -> dict:
 
 @web.middleware
 async def errors_as_json(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    """Every failure the request itself caused becomes a JSON error the CLI can print."""
     try:
         return await handler(request)
     except BoshPyError as error:
         return web.json_response({"code": 400, "description": str(error)}, status=400)
+    except (KeyError, ValueError) as error:  # a missing field, a malformed body or number
+        detail = f"missing field {error}" if isinstance(error, KeyError) else str(error)
+        return web.json_response({"code": 400, "description": f"Bad request: {detail}"}, status=400)
+    except IntegrityError:
+        return web.json_response({"code": 409, "description": "Conflict: a concurrent request changed the "
+                                  "same thing; try again"}, status=409)
 
 
 def build_app(director: Director) -> web.Application:

@@ -19,7 +19,8 @@ def check_basic_auth(header: str | None, user: str, password: str) -> bool:
         given_user, _, given_password = base64.b64decode(header[6:]).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
         return False
-    return hmac.compare_digest(given_user, user) & hmac.compare_digest(given_password, password)
+    return hmac.compare_digest(given_user.encode(), user.encode()) & \
+        hmac.compare_digest(given_password.encode(), password.encode())
 
 
 def basic_auth_middleware(user: str, password: str, open_paths: frozenset[str] = frozenset()):  # type: ignore[no-untyped-def]

@@ -110,10 +110,23 @@ def cached(director: Director, package: SourcePackage, stemcell: StemcellRef, de
 
 
 def record(director: Director, package: SourcePackage, stemcell: StemcellRef, dep_key: str, ref: CompiledRef) -> None:
+    """Insert, or replace a row whose blob went missing (or that another release's identical
+    package recorded meanwhile): one row per cache key, whose blob is the newest."""
     with director.sessions.begin() as session:
-        session.add(CompiledPackage(name=package.name, package_fingerprint=package.fingerprint,
-                                    stemcell_os=stemcell.operating_system, stemcell_version=stemcell.version,
-                                    dependency_key=dep_key, blobstore_id=ref.blobstore_id, sha1=ref.sha1))
+        row = session.scalars(select(CompiledPackage).where(
+            CompiledPackage.package_fingerprint == package.fingerprint,
+            CompiledPackage.stemcell_os == stemcell.operating_system,
+            CompiledPackage.stemcell_version == stemcell.version,
+            CompiledPackage.dependency_key == dep_key)).first()
+        if row is None:
+            session.add(CompiledPackage(name=package.name, package_fingerprint=package.fingerprint,
+                                        stemcell_os=stemcell.operating_system, stemcell_version=stemcell.version,
+                                        dependency_key=dep_key, blobstore_id=ref.blobstore_id, sha1=ref.sha1))
+            return
+        replaced = row.blobstore_id
+        row.blobstore_id, row.sha1 = ref.blobstore_id, ref.sha1
+    if replaced != ref.blobstore_id:
+        director.blobstore.delete(replaced)
 
 
 async def compile_packages(director: Director, packages: dict[tuple[str, str], SourcePackage],

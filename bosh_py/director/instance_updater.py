@@ -129,6 +129,10 @@ async def ensure_disk(director: Director, change: InstanceChange, row: Instance,
             with director.sessions.begin() as session:
                 session.delete(session.get(PersistentDisk, disk.id))
         return
+    if disk is not None and disk.size != size:
+        raise InstanceUpdateError(
+            f"instance_groups/{change.group.name}: changing the persistent disk size ({disk.size} MB -> {size} MB) "
+            f"is not supported yet; the disk was left as it is")
     if disk is None:
         cid = await cpi.call("create_disk", size, change.group.disk_cloud_properties, row.vm_cid)
         with director.sessions.begin() as session:
@@ -176,11 +180,15 @@ async def update_instance(director: Director, change: InstanceChange, deployment
     blob_id, digest = await asyncio.to_thread(director.blobstore.put_bytes, change.rendered_archive)
     spec = {**change.apply_spec, "rendered_templates_archive": {"blobstore_id": blob_id, "sha1": digest}}
     agent = director.agent(row.agent_id)
-    await agent.run("apply", spec)
+    try:
+        await agent.run("apply", spec)
+    except BaseException:
+        director.blobstore.delete(blob_id)  # recorded nowhere yet
+        raise
     _save(director, row.id, applied_spec=spec)
+    if old_archive:
+        director.blobstore.delete(old_archive)
     if change.plan.state == "started":
         await agent.run("start")
         await wait_until_running(director, row.agent_id, watch, change.plan.name)
         await agent.run("run_script", "post-start", {})
-    if old_archive:
-        director.blobstore.delete(old_archive)

@@ -50,8 +50,11 @@ class IpAllocator:
     used: set[str] = field(default_factory=set)
 
     def claim(self, subnet: Subnet, ip: str, where: str) -> str:
+        """Take a given IP (static, or the instance's own); one already in use is an error."""
         if not subnet.ips.contains(ip):
             raise IpAllocationError(f"{where}: IP {ip} is outside network '{subnet.network}' ({subnet.ips.network})")
+        if ip in self.used:
+            raise IpAllocationError(f"{where}: IP {ip} is already in use")
         self.used.add(ip)
         return ip
 

@@ -7,6 +7,7 @@ stays locked forever; a second deploy meanwhile gets an error naming the holding
 from __future__ import annotations
 
 import asyncio
+import logging
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import AsyncIterator
@@ -17,6 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bosh_py.director.models import Lock, Task, utcnow
 from bosh_py.errors import BoshPyError
+
+
+log = logging.getLogger(__name__)
 
 
 class LockError(BoshPyError):
@@ -80,6 +84,11 @@ class LockManager:
             self.release(name, task_id)
 
     async def _renew_forever(self, name: str, task_id: int) -> None:
+        """Renew every ttl/3; a failed renewal (a busy database) is retried next round rather
+        than silently ending the renewals while the task still works."""
         while True:
             await asyncio.sleep(self.ttl / 3)
-            await asyncio.to_thread(self.renew, name, task_id)
+            try:
+                await asyncio.to_thread(self.renew, name, task_id)
+            except Exception:  # noqa: BLE001 - two more tries before the lock could lapse
+                log.exception("renewing lock %s failed; retrying", name)

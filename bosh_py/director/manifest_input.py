@@ -34,9 +34,13 @@ def prepare_cloud_config(text: str) -> dict:
     return doc
 
 
-def latest_cloud_config(director: Director) -> tuple[dict, int]:
+def latest_cloud_config(director: Director, config_id: int | None = None) -> tuple[dict, int]:
+    """The newest cloud-config, or the one with ``config_id`` (what a deployment was deployed with)."""
     with director.sessions() as session:
-        row = session.scalars(select(CloudConfig).order_by(CloudConfig.id.desc())).first()
+        if config_id is not None:
+            row = session.get(CloudConfig, config_id)
+        else:
+            row = session.scalars(select(CloudConfig).order_by(CloudConfig.id.desc())).first()
     if row is None:
         raise BoshPyError("No cloud-config uploaded yet: run `bosh-py update-cloud-config FILE` first")
     return load_yaml(row.content, "cloud-config"), row.id
@@ -54,7 +58,8 @@ def _store(director: Director, deployment: str, values: dict) -> None:
             session.add(Variable(deployment_name=deployment, name=name, value={"value": value}))
 
 
-def prepare_deployment(director: Director, text: str, generate: bool) -> DeploymentInput:
+def prepare_deployment(director: Director, text: str, generate: bool,
+                       cloud_config_id: int | None = None) -> DeploymentInput:
     raw = load_yaml(text, "manifest")
     name = raw.get("name")
     if not isinstance(name, str) or not name:
@@ -67,6 +72,6 @@ def prepare_deployment(director: Director, text: str, generate: bool) -> Deploym
     store = {**store, **missing_generated}
     manifest, _ = interpolate(raw, store, "manifest")
     parsed = parse_deployment(manifest, "manifest")
-    cloud_config, cloud_config_id = latest_cloud_config(director)
+    cloud_config, cloud_config_id = latest_cloud_config(director, cloud_config_id)
     check_against_cloud_config(parsed, parse_cloud_config(cloud_config, "cloud-config"))
     return DeploymentInput(manifest, text, cloud_config, cloud_config_id, sorted(secret_values(store)))

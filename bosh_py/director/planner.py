@@ -18,6 +18,7 @@ from bosh_py.director.compiler import StemcellRef
 from bosh_py.director.ip_allocation import IpAllocator, Subnet
 from bosh_py.director.models import Instance, Release, ReleaseVersion, Stemcell
 from bosh_py.director.update_config import UpdateConfig, resolve_update
+from bosh_py.manifest.network import expand_ip_entries
 from bosh_py.errors import BoshPyError
 
 
@@ -208,7 +209,7 @@ def plan_deployment(session: Session, manifest: dict, cloud_config: dict, existi
             for net_position, net in enumerate(networks):
                 net_where = f"{where}/networks/{net_position}"
                 subnet = subnet_for(subnets_of(cloud_config, net["name"], net_where), az, net_where)
-                static_ips = net.get("static_ips") or []
+                static_ips = expand_ip_entries(net.get("static_ips") or [])
                 if static_ips:
                     if len(static_ips) < count:
                         raise PlanError(f"{net_where}/static_ips: {count} instances need {count} static IPs, "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -62,7 +63,6 @@ async def create_vm(director: Director, request: VmRequest, debug: Callable[[str
     agent_id = uuid.uuid4().hex
     password = new_password()
     host_key = generate_keypair(f"bosh-py-host-{agent_id[:8]}")
-    await asyncio.to_thread(director.nats_server.add_agent, agent_id, password)
     env = deep_merge(request.env, {"bosh": {
         "authorized_keys": [director.ssh_key.public_key],
         "host_key": host_key.as_env(),
@@ -70,8 +70,17 @@ async def create_vm(director: Director, request: VmRequest, debug: Callable[[str
     cpi = director.cpi(debug)
     vm_cid: str | None = None
     try:
-        result: Any = await cpi.call("create_vm", agent_id, request.stemcell_cid, request.cloud_properties,
-                                     request.networks, [], env)
+        await asyncio.to_thread(director.nats_server.add_agent, agent_id, password)
+        call = asyncio.ensure_future(cpi.call("create_vm", agent_id, request.stemcell_cid,
+                                              request.cloud_properties, request.networks, [], env))
+        try:
+            result: Any = await asyncio.shield(call)
+        except asyncio.CancelledError:
+            # the CPI is still making the VM: wait for its cid so the undo below deletes it
+            with suppress(BaseException):
+                finished = await call
+                vm_cid = finished[0] if isinstance(finished, list) else finished
+            raise
         vm_cid = result[0] if isinstance(result, list) else result
         ip = primary_ip(request.networks)
         debug(f"Created VM {vm_cid} ({ip}) for agent {agent_id}")
@@ -96,12 +105,14 @@ async def create_vm(director: Director, request: VmRequest, debug: Callable[[str
 
 
 async def _undo_create(director: Director, vm_cid: str | None, agent_id: str, debug: Callable[[str], None]) -> None:
-    if vm_cid is not None:
-        try:
-            await director.cpi(debug).call("delete_vm", vm_cid)
-        except CpiError as error:
-            debug(f"Cleaning up VM {vm_cid} after a failed create: {error}")
-    await asyncio.to_thread(director.nats_server.remove_agent, agent_id)
+    try:
+        if vm_cid is not None:
+            try:
+                await director.cpi(debug).call("delete_vm", vm_cid)
+            except CpiError as error:
+                debug(f"Cleaning up VM {vm_cid} after a failed create: {error}")
+    finally:
+        await asyncio.to_thread(director.nats_server.remove_agent, agent_id)
 
 
 async def delete_vm(director: Director, vm_cid: str, agent_id: str | None, debug: Callable[[str], None]) -> None:

@@ -41,6 +41,7 @@ class Resurrector:
         self.config = config
         self.tracker = AgentTracker(config.agent_timeout)
         self._subscription = None
+        self._in_meltdown: set[str] = set()  # deployments whose meltdown was already recorded
 
     async def start(self) -> None:
         async def on_heartbeat(msg) -> None:  # type: ignore[no-untyped-def]
@@ -79,11 +80,16 @@ class Resurrector:
         for deployment in sorted({w.deployment for w in watched}):
             members = [w for w in watched if w.deployment == deployment]
             down = [w for w in members if w.agent_id in dead]
-            if not down or deployment in locked:
+            if not down:
+                self._in_meltdown.discard(deployment)
+                continue
+            if deployment in locked:
                 continue
             if in_meltdown(len(down), len(members), self.config.minimum_down_jobs, self.config.percent_threshold):
-                self._event(deployment, "meltdown", f"{len(down)} of {len(members)} instances unresponsive: "
-                            "not resurrecting")
+                if deployment not in self._in_meltdown:  # one event per episode, not one per round
+                    self._in_meltdown.add(deployment)
+                    self._event(deployment, "meltdown", f"{len(down)} of {len(members)} instances "
+                                "unresponsive: not resurrecting")
                 continue
             tasks.append(self._resurrect(deployment, down))
         return [task_id for task_id in tasks if task_id is not None]

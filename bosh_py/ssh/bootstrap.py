@@ -7,9 +7,10 @@ systemd unit where systemd runs, else through /etc/rc.local (the local stemcell'
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
-from bosh_py.ssh.client import PinnedSshClient
+from bosh_py.ssh.client import PinnedSshClient, SshError
 
 AGENT_DIR = "/var/vcap/bosh"
 AGENT_BUNDLE = f"{AGENT_DIR}/agent.pyz"
@@ -51,12 +52,24 @@ def install_agent(ssh: PinnedSshClient, bundle: Path, settings: dict) -> None:
         ssh.run("/etc/rc.local")
 
 
+PUBLIC_KEY = re.compile(r"(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp256) ([A-Za-z0-9+/]+=*)( [\w@.:-]*)?")
+
+
+def checked_public_key(public_key: str) -> tuple[str, str]:
+    """(type, base64 blob) of an OpenSSH public key line; anything else is refused, since
+    the key ends up in a shell command on the VM."""
+    match = PUBLIC_KEY.fullmatch(public_key.strip())
+    if match is None:
+        raise SshError("Not an OpenSSH public key (expected 'ssh-ed25519 AAAA... [comment]')")
+    return match.group(1), match.group(2)
+
+
 def authorize_key(ssh: PinnedSshClient, public_key: str) -> None:
     """Add an operator's one-time key for `bosh-py ssh`; removed again by revoke_key."""
-    line = public_key.strip().replace("'", "")
-    ssh.run(f"mkdir -p /root/.ssh && echo '{line}' >> /root/.ssh/authorized_keys")
+    key_type, blob = checked_public_key(public_key)
+    ssh.run(f"mkdir -p /root/.ssh && echo '{key_type} {blob} bosh-py-ssh' >> /root/.ssh/authorized_keys")
 
 
 def revoke_key(ssh: PinnedSshClient, public_key: str) -> None:
-    blob = public_key.split()[1]
+    _, blob = checked_public_key(public_key)
     ssh.run(f"sed -i '\\#{blob}#d' /root/.ssh/authorized_keys", check=False)

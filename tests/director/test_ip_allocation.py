@@ -28,3 +28,10 @@ def test_settings_carry_netmask_and_gateway():
     settings = subnet.settings(IpAllocator().next_dynamic(subnet, "x"))
     assert settings["netmask"] == "255.255.255.248" and settings["gateway"] == "10.244.0.1"
     assert settings["default"] == ["dns", "gateway"]
+
+
+def test_an_ip_in_use_elsewhere_cannot_be_claimed():
+    subnet = Subnet.from_cloud_config("default", SUBNET)
+    allocator = IpAllocator(used={"10.244.0.5"})
+    with pytest.raises(IpAllocationError, match="instance_groups/web/networks/0/static_ips/0: IP 10.244.0.5 is already in use"):
+        allocator.claim(subnet, "10.244.0.5", "instance_groups/web/networks/0/static_ips/0")

@@ -100,3 +100,8 @@ def test_unknown_vm_type_and_missing_release_name_their_path(session):
     broken["releases"] = [{"name": "other", "version": "latest"}]
     with pytest.raises(PlanError, match="release 'other' has not been uploaded"):
         plan_deployment(session, broken, CLOUD, [], set())
+
+
+def test_static_ip_ranges_are_expanded(session):
+    plan = plan_deployment(session, manifest(instances=3, static_ips=["10.0.0.100 - 10.0.0.102"]), CLOUD, [], set())
+    assert [i.ip for i in plan.groups[0].instances] == ["10.0.0.100", "10.0.0.101", "10.0.0.102"]

@@ -26,8 +26,11 @@ def recreate_body(director: Director, name: str, instance_ids: set[int]):  # typ
     """A deploy of the stored manifest restricted to these instances, recreating their VMs
     (same IP, same persistent disk); also what the resurrector runs."""
     with director.sessions() as session:
-        text = find_deployment(session, name).manifest_text
-    source = prepare_deployment(director, text, generate=False)
+        deployment = find_deployment(session, name)
+        text, cloud_config_id = deployment.manifest_text, deployment.cloud_config_id
+    # the deployed cloud-config, not a newer one uploaded since: recreating one instance
+    # must not give it settings its siblings do not have
+    source = prepare_deployment(director, text, generate=False, cloud_config_id=cloud_config_id)
     options = DeployOptions(recreate=True, only_instance_ids=instance_ids)
     return lambda ctx: deploy(director, ctx, source, options)
 
@@ -109,6 +112,8 @@ async def fetch_logs(director: Director, ctx: TaskContext, name: str, selector: 
 
 async def ssh_access(director: Director, name: str, selector: str, public_key: str, action: str) -> dict:
     """Authorize (or revoke) an operator's one-time key on one VM; returns how to reach it."""
+    if action not in ("setup", "cleanup"):
+        raise BoshPyError(f"Unknown ssh action '{action}' (setup or cleanup)")
     rows = [r for r in select_instances(_rows(director, name), selector) if r.vm_cid]
     if len(rows) != 1:
         raise BoshPyError(f"'{selector}' must name exactly one instance with a VM (GROUP/ID or GROUP/INDEX)")

@@ -80,7 +80,8 @@ def api(ctx: Context, url: str | None) -> None:
 @cli.command()
 @click.option("-a", "--api", "api_url", help="Set the API endpoint first")
 @click.option("-u", "--username", prompt="Username")
-@click.option("-p", "--password", prompt="Password", hide_input=True)
+@click.option("-p", "--password", prompt="Password", hide_input=True, envvar="CF_PY_PASSWORD",
+              help="Password (or CF_PY_PASSWORD, which keeps it out of the process list)")
 @pass_ctx
 def login(ctx: Context, api_url: str | None, username: str, password: str) -> None:
     """Log in with a user of the cloud controller (password grant); saves the token."""
