@@ -63,6 +63,9 @@ def test_registered_route_reaches_every_backend_round_robin(router, backends, na
         conn.close()
     assert sorted(seen) == sorted(b.name for b in backends for _ in range(3))
     assert all(seen[i] != seen[i + 1] for i in range(len(seen) - 1)), seen
+    # New connections land on any worker; the upstream's shared zone keeps one rotation.
+    fresh = [json.loads(get(router, HELLO)[2])["backend"] for _ in range(9)]
+    assert sorted(fresh) == sorted(b.name for b in backends for _ in range(3)), fresh
 
 
 def test_request_headers_added_by_the_router(router, backends, nats_client):

@@ -109,6 +109,9 @@ def render(routes: dict[RouteKey, list[Endpoint]], listen: Listen, settings: Ngi
         if not endpoints:
             continue
         w(f"  upstream {names[key]} {{  # {key}")
+        # shared state: one round-robin position for all workers, not one per worker (which
+        # sends a client's successive new connections to the same backend again and again)
+        w(f"    zone {names[key]} 64k;")
         for endpoint in endpoints:
             w(f"    server {endpoint.address} max_fails=1 fail_timeout=10s;")
         w(f"    keepalive {settings.backend_keepalive};")
