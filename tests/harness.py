@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from typing import Any, Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -22,20 +23,22 @@ TEST_BRIDGE = "boshpyt0"
 TEST_GATEWAY = "10.245.0.1"
 
 
-def wait_for(predicate, timeout: float, what: str = "condition"):  # type: ignore[no-untyped-def]
-    """Poll ``predicate`` every second until it returns something true; return that."""
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05,
+               message: str = "condition") -> Any:
+    """Poll ``predicate`` until it returns something true; return that (every test's waiter)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while True:
         value = predicate()
         if value:
             return value
-        time.sleep(1)
-    raise AssertionError(f"{what}: not within {timeout}s")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
 
 
-def free_port() -> int:
+def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return sock.getsockname()[1]
 
 

@@ -8,7 +8,8 @@ import secrets
 import pytest
 
 from bosh_py.mbus.server import NatsServer
-from tests.agent.helpers import AgentProcess, TestBlobstore, free_port, with_client
+from tests.agent.helpers import AgentProcess, TestBlobstore, with_client
+from tests.harness import free_port
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
@@ -33,10 +32,6 @@ REPO = Path(__file__).resolve().parents[2]
 DIRECTOR_UUID = "test-director"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- blobstore ----------------------------------------------------------------------------

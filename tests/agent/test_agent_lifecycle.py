@@ -14,7 +14,8 @@ import urllib.request
 import pytest
 
 from bosh_py.mbus.errors import AgentError
-from tests.agent.helpers import free_port, make_tgz, poll, read_tgz, with_client
+from tests.agent.helpers import make_tgz, poll, read_tgz, with_client
+from tests.harness import free_port
 
 SERVE = """#!/bin/bash
 echo "serving on $1"

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from cf_platform.client.cc_client import CcClient
-from tests.harness import BIN, REPO, wait_for
+from tests.harness import BIN, REPO, wait_until
 
 pytestmark = pytest.mark.slow
 DOMAIN = "bosh-py.local"
@@ -79,8 +79,11 @@ def test_push_scale_heal_delete(director, cf):
     assert status == 404 and headers.get("X-Cf-RouterError") == "unknown_route"
 
     cf["cf_py"]("scale", "hello", "-i", "3")
-    assert len(wait_for(lambda: len(answering_instances(cf)) == 3 and answering_instances(cf), 60,
-                        "3 instances answering through the routers")) == 3
+    def all_three_answer():
+        seen = answering_instances(cf)
+        return seen if len(seen) == 3 else None
+
+    wait_until(all_three_answer, 60, interval=1, message="3 instances answering through the routers")
 
     with cc(cf) as client:
         app = client.app("hello")
@@ -96,13 +99,13 @@ def test_push_scale_heal_delete(director, cf):
             now = client.instances(app["metadata"]["guid"]).get("0", {})
         return now.get("state") == "RUNNING" and now.get("instance") != victim["instance"]
 
-    wait_for(replaced, 90, "the killed instance replaced")
-    assert len(wait_for(lambda: len(answering_instances(cf)) == 3 and answering_instances(cf), 60,
-                        "3 instances answering again")) == 3
+    wait_until(replaced, 90, interval=1, message="the killed instance replaced")
+    wait_until(all_three_answer, 60, interval=1, message="3 instances answering again")
 
     cf["cf_py"]("delete", "hello", "-f")
-    status, _, headers = wait_for(lambda: (r := through_router(cf["ips"]["router"][0], f"hello.{DOMAIN}"))[0] == 404
-                                  and r, 30, "route gone")
+    status, _, headers = wait_until(
+        lambda: (r := through_router(cf["ips"]["router"][0], f"hello.{DOMAIN}"))[0] == 404 and r,
+        30, interval=1, message="route gone")
     assert headers.get("X-Cf-RouterError") == "unknown_route"
 
 

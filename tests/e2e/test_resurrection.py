@@ -11,7 +11,7 @@ import time
 import pytest
 
 from tests.e2e.manifests import web_manifest, write
-from tests.harness import BIN, REPO, LocalDirector, wait_for
+from tests.harness import BIN, REPO, LocalDirector, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +51,7 @@ def test_dead_vm_is_recreated_with_its_ip_and_disk(fast_director):
         row = rows[1]
         return row if row["vm_cid"] not in (None, victim["vm_cid"]) and row["process_state"] == "running" else None
 
-    after = wait_for(healed, 90)
+    after = wait_until(healed, 90, interval=1, message="the instance back on a new VM")
     took = time.monotonic() - started
     assert after["ips"] == victim["ips"] and after["disk_cids"] == victim["disk_cids"]
     assert {r["index"]: r["vm_cid"] for r in director.json("instances", "-d", "heal")}[0] == before[0]["vm_cid"]
@@ -67,7 +67,8 @@ def test_meltdown_holds_back(fast_director):
     rows = director.json("instances", "-d", "melt")
     for row in rows:
         kill_vm_behind_the_directors_back(director, row["vm_cid"])
-    wait_for(lambda: any(e["action"] == "meltdown" for e in director.json("events", "-d", "melt")), 60)
+    wait_until(lambda: any(e["action"] == "meltdown" for e in director.json("events", "-d", "melt")), 60,
+               interval=1, message="a meltdown event")
     assert not any(e["action"] == "resurrect" for e in director.json("events", "-d", "melt"))
     assert {r["vm_cid"] for r in director.json("instances", "-d", "melt")} == {r["vm_cid"] for r in rows}
     director.cli("delete-deployment", "-d", "melt", "-n", "--force")

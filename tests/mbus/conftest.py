@@ -7,7 +7,7 @@ import secrets
 import pytest
 
 from bosh_py.mbus.server import NatsServer
-from tests.agent.helpers import free_port
+from tests.harness import free_port
 
 
 @pytest.fixture(scope="module")

@@ -33,15 +33,13 @@ from urllib.parse import unquote, urlsplit
 
 import nats
 
+
+from tests.harness import free_port
 REPO = Path(__file__).resolve().parents[3]
 NATS_SERVER = Path(sys.executable).parent / "nats-server"
 SRC = REPO / "releases" / "cf" / "src"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_port(port: int, timeout: float = 15.0, proc: subprocess.Popen | None = None) -> None:

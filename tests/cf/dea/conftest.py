@@ -14,8 +14,10 @@ import pytest
 
 from bosh_py.mbus.server import NatsServer
 
+from tests.harness import free_port
+
 from .helpers import (BUILDPACKS, DeaProcess, FakeCloudController, NatsWatcher, cgroup_dirs, descendants,
-                      free_port, free_port_range, pid_alive)
+                      free_port_range, pid_alive)
 
 WATCHED = ["router.register", "router.unregister", "droplet.exited", "dea.heartbeat", "dea.advertise"]
 

@@ -25,15 +25,13 @@ from typing import Any, Callable
 
 import nats
 
+
+from tests.harness import wait_until
 REPO = Path(__file__).resolve().parents[3]
 BUILDPACKS = REPO / "releases" / "cf" / "src" / "buildpacks"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def free_port_range(size: int) -> int:
@@ -53,16 +51,6 @@ def free_port_range(size: int) -> int:
     raise RuntimeError("no free port range")
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05,
-               message: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(interval)
 
 
 def http_get(url: str, timeout: float = 5.0) -> str:
