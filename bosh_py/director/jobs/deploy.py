@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from bosh_py.director import release_store
+from bosh_py.director.concurrency import await_all
 from bosh_py.director.compiler import CompiledRef, SourcePackage, StemcellRef, compile_packages
 from bosh_py.director.instance_updater import (InstanceChange, agent_responds, delete_instance_vm,
                                                ensure_vm, stop_instance, update_instance)
@@ -133,11 +134,7 @@ async def _run_batches(changes: list[InstanceChange], group: GroupPlan, update_o
     size = max(1, group.update.max_in_flight)
     for start in range(0, len(rest), size):
         batch = rest[start: start + size]
-        results = await asyncio.gather(*(update_one(c, group.update.update_watch_time, canary=False) for c in batch),
-                                       return_exceptions=True)
-        failures = [r for r in results if isinstance(r, BaseException)]
-        if failures:
-            raise failures[0]
+        await await_all(update_one(c, group.update.update_watch_time, canary=False) for c in batch)
 
 
 async def deploy(director: Director, ctx: TaskContext, source: DeploymentInput, options: DeployOptions) -> str:
@@ -249,10 +246,7 @@ async def _create_missing_vms(director: Director, name: str, changes_by_group: d
                 await ensure_vm(director, change, name, log.debug)
         change.needs_vm = False
 
-    results = await asyncio.gather(*(create(c) for c in fresh), return_exceptions=True)
-    failures = [r for r in results if isinstance(r, BaseException)]
-    if failures:
-        raise failures[0]
+    await await_all(create(c) for c in fresh)
 
 
 async def _update_groups(director: Director, name: str, plan: DeploymentPlan, changes_by_group: dict,
@@ -275,10 +269,7 @@ async def _update_groups(director: Director, name: str, plan: DeploymentPlan, ch
         for group in plan.groups:
             await update_group(group)
     else:
-        results = await asyncio.gather(*(update_group(g) for g in plan.groups), return_exceptions=True)
-        failures = [r for r in results if isinstance(r, BaseException)]
-        if failures:
-            raise failures[0]
+        await await_all(update_group(g) for g in plan.groups)
 
 
 async def _post_deploy(director: Director, changes: list[InstanceChange]) -> None:
@@ -300,10 +291,7 @@ async def _delete_instances(director: Director, instances: list[Instance], log) 
         with stage.task(f"{row.group}/{row.uuid} ({row.index})"):
             await delete_instance(director, row, log.debug)
 
-    results = await asyncio.gather(*(delete(r) for r in instances), return_exceptions=True)
-    failures = [r for r in results if isinstance(r, BaseException)]
-    if failures:
-        raise failures[0]
+    await await_all(delete(r) for r in instances)
 
 
 async def delete_instance(director: Director, row: Instance, debug) -> None:

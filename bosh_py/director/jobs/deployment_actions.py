@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from bosh_py.director.concurrency import await_all
 from bosh_py.director.deployment_views import find_deployment, select_instances
 from bosh_py.director.instance_updater import stop_instance, wait_until_running
 from bosh_py.director.jobs.deploy import DeployOptions, delete_instance, deploy
@@ -56,10 +57,7 @@ async def delete_deployment(director: Director, ctx: TaskContext, name: str, for
                     if not force:
                         raise
 
-        results = await asyncio.gather(*(delete(r) for r in rows), return_exceptions=True)
-        failures = [r for r in results if isinstance(r, BaseException)]
-        if failures:
-            raise failures[0]
+        await await_all(delete(r) for r in rows)
         with director.sessions.begin() as session:
             session.delete(find_deployment(session, name))
             session.add(Event(action="delete", object_type="deployment", object_name=name,
