@@ -72,7 +72,7 @@ def one_run(tmp: Path) -> dict[str, float]:
     try:
         director.start()
         director.cli("upload-stemcell", str(ensure_stemcell()))
-        director.cli("update-cloud-config", str(REPO / "tests/e2e/cloud-config.yml"))
+        director.update_cloud_config()
         release = tmp / "testrel"
         shutil.copytree(REPO / "tests/fixtures/releases/testrel", release)
         director.cli("upload-release", str(release))

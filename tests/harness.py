@@ -19,8 +19,14 @@ REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 STEMCELL_CACHE = Path("/var/cache/bosh-py/stemcell")
 STEMCELL = STEMCELL_CACHE / "bosh-py-local-debian-bookworm-1.0.tar"
-TEST_BRIDGE = "boshpyt0"
-TEST_GATEWAY = "10.245.0.1"
+# BOSH_PY_TEST_NET=N (0-25) gives a test run its own bridge, subnet and CPI name prefix, so
+# two runs on one machine (two developers, or a developer beside CI) never share a network.
+TEST_NET = int(os.environ.get("BOSH_PY_TEST_NET", "0"))
+TEST_BRIDGE = f"boshpyt{TEST_NET}"
+TEST_SUBNET = f"10.245.{TEST_NET}"          # a /24; tests/e2e/cloud-config.yml is written for net 0
+TEST_GATEWAY = f"{TEST_SUBNET}.1"
+TEST_CPI_PREFIX = "bt" + ("" if TEST_NET == 0 else chr(ord("a") + TEST_NET))
+E2E_CLOUD_CONFIG = REPO / "tests/e2e/cloud-config.yml"
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05,
@@ -68,7 +74,8 @@ class LocalDirector:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             (self.data_dir / "director.json").write_text(json.dumps(
                 {"data_dir": str(self.data_dir), "health_monitor": health_monitor}))
-        self.cpi_config.write_text(json.dumps({"root": str(self.root / "cpi"), "bridge": TEST_BRIDGE, "prefix": "bt"}))
+        self.cpi_config.write_text(json.dumps({"root": str(self.root / "cpi"), "bridge": TEST_BRIDGE,
+                                               "prefix": TEST_CPI_PREFIX}))
         self.env = {**os.environ, "BOSH_PY_CONFIG": str(self.root / "cli.json"),
                     "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
         self.cli("director", "start", "--data-dir", str(self.data_dir), "--api-port", str(free_port()),
@@ -84,6 +91,13 @@ class LocalDirector:
             raise AssertionError(f"bosh-py {' '.join(args)} exited {result.returncode}\n"
                                  f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
         return result
+
+    def update_cloud_config(self, path: Path = E2E_CLOUD_CONFIG) -> None:
+        """Upload a cloud-config written for test net 0, moved onto this run's subnet."""
+        text = path.read_text().replace("10.245.0.", f"{TEST_SUBNET}.")
+        moved = self.root / f"cloud-config-net{TEST_NET}.yml"
+        moved.write_text(text)
+        self.cli("update-cloud-config", str(moved))
 
     def json(self, *args: str) -> object:
         return json.loads(self.cli(*args, "--json").stdout)

@@ -1,13 +1,20 @@
 import os
+from pathlib import Path
 
 import pytest
 
 from tests.harness import LocalDirector, ensure_stemcell
 
+E2E_DIR = Path(__file__).resolve().parent
+
 
 def pytest_collection_modifyitems(items):
+    """Every end-to-end test needs namespace VMs and is slow. This hook sees the whole
+    session's items, not just this directory's, so it marks only the ones that live here."""
     for item in items:
-        item.add_marker(pytest.mark.vm)
+        if E2E_DIR in Path(item.path).resolve().parents:
+            item.add_marker(pytest.mark.vm)
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +30,7 @@ def director(tmp_path_factory, stemcell):
     try:
         local.start()
         local.cli("upload-stemcell", str(stemcell))
-        local.cli("update-cloud-config", "tests/e2e/cloud-config.yml")
+        local.update_cloud_config()
         yield local
     finally:
         local.stop()

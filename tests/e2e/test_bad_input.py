@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.e2e.manifests import web_manifest, write
-from tests.harness import REPO
+from tests.harness import REPO, TEST_SUBNET
 
 
 @pytest.fixture(scope="module")
@@ -149,11 +149,11 @@ def test_vm_that_fails_to_come_up_leaves_no_orphan(director, uploaded):
     director.cli("update-cloud-config", str(path))
     manifest["instance_groups"][0]["vm_type"] = "broken"
     try:
-        fails(director, "deploy", "-n", write(uploaded, manifest), expect="Cannot SSH to 10.245.0.")
+        fails(director, "deploy", "-n", write(uploaded, manifest), expect=f"Cannot SSH to {TEST_SUBNET}.")
         assert vm_count(director) == 0
         assert director.json("instances", "-d", "novm")[0]["vm_cid"] is None
     finally:
-        director.cli("update-cloud-config", "tests/e2e/cloud-config.yml")
+        director.update_cloud_config()
         director.cli("delete-deployment", "-d", "novm", "-n", check=False)
 
 
