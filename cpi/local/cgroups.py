@@ -5,9 +5,12 @@ OOM killer; ``cloud_properties.pids`` sets pids.max. Without either, no cgroup i
 
 ``cloud_properties.cgroups: true`` delegates cgroups to the VM (for a DEA making
 containers): the VM gets memory and pids groups even without limits, and a child group
-``delegated`` of each, which the VM sees writable at /sys/fs/cgroup/<controller>. The
-VM's own processes stay in the parent, whose limits the VM cannot change but which bound
-everything the VM creates below.
+``delegated`` of each, which the VM sees writable at /sys/fs/cgroup/<controller>: the child
+and its files belong to the VM's root (host uid ``id_base``), the parent stays host root's.
+The VM's own processes stay in the parent, whose limits the VM cannot change but which
+bound everything the VM creates below. cgroup v1 lets a non-root writer move only
+processes of its own uid: the VM's root moves a process into a group before that process
+drops to another user (as the DEA's containers do).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cpi.local.errors import VMCreationFailed
+from cpi.local.ids import IdRange
 
 PARENT = "bosh-py"
 CONTROLLERS = ("memory", "pids")
@@ -61,13 +65,16 @@ def create(cgroup_root: Path, name: str, cloud_properties: dict[str, Any]) -> li
     return made
 
 
-def delegate(groups: list[str]) -> dict[str, str]:
-    """Make the ``delegated`` child of each of the VM's groups: {controller: host path}."""
+def delegate(groups: list[str], ids: IdRange) -> dict[str, str]:
+    """Make the ``delegated`` child of each of the VM's groups, owned by the VM's root:
+    {controller: host path}."""
     made: dict[str, str] = {}
     for group in groups:
         controller = Path(group).parent.parent.name  # <root>/<controller>/bosh-py/<name>
         child = Path(group) / DELEGATED
         child.mkdir(exist_ok=True)
+        for path in [child, *child.iterdir()]:
+            ids.own(path)
         made[controller] = str(child)
     return made
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from cpi.local.errors import InvalidCall
+from cpi.local.ids import COUNT, IdRange
 
 CONFIG_ENV = "BOSH_PY_CPI_CONFIG"
 
@@ -25,6 +26,11 @@ class Config:
     prefix: str = "bp"              # 1-4 chars: veth names are limited to 15
     boot_timeout: float = 30.0      # seconds create_vm waits for sshd
     cgroup_root: Path = Path("/sys/fs/cgroup")
+    id_base: int = 1_000_000        # host uid/gid of VM root; VM ids 0..65535 map above it
+
+    @property
+    def ids(self) -> IdRange:
+        return IdRange(self.id_base)
 
     @property
     def stemcells(self) -> Path:
@@ -56,6 +62,10 @@ def load_config(path: str | None) -> Config:
     config = Config(**values)
     if not re.fullmatch(r"[a-z][a-z0-9]{0,3}", config.prefix):
         raise InvalidCall(f"CPI config prefix {config.prefix!r}: 1-4 lowercase letters/digits")
+    if isinstance(config.id_base, bool) or not isinstance(config.id_base, int) \
+            or not COUNT <= config.id_base <= 2**32 - 2 * COUNT:
+        raise InvalidCall(f"CPI config id_base {config.id_base!r}: an integer from {COUNT} "
+                          f"(above the host's own users) to {2**32 - 2 * COUNT}")
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,15}", config.bridge):
         raise InvalidCall(f"CPI config bridge {config.bridge!r}: not a valid interface name")
     return config

@@ -3,7 +3,8 @@
 They play the part cloud-init plays on a cloud VM: hostname, /etc/hosts, the sshd
 configuration and host key the director chose (so it can pin the key before the VM
 exists), and root's authorized_keys. Written into the overlay's upper directory while
-nothing has it mounted, they persist across reboot_vm like any file the VM writes.
+nothing has it mounted, they persist across reboot_vm like any file the VM writes. They
+belong to the VM's root (host uid ``id_base``), as sshd's StrictModes wants.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from cpi.local.errors import VMCreationFailed
+from cpi.local.ids import IdRange
 
 KEY_TYPES = {"ssh-ed25519": "ed25519", "ssh-rsa": "rsa", "ecdsa-sha2-nistp256": "ecdsa",
              "ecdsa-sha2-nistp384": "ecdsa", "ecdsa-sha2-nistp521": "ecdsa"}
@@ -76,8 +78,8 @@ Subsystem sftp /usr/lib/openssh/sftp-server
 
 
 def write_guest_files(upper: Path, hostname: str, ip: str, key: HostKey,
-                      authorized_keys: list[str]) -> None:
-    """Populate the VM's upper layer (owned by root; modes as sshd's StrictModes wants)."""
+                      authorized_keys: list[str], ids: IdRange) -> None:
+    """Populate the VM's upper layer (owned by the VM's root; modes as StrictModes wants)."""
     def put(relative: str, text: str, mode: int = 0o644) -> None:
         path = upper / relative
         for parent in reversed(path.relative_to(upper).parents[:-1]):
@@ -85,7 +87,11 @@ def write_guest_files(upper: Path, hostname: str, ip: str, key: HostKey,
             if not directory.exists():
                 directory.mkdir(mode=0o700 if parent.parts[0] == "root" else 0o755)
                 os.chmod(directory, 0o700 if parent.parts[0] == "root" else 0o755)
-        path.write_text(text)
+                ids.own(directory)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as stream:
+            stream.write(text)
+        ids.own(path)
         os.chmod(path, mode)
 
     put("etc/hostname", f"{hostname}\n")

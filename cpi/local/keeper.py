@@ -1,51 +1,92 @@
-"""The long-lived parent of one VM: starts its namespaces and reaps them when they end.
+"""The long-lived parent of one VM: starts its namespaces, wires its network, reaps it.
 
 The CPI is one short process per call, so a VM's PID 1 needs a parent that outlives the
 call. ``vm_runtime.boot`` starts this module in its own session with no inherited pipes
-(and records its PID); it starts ``nsenter ... unshare ... vm_init`` as its child (in the
-VM's cgroups, if any) and waits. When the VM's PID 1 is killed (delete or reboot), unshare
-returns and the keeper exits too.
-
-One keeper lives as long as its VM, so it imports only the standard library modules it
-uses (about 12 MB resident instead of 19 MB with the CPI's own modules).
+(and records its PID). The keeper forks a child that makes the VM's namespaces
+(``vm_launch``) and does, as host root, the two things the VM's root may not:
+write the VM's user namespace's uid/gid maps, and move the VM's veth end into its network
+namespace (named ``<prefix>-vm-…`` with ``ip netns attach``, so the CPI and ``ip -n`` find
+it). It records the VM's PID 1 in ``init.pid`` and waits. When PID 1 is killed (delete or
+reboot) the child returns and the keeper exits too. Each boot makes a new network
+namespace; the CPI deletes the previous one's name before it boots.
 """
 
-import json
+from __future__ import annotations
+
 import os
 import signal
-import subprocess
+import socket
 import sys
+import traceback
+from pathlib import Path
+
+from cpi.local import guest_init, ids, network, vm_launch
+from cpi.local.processes import ProcessRef
+from cpi.local.state import VmState
 
 
-def vm_command(netns: str, vm_dir: str) -> list:
-    return ["nsenter", f"--net=/run/netns/{netns}", "--",
-            "unshare", "--pid", "--fork", "--kill-child", "--mount", "--uts",
-            "--propagation", "slave", "--",
-            sys.executable, "-m", "cpi.local.vm_init", vm_dir]
+def boot_child(state: VmState, vm_dir: Path, sock: socket.socket, guest_source: str) -> None:
+    """Runs in the forked child; never returns."""
+    code = 1
+    try:
+        code = vm_launch.launch(state, vm_dir, ids.IdRange(state.id_base), vm_launch.Channel(sock),
+                                guest_source)
+    except BaseException:  # reported on the console the CPI shows on failure
+        print(f"bosh-py keeper: VM boot failed:\n{traceback.format_exc()}", flush=True)
+    os._exit(128 - code if code < 0 else code)
 
 
-def join_cgroups(groups: list) -> None:
-    """Runs in the child before exec: the VM's processes inherit these groups."""
-    for group in groups:
-        with open(os.path.join(group, "cgroup.procs"), "w") as procs:
-            procs.write(str(os.getpid()))
+def wire(state: VmState, bridge: str, channel: vm_launch.Channel, child: int) -> int:
+    """The host's part of the handshake with ``vm_launch``; returns the VM's PID 1."""
+    channel.expect("userns")
+    ids.write_maps(child, ids.IdRange(state.id_base))
+    channel.send("mapped")
+    channel.expect("namespaces")
+    net = network.VmNetwork("default", state.ip, state.prefixlen, state.gateway)
+    network.wire_vm_link(state.netns, state.veth, net, bridge, child)
+    channel.send("wired")
+    return int(channel.expect("init"))
 
 
-def main(vm_dir: str) -> int:
-    with open(os.path.join(vm_dir, "state.json")) as stream:
-        state = json.load(stream)
+def main(vm_dir_arg: str, bridge: str) -> int:
+    vm_dir = Path(vm_dir_arg)
+    state = VmState.load(vm_dir)
+    guest_source = Path(guest_init.__file__).read_text()  # the VM's root could not read it
     for signum in (signal.SIGHUP, signal.SIGINT, signal.SIGPIPE):
         signal.signal(signum, signal.SIG_IGN)
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
-           "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
-    with open(os.path.join(vm_dir, "console.log"), "ab", buffering=0) as console:
-        child = subprocess.Popen(vm_command(state["netns"], vm_dir), stdin=subprocess.DEVNULL,
-                                 stdout=console, stderr=console, env=env, cwd="/",
-                                 preexec_fn=lambda: join_cgroups(state["cgroups"]))
-        code = child.wait()
-        console.write(f"bosh-py keeper: VM namespaces ended (status {code})\n".encode())
+    console_fd = os.open(vm_dir / "console.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    ours, theirs = socket.socketpair()
+    child = os.fork()
+    if child == 0:
+        ours.close()
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(console_fd, 1)
+        os.dup2(console_fd, 2)
+        for signum in (signal.SIGHUP, signal.SIGINT, signal.SIGPIPE):
+            signal.signal(signum, signal.SIG_DFL)
+        boot_child(state, vm_dir, theirs, guest_source)
+    theirs.close()
+    with os.fdopen(console_fd, "ab", buffering=0) as console:
+        try:
+            init_pid = wire(state, bridge, vm_launch.Channel(ours), child)
+            ref = ProcessRef.of(init_pid)
+            if ref is not None:
+                ref.write(vm_dir / "init.pid")
+        except Exception as error:
+            console.write(f"bosh-py keeper: cannot boot the VM: {error}\n".encode())
+            os.kill(child, signal.SIGKILL)
+        ours.close()
+        while True:
+            try:
+                _, status = os.waitpid(child, 0)
+                break
+            except InterruptedError:
+                continue
+        console.write(f"bosh-py keeper: VM namespaces ended (status {os.waitstatus_to_exitcode(status)})\n"
+                      .encode())
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(sys.argv[1], sys.argv[2]))

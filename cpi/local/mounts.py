@@ -1,8 +1,10 @@
 """Host-side mounts: the per-VM shared disks directory and the disk bind mounts in it.
 
-``<vm>/disks`` is bind-mounted onto itself and made shared before the VM boots; the VM
-binds it (recursively, as a slave) at /var/vcap/bosh/disks. A disk attached later is a bind
-mount under ``<vm>/disks`` on the host, and propagation makes it appear inside the running VM.
+``<vm>/disks`` is a small tmpfs owned by the VM's root, made shared before the VM boots;
+the VM binds it (recursively, as a slave) at /var/vcap/bosh/disks. A disk attached later is
+a bind mount under ``<vm>/disks`` on the host, and propagation makes it appear inside the
+running VM. A tmpfs rather than a bind of the directory onto itself: a bind would show the
+CPI's host path in the VM's /proc/self/mountinfo.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 
 from cpi.local import syscalls
 from cpi.local.errors import CloudError
+from cpi.local.ids import IdRange
 
 
 def mountpoints_under(path: Path) -> list[str]:
@@ -28,10 +31,11 @@ def is_mountpoint(path: Path) -> bool:
     return str(path) in mountpoints_under(path)
 
 
-def make_shared_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True)
+def make_disks_dir(path: Path, ids: IdRange) -> None:
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not is_mountpoint(path):
-        syscalls.mount(str(path), path, None, syscalls.MS_BIND)
+        syscalls.mount("tmpfs", path, "tmpfs", syscalls.MS_NOSUID | syscalls.MS_NODEV | syscalls.MS_NOEXEC,
+                       f"mode=700,uid={ids.root},gid={ids.root},size=64k")
     syscalls.mount(None, path, None, syscalls.MS_SHARED)
 
 

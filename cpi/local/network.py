@@ -1,5 +1,8 @@
 """Host networking for VMs: one bridge holding the gateway address, one netns + veth per VM.
 
+A VM's network namespace is made by its boot, inside its user namespace (so the VM's root
+may configure it, and nothing else); the host names it and moves the veth end in by PID.
+
 Only the subnet's own link route exists inside a VM's namespace (no default route), so a
 VM can reach its peers and the gateway (the director's NATS and blobstore) and nothing else.
 """
@@ -79,9 +82,11 @@ def ensure_bridge(bridge: str, gateway: str, prefixlen: int) -> None:
     ip("link", "set", bridge, "up")
 
 
-def create_vm_link(netns: str, veth: str, network: VmNetwork, bridge: str) -> None:
-    """netns + veth pair: host end in the bridge, ``eth0`` with the VM's IP and MAC inside."""
-    ip("netns", "add", netns)
+def wire_vm_link(netns: str, veth: str, network: VmNetwork, bridge: str, pid: int) -> None:
+    """Name the network namespace of ``pid`` (the VM's own, owned by its user namespace)
+    ``netns``, and give it a veth pair: host end in the bridge, ``eth0`` with the VM's IP
+    and MAC inside."""
+    ip("netns", "attach", netns, str(pid))
     ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns,
        "address", network.mac)
     ip("link", "set", veth, "master", bridge, "up")
@@ -92,7 +97,7 @@ def create_vm_link(netns: str, veth: str, network: VmNetwork, bridge: str) -> No
 
 
 def delete_vm_link(netns: str, veth: str, vm_ip: str, bridge: str) -> None:
-    """Undo create_vm_link; each piece may already be gone."""
+    """Undo wire_vm_link; each piece may already be gone."""
     ip("netns", "delete", netns, check=False)
     if link_exists(veth):
         ip("link", "delete", veth, check=False)

@@ -24,7 +24,9 @@ class ProcessRef:
         return None if stat is None else cls(pid, int(stat[19]))
 
     def write(self, path: Path) -> None:
-        path.write_text(f"{self.pid} {self.start}\n")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as stream:
+            stream.write(f"{self.pid} {self.start}\n")
 
     @classmethod
     def read(cls, path: Path) -> "ProcessRef | None":

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,12 +19,22 @@ STATE_FILE = "state.json"
 
 
 def new_id(kind: str) -> str:
-    """A cid such as ``vm-1a2b3c4d5e``: short enough for a hostname and a veth name."""
-    return f"{kind}-{secrets.token_hex(5)}"
+    """A cid such as ``vm-1a2b3c4d5e``: short enough for a hostname and a veth name.
+    (os.urandom, as secrets.token_hex does, without importing hashlib into every keeper.)"""
+    return f"{kind}-{os.urandom(5).hex()}"
+
+
+def private_dir(config: Config, path: Path) -> Path:
+    """mkdir -p ``path`` (the CPI root or a directory in it) and make it and the root 0700:
+    the CPI's files are host root's alone."""
+    for directory in (config.root, path):
+        directory.mkdir(parents=True, exist_ok=True)
+        os.chmod(directory, 0o700)
+    return path
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write atomically, so a reader never sees half a file."""
+    """Write atomically (mode 0600), so a reader never sees half a file."""
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     with os.fdopen(fd, "w") as stream:
         json.dump(data, stream, indent=1, sort_keys=True)
@@ -53,6 +62,7 @@ class VmState:
     disks: list[str] = field(default_factory=list)
     host_public_key: str = ""
     created_at: float = 0.0
+    id_base: int = 0                 # host uid of the VM's root its files belong to (0: made before user namespaces)
 
     @staticmethod
     def directory(config: Config, cid: str) -> Path:
@@ -91,6 +101,7 @@ class DiskState:
     size_mb: int
     cloud_properties: dict[str, Any] = field(default_factory=dict)
     created_at: float = 0.0
+    id_base: int = 0                 # host uid of VM root its data belongs to (0: made before user namespaces)
 
     @staticmethod
     def directory(config: Config, cid: str) -> Path:

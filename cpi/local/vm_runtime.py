@@ -16,40 +16,47 @@ import sys
 import time
 from pathlib import Path
 
-from cpi.local import cgroups, mounts, network
+from cpi.local import cgroups, mounts, network, ownership
 from cpi.local.config import Config
 from cpi.local.errors import CloudError
 from cpi.local.processes import ProcessRef
-from cpi.local.state import VmState
+from cpi.local.state import DiskState, VmState
 
 PID_FILES = ("init.pid", "keeper.pid")
 
 
-def restore_host_objects(state: VmState, config: Config) -> None:
-    """Re-make what a host reboot loses (netns, veth, bridge, cgroups, disk mounts) before a boot."""
-    if state.netns not in network.netns_names():
-        net = network.VmNetwork("default", state.ip, state.prefixlen, state.gateway)
-        network.ensure_bridge(config.bridge, state.gateway, state.prefixlen)
-        network.delete_vm_link(state.netns, state.veth, state.ip, config.bridge)
-        network.create_vm_link(state.netns, state.veth, net, config.bridge)
+def prepare_host_objects(state: VmState, config: Config) -> None:
+    """Make what a boot needs on the host (bridge, cgroups, disk mounts, files owned by the
+    VM's id range); after a host reboot this re-makes what the reboot lost."""
+    network.ensure_bridge(config.bridge, state.gateway, state.prefixlen)
     if state.cgroups:  # gone after a host reboot; the keeper must be able to join them
         cgroups.create(config.cgroup_root, f"{config.prefix}-{state.cid}", state.cloud_properties)
         if state.delegated_cgroups:
-            cgroups.delegate(state.cgroups)
+            cgroups.delegate(state.cgroups, config.ids)
+    ownership.stemcell(config, state.stemcell_cid)
+    ownership.vm(config, state)
     vm_dir = state.dir(config)
-    mounts.make_shared_dir(vm_dir / "disks")
+    mounts.make_disks_dir(vm_dir / "disks", config.ids)
     for disk_cid in state.disks:
+        disk = DiskState.find(config, disk_cid)
+        if disk is not None:
+            ownership.disk(config, disk)
         mounts.bind(config.disks / disk_cid / "data", vm_dir / "disks" / disk_cid)
 
 
 def boot(state: VmState, config: Config) -> None:
-    """Start the VM's keeper detached from this (short-lived) CPI process."""
+    """Start the VM's keeper detached from this (short-lived) CPI process.
+
+    The previous boot's network namespace (kept by its name) and veth go first: the keeper
+    wires the new boot's own namespace under the same names.
+    """
     vm_dir = state.dir(config)
     for name in PID_FILES:
         (vm_dir / name).unlink(missing_ok=True)
+    network.delete_vm_link(state.netns, state.veth, state.ip, config.bridge)
     # No inherited pipes: the director reads this call's stdout until EOF.
     keeper = subprocess.Popen(
-        [sys.executable, "-m", "cpi.local.keeper", str(vm_dir)],
+        [sys.executable, "-m", "cpi.local.keeper", str(vm_dir), config.bridge],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True, cwd="/",
         env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 BIN = Path(sys.executable).parent
 CPI = BIN / "bosh-py-cpi-local"
 STEMCELL_CACHE = Path("/var/cache/bosh-py/stemcell")
-STEMCELL = STEMCELL_CACHE / "bosh-py-local-debian-bookworm-1.0.tar"
+STEMCELL = STEMCELL_CACHE / "bosh-py-local-debian-bookworm-1.1.tar"
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="local CPI VMs need root")
 

@@ -105,11 +105,22 @@ def test_memory_limit_cgroup(cpi, make_vm, client_key):
     vm = make_vm(cloud_properties={"memory": 96})
     group = Path(f"/sys/fs/cgroup/memory/bosh-py/{cpi.prefix}-{vm.cid}")
     assert int((group / "memory.limit_in_bytes").read_text()) == 96 * 1024 * 1024
-    vm_pids = ssh(vm, client_key, "echo $$").strip()
-    assert vm_pids
-    assert len((group / "cgroup.procs").read_text().split()) >= 3  # unshare, init, sshd, ...
+    # A process started over SSH, found on the host by its PID inside the VM, is in the group.
+    vm_pid = int(ssh(vm, client_key, "nohup sleep 60 >/dev/null 2>&1 & echo $!").strip())
+    in_group = [int(p) for p in (group / "cgroup.procs").read_text().split()]
+    assert any(_pid_in_vm(pid) == vm_pid and "sleep" in Path(f"/proc/{pid}/cmdline").read_text()
+               for pid in in_group), (vm_pid, in_group)
     cpi.ok("delete_vm", vm.cid)
     assert not group.exists()
+
+
+def _pid_in_vm(host_pid: int) -> int | None:
+    """The PID a host process has in its innermost PID namespace (last NSpid field)."""
+    try:
+        status = Path(f"/proc/{host_pid}/status").read_text()
+    except OSError:
+        return None
+    return int(next(line for line in status.splitlines() if line.startswith("NSpid:")).split()[-1])
 
 
 def test_cleanup_command_removes_running_vms(cpi, make_vm):

@@ -5,7 +5,7 @@ is a slave), so the disk appears at /var/vcap/bosh/disks/<disk_cid> without a re
 Returns that path as the hint for the agent's mount_disk.
 """
 
-from cpi.local import mounts
+from cpi.local import mounts, ownership
 from cpi.local.context import Context
 from cpi.local.errors import CloudError
 from cpi.local.locking import locked
@@ -19,6 +19,7 @@ def run(ctx: Context, vm_cid: str, disk_cid: str) -> str:
         attached = holder(ctx.config, disk_cid)
         if attached is not None and attached.cid != vm_cid:
             raise CloudError(f"disk {disk_cid} is already attached to VM {attached.cid}")
+        ownership.disk(ctx.config, disk)
         mounts.bind(disk.data(ctx.config), state.dir(ctx.config) / "disks" / disk_cid)
         if disk_cid not in state.disks:
             state.disks.append(disk_cid)

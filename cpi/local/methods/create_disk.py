@@ -1,11 +1,11 @@
 """create_disk(size_mb, cloud_properties, vm_cid): a directory under root/disks.
 
 The size is recorded, not enforced: a directory on the host's filesystem has no quota.
+``data`` belongs to the VM's root (it becomes /var/vcap/store); its parent is 0700.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import time
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cpi.local.context import Context
 from cpi.local.errors import CloudError
-from cpi.local.state import DiskState, new_id, write_json
+from cpi.local.state import DiskState, new_id, private_dir, write_json
 
 
 def run(ctx: Context, size: int, cloud_properties: dict | None = None,
@@ -25,15 +25,14 @@ def run(ctx: Context, size: int, cloud_properties: dict | None = None,
         raise CloudError(f"disk size: expected MB, got {size!r}") from error
     if size_mb <= 0:
         raise CloudError(f"disk size: expected a positive number of MB, got {size_mb}")
-    disks = ctx.config.disks
-    disks.mkdir(parents=True, exist_ok=True)
+    disks = private_dir(ctx.config, ctx.config.disks)
     cid = new_id("disk")
     work = Path(tempfile.mkdtemp(prefix=f".{cid}-", dir=disks))
     try:
         (work / "data").mkdir(mode=0o755)
-        disk = DiskState(cid, size_mb, cloud_properties or {}, time.time())
+        ctx.config.ids.own(work / "data")
+        disk = DiskState(cid, size_mb, cloud_properties or {}, time.time(), ctx.config.id_base)
         write_json(work / "state.json", asdict(disk))
-        os.chmod(work, 0o755)
         work.rename(disks / cid)
     finally:
         if work.exists():

@@ -1,6 +1,9 @@
 """create_stemcell(image_path, cloud_properties): unpack the rootfs tar the VMs boot from.
 
 Unpacked into a temp directory and renamed, so a stemcell cid exists only when complete.
+Its files are then owned by the VMs' id range (``ids``): the VM's root owns the image as
+root owns it on a cloud VM, and is an unprivileged uid on the host. Device nodes of the
+image are dropped (a VM's /dev is its own). The stemcell directory is 0700.
 """
 
 from __future__ import annotations
@@ -11,17 +14,17 @@ import tempfile
 import time
 from pathlib import Path
 
+from cpi.local import ids
 from cpi.local.context import Context
 from cpi.local.errors import CloudError
-from cpi.local.state import new_id, write_json
+from cpi.local.state import new_id, private_dir, write_json
 
 
 def run(ctx: Context, image_path: str, cloud_properties: dict | None = None) -> str:
     image = Path(image_path)
     if not image.is_file():
         raise CloudError(f"stemcell image {image_path} does not exist")
-    stemcells = ctx.config.stemcells
-    stemcells.mkdir(parents=True, exist_ok=True)
+    stemcells = private_dir(ctx.config, ctx.config.stemcells)
     cid = new_id("sc")
     work = Path(tempfile.mkdtemp(prefix=f".{cid}-", dir=stemcells))
     try:
@@ -36,10 +39,10 @@ def run(ctx: Context, image_path: str, cloud_properties: dict | None = None) -> 
         if not (rootfs / "usr/bin/python3").exists() or not (rootfs / "usr/sbin/sshd").exists():
             raise CloudError(f"stemcell image {image_path} lacks /usr/bin/python3 or /usr/sbin/sshd")
         rootfs.chmod(0o755)
+        ids.shift_tree(rootfs, ids.UNSHIFTED, ctx.config.ids)
         write_json(work / "stemcell.json", {"cid": cid, "image": str(image),
                                             "cloud_properties": cloud_properties or {},
-                                            "created_at": time.time()})
-        work.chmod(0o755)
+                                            "created_at": time.time(), "id_base": ctx.config.id_base})
         work.rename(stemcells / cid)
         ctx.log(f"stemcell {cid} unpacked in {time.monotonic() - started:.1f}s")
         return cid

@@ -11,11 +11,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from cpi.local import cgroups, guest_files, mounts, network, vm_runtime
+from cpi.local import cgroups, guest_files, network, vm_runtime
 from cpi.local.context import Context
 from cpi.local.errors import CpiFailure, VMCreationFailed
 from cpi.local.locking import locked
-from cpi.local.state import DiskState, VmState, all_vms, new_id, stemcell_rootfs
+from cpi.local.state import DiskState, VmState, all_vms, new_id, private_dir, stemcell_rootfs
 
 
 def run(ctx: Context, agent_id: str, stemcell_cid: str, cloud_properties: dict | None,
@@ -38,29 +38,27 @@ def run(ctx: Context, agent_id: str, stemcell_cid: str, cloud_properties: dict |
         ip=net.ip, prefixlen=net.prefixlen, gateway=net.gateway, mac=net.mac,
         netns=f"{config.prefix}-{cid}", veth=f"{config.prefix}h{cid.split('-')[1]}",
         networks=networks, cloud_properties=cloud_properties, host_public_key=key.public,
-        created_at=time.time())
+        created_at=time.time(), id_base=config.id_base)
     vm_dir = state.dir(config)
     try:
         with locked(config.root):
             _check_free(ctx, state, disk_cids)
-            for sub in ("upper", "work", "rootfs", "disks"):
-                (vm_dir / sub).mkdir(parents=True, mode=0o755)
+            private_dir(config, config.vms)
+            vm_dir.mkdir(mode=0o700)
+            for sub in ("work", "rootfs", "lower", "disks"):
+                (vm_dir / sub).mkdir(mode=0o700)
+            (vm_dir / "upper").mkdir(mode=0o755)  # the VM's "/": its users must traverse it
+            config.ids.own(vm_dir / "upper")
             state.save(config)
-            network.ensure_bridge(config.bridge, net.gateway, net.prefixlen)
-            network.create_vm_link(state.netns, state.veth, net, config.bridge)
             state.cgroups = cgroups.create(config.cgroup_root, f"{config.prefix}-{cid}", cloud_properties)
             state.save(config)
             if cgroups.wants_delegation(cloud_properties):
-                state.delegated_cgroups = cgroups.delegate(state.cgroups)
+                state.delegated_cgroups = cgroups.delegate(state.cgroups, config.ids)
                 state.save(config)
-            mounts.make_shared_dir(vm_dir / "disks")
-            for disk_cid in disk_cids:
-                disk = DiskState.find(config, disk_cid)
-                assert disk is not None
-                mounts.bind(disk.data(config), vm_dir / "disks" / disk_cid)
-                state.disks.append(disk_cid)
+            state.disks = disk_cids
+            vm_runtime.prepare_host_objects(state, config)
             state.save(config)
-        guest_files.write_guest_files(vm_dir / "upper", cid, net.ip, key, authorized)
+        guest_files.write_guest_files(vm_dir / "upper", cid, net.ip, key, authorized, config.ids)
         vm_runtime.boot(state, config)
         vm_runtime.wait_for_ssh(state, config, config.boot_timeout)
     except BaseException as error:
