@@ -75,7 +75,7 @@ def build_local(cache_dir: Path, output: Path | None) -> None:
     """Build (once, then cached) the local CPI's Debian stemcell with debootstrap."""
     from bosh_py.stemcell.local import build_local_stemcell
 
-    output = output or cache_dir / "bosh-py-local-debian-bookworm-1.0.tar"
+    output = output or cache_dir / "bosh-py-local-debian-bookworm-1.1.tar"
     path = build_local_stemcell(cache_dir, output)
     console.print(f"Stemcell: {path}")
 

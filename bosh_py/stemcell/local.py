@@ -25,13 +25,14 @@ import yaml
 from bosh_py.errors import BoshPyError
 
 STEMCELL_NAME = "bosh-py-local-debian-bookworm"
-STEMCELL_VERSION = "1.0"
+STEMCELL_VERSION = "1.1"
 OPERATING_SYSTEM = "debian-bookworm"
 SUITE = "bookworm"
-PACKAGES = ("openssh-server", "python3", "procps", "iproute2", "ca-certificates")
+# nftables: the DEA maps app ports into its containers and fences their egress with nft.
+PACKAGES = ("openssh-server", "python3", "procps", "iproute2", "ca-certificates", "nftables")
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # Bump when the recipe changes, so a cached tree from an older recipe is not reused.
-RECIPE = "1"
+RECIPE = "2"
 
 
 class StemcellBuildError(BoshPyError):
@@ -97,6 +98,8 @@ def cached_rootfs(cache_dir: Path, mirror: str, log=print) -> Path:
         _run(["debootstrap", "--variant=minbase", SUITE, str(building), mirror], "debootstrap")
         _install_packages(building, log)
         (building / ".bosh-py-stemcell").write_text(f"{STEMCELL_NAME} {STEMCELL_VERSION} recipe {RECIPE}\n")
+        if (rootfs / ".bosh-py-stemcell").exists():  # a parallel build finished first: keep
+            return rootfs                             # its tree (it may be packing it now)
         if rootfs.exists():  # an unfinished tree from an older, interrupted layout
             shutil.rmtree(rootfs)
         building.rename(rootfs)

@@ -89,8 +89,9 @@ def test_push_scale_heal_delete(director, cf):
         app = client.app("hello")
         victim = client.instances(app["metadata"]["guid"])["0"]
     dea = next(row for row in director.json("instances", "-d", "cf") if row["ips"][0] == victim["host"])
+    # The app listens in its container's own network namespace: find it by its cgroup.
     director.cli("ssh", "-d", "cf", f"dea/{dea['id']}", "-c",
-                 f"kill -9 $(ss -ltnpH 'sport = :{victim['port']}' | sed -n 's/.*pid=\\([0-9]*\\).*/\\1/p' | head -1)")
+                 f"kill -9 $(cat /sys/fs/cgroup/pids/dea/{victim['instance']}/cgroup.procs)")
     before = answering_instances(cf, 6)
     assert before, "the other instances keep answering while one is down"
 

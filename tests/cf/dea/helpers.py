@@ -26,11 +26,61 @@ from typing import Any, Callable
 import nats
 
 
-from tests.harness import wait_until
+from tests.harness import TEST_NET, wait_until
+
 REPO = Path(__file__).resolve().parents[3]
 BUILDPACKS = REPO / "releases" / "cf" / "src" / "buildpacks"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+DEA_TEST_SUBNET = f"10.246.{TEST_NET}"      # one /30 per DEA network namespace of a test run
 
+
+# --- the DEA's own network namespace -------------------------------------------------------------
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["ip", *args], capture_output=True, text=True, check=check)
+
+
+@dataclass
+class DeaNetns:
+    """A network namespace standing in for a DEA VM: the DEA adds its nft table and veths
+    there, never in the host's namespace. A veth pair links it to the host: the host end
+    holds ``host_ip`` (where the test's NATS and fake CC listen), the DEA's end ``dea_ip``."""
+
+    name: str = field(default_factory=lambda: f"deat{TEST_NET}-{secrets.token_hex(3)}")
+    host_ip: str = ""
+    dea_ip: str = ""
+
+    @property
+    def host_if(self) -> str:
+        return self.name.replace("deat", "dth")[:15]
+
+    def create(self) -> "DeaNetns":
+        used = _ip("-4", "-o", "addr", "show").stdout
+        block = next(k for k in range(0, 256, 4) if f" {DEA_TEST_SUBNET}.{k + 1}/30" not in used)
+        self.host_ip, self.dea_ip = f"{DEA_TEST_SUBNET}.{block + 1}", f"{DEA_TEST_SUBNET}.{block + 2}"
+        _ip("netns", "add", self.name)
+        try:
+            _ip("link", "add", self.host_if, "type", "veth", "peer", "name", "eth0", "netns", self.name)
+            _ip("addr", "add", f"{self.host_ip}/30", "dev", self.host_if)
+            _ip("link", "set", self.host_if, "up")
+            for args in (("addr", "add", f"{self.dea_ip}/30", "dev", "eth0"), ("link", "set", "eth0", "up"),
+                         ("link", "set", "lo", "up")):
+                _ip("-n", self.name, *args)
+        except subprocess.CalledProcessError:
+            self.destroy()
+            raise
+        return self
+
+    def run(self, *argv: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["ip", "netns", "exec", self.name, *argv], capture_output=True, text=True)
+
+    def links(self) -> list[str]:
+        return [line.split(":")[1].strip().split("@")[0]
+                for line in _ip("-n", self.name, "-o", "link", "show").stdout.splitlines()]
+
+    def destroy(self) -> None:
+        _ip("link", "del", self.host_if, check=False)
+        _ip("netns", "del", self.name, check=False)
 
 
 
@@ -71,21 +121,18 @@ def make_zip(files: dict[str, str | bytes], modes: dict[str, int] | None = None)
     return buffer.getvalue()
 
 
-HELLO_APP = '''
-import json, os, socket
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+def zip_with_links(entries: list[tuple[str, str, bool]]) -> bytes:
+    """A zip of ``(name, content, is_link)`` entries, in order; a link's content is its target."""
+    return make_zip({name: data for name, data, _link in entries},
+                    {name: 0o120777 for name, _data, link in entries if link})
 
-app = json.loads(os.environ["VCAP_APPLICATION"])
-print("hello app starting, index", app["instance_index"], flush=True)
-print("a line on stderr", file=__import__("sys").stderr, flush=True)
 
-class Handler(BaseHTTPRequestHandler):
+def json_app(prelude: str, payload: str, port: str = 'int(os.environ["PORT"])') -> str:
+    """The source of an app that answers every GET with ``json.dumps(<payload>)``, listening on
+    ``port`` (both Python expressions); ``prelude`` imports and defines what they use."""
+    return prelude + """class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
-        body = json.dumps({"index": app["instance_index"], "uid": os.getuid(), "pid": os.getpid(),
-                           "hostname": socket.gethostname(), "cwd": os.getcwd(),
-                           "env": {k: os.environ.get(k) for k in ("PORT", "VCAP_APP_PORT", "VCAP_APP_HOST",
-                                   "VCAP_SERVICES", "HOME", "GREETING")},
-                           "vcap_application": app, "tmp": os.listdir("/tmp")}).encode()
+        body = json.dumps(""" + payload + """).encode()
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -94,8 +141,23 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
-ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler).serve_forever()
-'''
+ThreadingHTTPServer(("0.0.0.0", """ + port + """), Handler).serve_forever()
+"""
+
+
+HELLO_APP = json_app('''
+import json, os, socket
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+app = json.loads(os.environ["VCAP_APPLICATION"])
+print("hello app starting, index", app["instance_index"], flush=True)
+print("a line on stderr", file=__import__("sys").stderr, flush=True)
+
+''', '''{"index": app["instance_index"], "uid": os.getuid(), "pid": os.getpid(),
+                           "hostname": socket.gethostname(), "cwd": os.getcwd(),
+                           "env": {k: os.environ.get(k) for k in ("PORT", "VCAP_APP_PORT", "VCAP_APP_HOST",
+                                   "VCAP_SERVICES", "HOME", "GREETING")},
+                           "vcap_application": app, "tmp": os.listdir("/tmp")}''')
 
 SILENT_APP = '''
 import time
@@ -132,6 +194,8 @@ class FakeCloudController:
     bits: dict[str, bytes] = field(default_factory=dict)
     droplets: dict[str, bytes] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
+
+    host: str = "127.0.0.1"
 
     def start(self) -> "FakeCloudController":
         cc = self
@@ -186,7 +250,7 @@ class FakeCloudController:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((self.host, 0), Handler)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -198,7 +262,7 @@ class FakeCloudController:
 
     def url(self, guid: str, what: str) -> str:
         from urllib.parse import quote
-        return (f"http://{quote(self.user, safe='')}:{quote(self.password, safe='')}@127.0.0.1:{self.port}"
+        return (f"http://{quote(self.user, safe='')}:{quote(self.password, safe='')}@{self.host}:{self.port}"
                 f"/internal/apps/{guid}/{what}")
 
     def droplet_sha1(self, guid: str) -> str:
@@ -288,12 +352,36 @@ class NatsWatcher:
 
 # --- the DEA as a process ---------------------------------------------------------------------
 
+VM_CONFIG = "/var/vcap/jobs/dea/config/dea.json"
+
+
 @dataclass
 class DeaProcess:
+    """The DEA as a process in ``netns`` (its nft table and veths stay in there).
+
+    With ``vm_files`` ({path under /var: (bytes, mode)}) it also gets a mount namespace whose
+    /var is a tmpfs holding its config at the job's path (0644, as rendered on a VM) and
+    those files: a DEA VM's view (/var/vcap/jobs, /var/vcap/bosh/settings.json) for tests
+    of what an app can see, without touching the host's /var."""
+
     config_path: Path
     config: dict
     log_path: Path
+    netns: DeaNetns
     process: subprocess.Popen | None = None
+    vm_files: dict[str, tuple[bytes, int]] | None = None
+
+    def _vm_view(self) -> list[str]:
+        staged = self.config_path.parent / "vm-files"
+        staged.mkdir(mode=0o700, exist_ok=True)
+        files = {VM_CONFIG: (self.config_path.read_bytes(), 0o644), **(self.vm_files or {})}
+        lines = ["set -e", "mount -t tmpfs -o mode=755 tmpfs /var", "mkdir -m 1777 /var/tmp"]
+        for number, (path, (content, mode)) in enumerate(files.items()):
+            assert path.startswith("/var/"), path
+            (staged / str(number)).write_bytes(content)
+            lines.append(f"install -D -m {mode:o} {staged / str(number)} {path}")
+        lines.append('exec "$@"')
+        return ["unshare", "--mount", "--propagation", "slave", "sh", "-c", "\n".join(lines), "dea-vm"]
 
     @property
     def id(self) -> str:
@@ -303,8 +391,13 @@ class DeaProcess:
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8",
                "PYTHONPATH": str(REPO / "releases" / "cf" / "src")}
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "cf_platform.dea", "--config",
-                                             str(self.config_path)], stdin=subprocess.DEVNULL,
+            # nsenter joins only the network namespace (``ip netns exec`` would remount /sys
+            # and hide the cgroup hierarchies) and execs the DEA: the PID is the DEA's.
+            wrapper = self._vm_view() if self.vm_files is not None else []
+            config = VM_CONFIG if self.vm_files is not None else str(self.config_path)
+            self.process = subprocess.Popen(["nsenter", f"--net=/run/netns/{self.netns.name}", *wrapper,
+                                             sys.executable, "-m", "cf_platform.dea", "--config", config],
+                                            stdin=subprocess.DEVNULL,
                                             stdout=log, stderr=subprocess.STDOUT, env=env, cwd="/")
         return self
 

@@ -1,5 +1,7 @@
-"""The buildpack scripts themselves (bash, run the way the DEA runs them) and the DEA's
-buildpack runner: detect, compile, release, Procfile wins, nothing detected."""
+"""The buildpack scripts themselves (bash, run directly on this machine with
+``buildpacks.HostRunner``: the DEA itself runs them in staging containers, see
+test_staging.py) and the DEA's buildpack logic: detect, compile, release, Procfile wins,
+nothing detected, a Procfile that is a link is not read."""
 
 from __future__ import annotations
 
@@ -84,48 +86,48 @@ def test_staticfile_root_must_exist_and_stay_inside(tmp_path):
 def test_stage_python_app_with_default_command(tmp_path):
     root = app(tmp_path, {"app.py": "print('hi')"})
     log: list[str] = []
-    staged = buildpacks.stage(ALL, root, tmp_path / "cache", log)
+    staged = buildpacks.stage(ALL, root, buildpacks.HostRunner(root, tmp_path / "cache"), log)
     assert (staged.buildpack, staged.start_command) == ("python", "python3 app.py")
     assert any("Detected python" in line for line in log)
 
 
 def test_procfile_web_line_wins(tmp_path):
     root = app(tmp_path, {"app.py": "", "Procfile": "worker: python3 w.py\nweb:  python3 app.py --fast \n"})
-    staged = buildpacks.stage(ALL, root, tmp_path / "cache", [])
+    staged = buildpacks.stage(ALL, root, buildpacks.HostRunner(root, tmp_path / "cache"), [])
     assert staged.start_command == "python3 app.py --fast"
     assert staged.process_types == {"web": "python3 app.py"}
 
 
 def test_static_app(tmp_path):
     root = app(tmp_path, {"index.html": "<h1>hi</h1>"})
-    staged = buildpacks.stage(ALL, root, tmp_path / "cache", [])
+    staged = buildpacks.stage(ALL, root, buildpacks.HostRunner(root, tmp_path / "cache"), [])
     assert staged.buildpack == "staticfile"
     assert staged.start_command == "python3 -m http.server $PORT --bind 0.0.0.0 --directory ."
 
 
 def test_python_wins_over_staticfile_by_order(tmp_path):
     root = app(tmp_path, {"app.py": "", "index.html": ""})
-    assert buildpacks.stage(ALL, root, tmp_path / "cache", []).buildpack == "python"
+    assert buildpacks.stage(ALL, root, buildpacks.HostRunner(root, tmp_path / "cache"), []).buildpack == "python"
 
 
 def test_nothing_detected(tmp_path):
     root = app(tmp_path, {"notes.txt": "hello"})
     with pytest.raises(buildpacks.BuildpackError) as error:
-        buildpacks.stage(ALL, root, tmp_path / "cache", [])
+        buildpacks.stage(ALL, root, buildpacks.HostRunner(root, tmp_path / "cache"), [])
     assert str(error.value) == "None of the buildpacks detected a compatible application"
 
 
 def test_requested_buildpack_skips_detect(tmp_path):
     root = app(tmp_path, {"app.py": "", "index.html": ""})
-    assert buildpacks.stage(ALL, root, tmp_path / "cache", [], requested="staticfile").buildpack == "staticfile"
+    assert buildpacks.stage(ALL, root, buildpacks.HostRunner(root, tmp_path / "cache"), [], requested="staticfile").buildpack == "staticfile"
     with pytest.raises(buildpacks.BuildpackError, match="not installed"):
-        buildpacks.stage(ALL, root, tmp_path / "cache", [], requested="ruby")
+        buildpacks.stage(ALL, root, buildpacks.HostRunner(root, tmp_path / "cache"), [], requested="ruby")
 
 
 def test_python_app_without_app_py_needs_a_procfile_web_line(tmp_path):
     root = app(tmp_path, {"server.py": "", "Procfile": "worker: python3 server.py"})
     with pytest.raises(buildpacks.BuildpackError, match="no start command"):
-        buildpacks.stage(ALL, root, tmp_path / "cache", [])
+        buildpacks.stage(ALL, root, buildpacks.HostRunner(root, tmp_path / "cache"), [])
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -137,3 +139,13 @@ def test_python_app_without_app_py_needs_a_procfile_web_line(tmp_path):
 ])
 def test_parse_release(text, expected):
     assert buildpacks.parse_release(text) == expected
+
+
+def test_a_procfile_that_is_a_link_is_not_followed(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("web: echo the-secret-line\n")
+    root = app(tmp_path, {"app.py": ""})
+    (root / "Procfile").symlink_to(secret)
+    assert buildpacks.procfile_web(root) is None
+    assert buildpacks.stage(ALL, root, buildpacks.HostRunner(root, tmp_path / "cache"), []).start_command == \
+        "python3 app.py"

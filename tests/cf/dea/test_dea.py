@@ -55,6 +55,21 @@ def container_gone(dea, instance_id: str) -> bool:
     return not any((CGROUP_ROOT / c / dea.config["cgroup_parent"] / instance_id).exists() for c in ("memory", "pids"))
 
 
+def mapped_ports(dea) -> set[int]:
+    """The ports the DEA maps into containers now (its nft map, in its network namespace)."""
+    listing = dea.netns.run("nft", "-j", "list", "map", "inet", "bosh_py_dea", "ports")
+    assert listing.returncode == 0, listing.stderr
+    found: set[int] = set()
+    for item in json.loads(listing.stdout)["nftables"]:
+        for element in item.get("map", {}).get("elem", []):
+            found.add(int(element[0]))
+    return found
+
+
+def container_links(dea) -> list[str]:
+    return [name for name in dea.netns.links() if name.startswith("deac")]
+
+
 @pytest.fixture(scope="module")
 def hello(watcher, dea, fake_cc):
     """The hello app, staged once by the DEA over NATS."""
@@ -87,7 +102,7 @@ def test_discover_answers_only_with_room(watcher, dea):
                                               "sha1": None, "limits": {"mem": 256}}, 1.0)
     assert len(answers) == 1
     reply, _elapsed = answers[0]
-    assert reply["id"] == dea.id and reply["ip"] == "127.0.0.1"
+    assert reply["id"] == dea.id and reply["ip"] == dea.config["ip"]
     assert watcher.gather("dea.discover", {"droplet": "big", "limits": {"mem": 4096}}, 0.5) == []
 
 
@@ -96,15 +111,15 @@ def test_start_run_find_heartbeat_update_and_stop(watcher, dea, fake_cc, hello):
     since = time.monotonic()
     start(watcher, dea, fake_cc, guid, staged, uris=["hello.test", "hi.test"])
     registered = watcher.wait_for("router.register", lambda m: m["app"] == guid, since=since)
-    assert registered["host"] == "127.0.0.1" and registered["uris"] == ["hello.test", "hi.test"]
+    assert registered["host"] == dea.config["ip"] and registered["uris"] == ["hello.test", "hi.test"]
     assert registered["private_instance_index"] == 0
     instance_id, port = registered["private_instance_id"], registered["port"]
     assert dea.config["port_range_start"] <= port <= dea.config["port_range_end"]
 
     # the app answers on its port, in its container
-    seen = json.loads(http_get(f"http://127.0.0.1:{port}/"))
+    seen = json.loads(http_get(f"http://{dea.config['ip']}:{port}/"))
     assert seen["uid"] == dea.config["container_uid_base"] + port - dea.config["port_range_start"]
-    assert seen["pid"] <= 3                        # PID namespace: init, sh, python
+    assert seen["pid"] <= 16   # PID namespace: init, its network set-up (ip), sh, python
     assert seen["hostname"] == instance_id[:32]    # UTS namespace
     assert seen["cwd"] == "/home/vcap/app" and seen["tmp"] == []   # private /tmp
     assert seen["env"] == {"PORT": str(port), "VCAP_APP_PORT": str(port), "VCAP_APP_HOST": "0.0.0.0",
@@ -119,7 +134,7 @@ def test_start_run_find_heartbeat_update_and_stop(watcher, dea, fake_cc, hello):
     [reply] = find(watcher, guid, include_stats=True)
     assert {k: reply[k] for k in ("dea", "droplet", "version", "instance", "index", "state", "host", "port")} == {
         "dea": dea.id, "droplet": guid, "version": "v1", "instance": instance_id, "index": 0,
-        "state": "RUNNING", "host": "127.0.0.1", "port": port}
+        "state": "RUNNING", "host": dea.config["ip"], "port": port}
     stats = reply["stats"]
     assert stats["mem_quota"] == 128 * 1024 * 1024 and stats["uptime"] > 0
     assert 0 < stats["usage"]["mem"] < 128 * 1024 * 1024 and stats["usage"]["cpu"] >= 0
@@ -168,7 +183,8 @@ def test_start_run_find_heartbeat_update_and_stop(watcher, dea, fake_cc, hello):
     assert unregistered["uris"] == ["hello.test", "new.test"] and unregistered["port"] == port
     wait_until(lambda: container_gone(dea, instance_id), 5, message="cgroups removed")
     assert not any(pid_alive(pid) for pid in pids)
-    assert not (Path(dea.config["base_dir"]) / "instances" / instance_id).exists()
+    wait_until(lambda: not (Path(dea.config["base_dir"]) / "instances" / instance_id).exists(), 5,
+               message="the instance's files removed")
     assert find(watcher, guid) == []
 
 
@@ -179,6 +195,8 @@ def test_killed_app_is_reported_crashed(watcher, dea, fake_cc, hello):
     registered = watcher.wait_for("router.register", lambda m: m["app"] == guid and m["private_instance_index"] == 1,
                                   since=since)
     instance_id = registered["private_instance_id"]
+    slot = registered["port"] - dea.config["port_range_start"]
+    assert registered["port"] in mapped_ports(dea) and f"deac{slot}" in container_links(dea)
     pids = instance_pids(dea, instance_id)
     app = [pid for pid in pids if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"python3\0app.py")]
     assert len(app) == 1, pids
@@ -189,6 +207,9 @@ def test_killed_app_is_reported_crashed(watcher, dea, fake_cc, hello):
     watcher.wait_for("router.unregister", lambda m: m["private_instance_id"] == instance_id, since=since)
     wait_until(lambda: container_gone(dea, instance_id), 5, message="cgroups removed")
     assert not any(pid_alive(pid) for pid in pids)
+    # its port mapping and veth pair are gone with it
+    wait_until(lambda: registered["port"] not in mapped_ports(dea), 5, message="the port unmapped")
+    assert f"deac{slot}" not in container_links(dea)
     # the crashed instance is still findable (with its logs) and in heartbeats
     [crashed] = find(watcher, guid, states=["CRASHED"], include_logs=True)
     assert crashed["instance"] == instance_id and "hello app starting, index 1" in crashed["logs"]["stdout"]
@@ -230,7 +251,7 @@ def test_static_app_is_served(watcher, dea, fake_cc):
     since = time.monotonic()
     start(watcher, dea, fake_cc, guid, staged, start_command=None)  # the command comes from the droplet
     registered = watcher.wait_for("router.register", lambda m: m["app"] == guid, since=since)
-    assert "static hello" in http_get(f"http://127.0.0.1:{registered['port']}/")
+    assert "static hello" in http_get(f"http://{dea.config['ip']}:{registered['port']}/")
     # left running: the DEA's shutdown at the end of the module must stop it and clean up
 
 

@@ -12,13 +12,13 @@ import pytest
 
 from .conftest import _run_dea, dea_config, needs_root
 from .helpers import HELLO_APP, cgroup_dirs, descendants, pid_alive, wait_until
-from .test_dea import stage, start
+from .test_dea import container_links, mapped_ports, stage, start
 
 pytestmark = [needs_root, pytest.mark.timeout(300)]
 
 
-def test_shutdown_stops_every_instance(tmp_path, nats_server, watcher, fake_cc):
-    runner = _run_dea(tmp_path, dea_config(tmp_path, nats_server), watcher)
+def test_shutdown_stops_every_instance(tmp_path, nats_server, watcher, fake_cc, dea_net):
+    runner = _run_dea(tmp_path, dea_config(tmp_path, nats_server, dea_net), watcher, dea_net)
     dea = next(runner)
     try:
         guid, staged = stage(watcher, dea, fake_cc, {"app.py": HELLO_APP})
@@ -37,9 +37,10 @@ def test_shutdown_stops_every_instance(tmp_path, nats_server, watcher, fake_cc):
         runner.close()  # the finalizer: no process, cgroup or mount left
 
 
-def test_killed_dea_takes_its_containers_and_the_next_one_cleans_up(tmp_path, nats_server, watcher, fake_cc):
-    config = dea_config(tmp_path, nats_server)
-    first = _run_dea(tmp_path, config, watcher, leaves_cgroups=True)
+def test_killed_dea_takes_its_containers_and_the_next_one_cleans_up(tmp_path, nats_server, watcher, fake_cc,
+                                                                   dea_net):
+    config = dea_config(tmp_path, nats_server, dea_net)
+    first = _run_dea(tmp_path, config, watcher, dea_net, leaves_cgroups=True)
     dea = next(first)
     try:
         guid, staged = stage(watcher, dea, fake_cc, {"app.py": HELLO_APP})
@@ -54,12 +55,14 @@ def test_killed_dea_takes_its_containers_and_the_next_one_cleans_up(tmp_path, na
         assert any(p.name == registered["private_instance_id"] for p in cgroup_dirs(config["cgroup_parent"]))
         instance_dir = Path(config["base_dir"]) / "instances" / registered["private_instance_id"]
         assert instance_dir.exists()
+        assert registered["port"] in mapped_ports(dea)   # the dead DEA's mapping stays until the next one
     finally:
         first.close()  # checks that no process is left; the cgroups stay for the next DEA
-    second = _run_dea(tmp_path, config, watcher)
+    second = _run_dea(tmp_path, config, watcher, dea_net)
     try:
-        next(second)  # serving: it removed the old instance's cgroups and files first
+        new = next(second)  # serving: it removed the old instance's cgroups, files and port mappings first
         assert [p.name for p in cgroup_dirs(config["cgroup_parent"])] == [config["cgroup_parent"]] * 2
         assert not instance_dir.exists()
+        assert mapped_ports(new) == set() and container_links(new) == []
     finally:
         second.close()

@@ -4,6 +4,12 @@ App bits (zip) come from users, droplets (tar.gz) from whichever DEA staged them
 entry must land inside the target directory (no absolute paths, no ``..``, no symlink
 pointing out, no device files), and the unpacked size is capped so a zip bomb fails
 instead of filling the disk.
+
+"Inside" is decided on the real filesystem, never lexically: a chain of relative links
+(``a/…/j/up -> ../../…``, then ``root -> a/…/j/up/../../…``) looks contained to
+``normpath`` yet resolves to ``/``. So each entry's parent is resolved with ``realpath``,
+each link's target is resolved through the links already made, and once every entry is
+out, every link is resolved again (a link made early can be redirected by a later one).
 """
 
 from __future__ import annotations
@@ -35,21 +41,44 @@ def _safe_name(name: str) -> str | None:
     return normal
 
 
-def _symlink_ok(link_path: str, target: str) -> bool:
-    if target.startswith("/"):
-        return False
-    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(link_path), target))
-    return resolved != ".." and not resolved.startswith("../")
+def _inside(root: str, path: str) -> bool:
+    return path == root or path.startswith(root + os.sep)
+
+
+def _check_link(root: Path, link_path: Path, target: str, name: str) -> None:
+    """Refuse a link whose target, resolved through the links that exist now, leaves ``root``."""
+    if target.startswith("/") or "\0" in target:
+        raise UnsafeArchive(f"symlink {name!r} points outside the app: {target!r}")
+    real_root = os.path.realpath(root)
+    resolved = os.path.realpath(os.path.join(os.path.dirname(link_path), target))
+    if not _inside(real_root, resolved):
+        raise UnsafeArchive(f"symlink {name!r} points outside the app: {target!r}")
+
+
+def _check_all_links(root: Path, made: list[tuple[Path, str]]) -> None:
+    """Resolve every link again once all of them exist; remove them all if one escapes."""
+    real_root = os.path.realpath(root)
+    for path, name in made:
+        if not _inside(real_root, os.path.realpath(path)):
+            target = os.readlink(path)
+            for other, _ in made:
+                if os.path.islink(other):
+                    os.unlink(other)
+            raise UnsafeArchive(f"symlink {name!r} points outside the app (through other links): {target!r}")
 
 
 def _check_parents(root: Path, relative: str) -> Path:
-    """Refuse to write through a symlink made by an earlier entry."""
+    """Refuse to write through a symlink made by an earlier entry; the real parent must be
+    inside the real root."""
     path = root
     for part in Path(relative).parts[:-1]:
         path = path / part
         if path.is_symlink():
             raise UnsafeArchive(f"entry {relative!r} goes through the symlink {part!r}")
-    return root / relative
+    target = root / relative
+    if not _inside(os.path.realpath(root), os.path.realpath(target.parent)):
+        raise UnsafeArchive(f"entry {relative!r} resolves outside the app")
+    return target
 
 
 def unzip(archive: Path, target: Path, max_bytes: int) -> int:
@@ -57,6 +86,7 @@ def unzip(archive: Path, target: Path, max_bytes: int) -> int:
     target.mkdir(parents=True, exist_ok=True)
     total = 0
     count = 0
+    links: list[tuple[Path, str]] = []
     try:
         zf = zipfile.ZipFile(archive)
     except zipfile.BadZipFile as error:
@@ -72,13 +102,15 @@ def unzip(archive: Path, target: Path, max_bytes: int) -> int:
                 path.mkdir(parents=True, exist_ok=True)
                 continue
             if stat.S_ISLNK(mode):
+                if info.file_size > 4096:
+                    raise UnsafeArchive(f"symlink {name!r}: target longer than 4096 bytes")
                 link = zf.read(info).decode("utf-8", "replace")
-                if not _symlink_ok(name, link):
-                    raise UnsafeArchive(f"symlink {name!r} points outside the app: {link!r}")
                 path.parent.mkdir(parents=True, exist_ok=True)
+                _check_link(target, path, link, name)
                 if path.is_symlink() or path.exists():
                     path.unlink()
                 os.symlink(link, path)
+                links.append((path, name))
                 continue
             total += info.file_size
             if total > max_bytes:
@@ -95,6 +127,7 @@ def unzip(archive: Path, target: Path, max_bytes: int) -> int:
                     out.write(chunk)
             os.chmod(path, ((mode & 0o777) | 0o600) if mode & 0o777 else 0o644)
             count += 1
+    _check_all_links(target, links)
     return count
 
 
@@ -104,6 +137,7 @@ def untar(archive: Path, target: Path, max_bytes: int, only: str | None = None) 
     target.mkdir(parents=True, exist_ok=True)
     total = 0
     count = 0
+    links: list[tuple[Path, str]] = []
     try:
         tar = tarfile.open(archive, "r:*")
     except tarfile.TarError as error:
@@ -124,12 +158,12 @@ def untar(archive: Path, target: Path, max_bytes: int, only: str | None = None) 
                 path.mkdir(parents=True, exist_ok=True)
                 os.chmod(path, (member.mode & 0o777) | 0o700)
             elif member.issym():
-                if not _symlink_ok(name, member.linkname):
-                    raise UnsafeArchive(f"symlink {name!r} points outside: {member.linkname!r}")
                 path.parent.mkdir(parents=True, exist_ok=True)
+                _check_link(target, path, member.linkname, name)
                 if path.is_symlink() or path.exists():
                     path.unlink()
                 os.symlink(member.linkname, path)
+                links.append((path, name))
             elif member.isfile():
                 total += member.size
                 if total > max_bytes:
@@ -146,6 +180,7 @@ def untar(archive: Path, target: Path, max_bytes: int, only: str | None = None) 
             else:
                 raise UnsafeArchive(f"unsupported entry type for {member.name!r}")
             count += 1
+    _check_all_links(target, links)
     return count
 
 

@@ -5,18 +5,28 @@ order) whose detect exits 0 stages the app; release prints YAML whose
 ``default_process_types.web`` is the start command, unless the app's ``Procfile`` has a
 ``web:`` line, which wins. The stemcell has no YAML library, and release output is a tiny,
 known shape, so it is read by a small parser here.
+
+Where a script runs is the caller's ``ScriptRunner``: staging runs each one in a container
+as an unprivileged user (``staging.ContainerRunner``); ``HostRunner`` runs them directly
+and is for testing the scripts themselves only. The app directory is the user's: after a
+script ran in it, it is read here without following links.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 NO_BUILDPACK = "None of the buildpacks detected a compatible application"
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin", "LANG": "C.UTF-8",
        "HOME": "/tmp"}
+SCRIPTS = ("detect", "compile", "release")
+MAX_PROCFILE = 64 * 1024
 
 
 class BuildpackError(Exception):
@@ -39,6 +49,39 @@ class Staged:
     process_types: dict[str, str]
 
 
+@dataclass(frozen=True)
+class Completed:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class ScriptRunner(Protocol):
+    def __call__(self, buildpack: Buildpack, script: str, timeout: float) -> Completed:
+        """Run ``bin/<script>`` of ``buildpack`` with the app (and, for compile, the cache)
+        as arguments; raise ``BuildpackError`` when it cannot run or runs out of time."""
+        ...
+
+
+@dataclass(frozen=True)
+class HostRunner:
+    """Runs the scripts on this machine, as this user: for tests of the scripts only."""
+
+    app_dir: Path
+    cache_dir: Path
+
+    def __call__(self, buildpack: Buildpack, script: str, timeout: float) -> Completed:
+        args = [str(self.app_dir)] + ([str(self.cache_dir)] if script == "compile" else [])
+        try:
+            done = subprocess.run([str(buildpack.script(script)), *args], capture_output=True, text=True,
+                                  env=ENV, timeout=timeout, stdin=subprocess.DEVNULL, cwd="/")
+        except subprocess.TimeoutExpired:
+            raise BuildpackError(f"{buildpack.name} {script} did not finish within {timeout:g} s") from None
+        except OSError as error:
+            raise BuildpackError(f"{buildpack.name} {script}: {error}") from None
+        return Completed(done.returncode, done.stdout, done.stderr)
+
+
 def available(buildpacks_dir: Path, order: tuple[str, ...] | list[str]) -> list[Buildpack]:
     """Configured buildpacks that exist, in detect order."""
     found = []
@@ -49,26 +92,18 @@ def available(buildpacks_dir: Path, order: tuple[str, ...] | list[str]) -> list[
     return found
 
 
-def _run(argv: list[str], log: list[str], timeout: float) -> subprocess.CompletedProcess:
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, env=ENV, timeout=timeout,
-                              stdin=subprocess.DEVNULL, cwd="/")
-    except subprocess.TimeoutExpired:
-        raise BuildpackError(f"{argv[0]} did not finish within {timeout:g} s") from None
-    except OSError as error:
-        raise BuildpackError(f"{argv[0]}: {error}") from None
+def _keep_output(done: Completed, log: list[str]) -> None:
     for stream in (done.stdout, done.stderr):
         if stream and stream.strip():
             log.append(stream.rstrip("\n"))
-    return done
 
 
-def detect(buildpacks: list[Buildpack], app_dir: Path, log: list[str], timeout: float = 30) -> tuple[Buildpack, str]:
+def detect(buildpacks: list[Buildpack], run: ScriptRunner, log: list[str],
+           timeout: float = 30) -> tuple[Buildpack, str]:
     for buildpack in buildpacks:
         try:
-            done = subprocess.run([str(buildpack.script("detect")), str(app_dir)], capture_output=True,
-                                  text=True, env=ENV, timeout=timeout, stdin=subprocess.DEVNULL, cwd="/")
-        except (OSError, subprocess.TimeoutExpired) as error:
+            done = run(buildpack, "detect", timeout)
+        except BuildpackError as error:
             log.append(f"-----> {buildpack.name}: detect failed: {error}")
             continue
         if done.returncode == 0:
@@ -78,19 +113,15 @@ def detect(buildpacks: list[Buildpack], app_dir: Path, log: list[str], timeout: 
     raise BuildpackError(NO_BUILDPACK)
 
 
-def compile_app(buildpack: Buildpack, app_dir: Path, cache_dir: Path, log: list[str], timeout: float) -> None:
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    done = _run([str(buildpack.script("compile")), str(app_dir), str(cache_dir)], log, timeout)
+def compile_app(buildpack: Buildpack, run: ScriptRunner, log: list[str], timeout: float) -> None:
+    done = run(buildpack, "compile", timeout)
+    _keep_output(done, log)
     if done.returncode != 0:
         raise BuildpackError(f"buildpack {buildpack.name} failed to compile the app (exit {done.returncode})")
 
 
-def release(buildpack: Buildpack, app_dir: Path, log: list[str], timeout: float = 30) -> dict[str, str]:
-    try:
-        done = subprocess.run([str(buildpack.script("release")), str(app_dir)], capture_output=True,
-                              text=True, env=ENV, timeout=timeout, stdin=subprocess.DEVNULL, cwd="/")
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise BuildpackError(f"buildpack {buildpack.name}: release failed: {error}") from None
+def release(buildpack: Buildpack, run: ScriptRunner, log: list[str], timeout: float = 30) -> dict[str, str]:
+    done = run(buildpack, "release", timeout)
     if done.returncode != 0:
         log.append(done.stderr.rstrip("\n"))
         raise BuildpackError(f"buildpack {buildpack.name}: release exited {done.returncode}")
@@ -134,19 +165,32 @@ def _unquote(value: str) -> str:
     return value
 
 
+def read_app_file(app_dir: Path, name: str, max_bytes: int = MAX_PROCFILE) -> str | None:
+    """A regular file at the top of the app, read without following a link (the app's own
+    code made it: a ``Procfile`` linked to a VM file must not be read as root)."""
+    try:
+        fd = os.open(app_dir / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            return None
+        return f.read(max_bytes).decode("utf-8", "replace")
+
+
 def procfile_web(app_dir: Path) -> str | None:
     """The ``web:`` command of the app's Procfile, if it has one."""
-    procfile = app_dir / "Procfile"
-    if not procfile.is_file():
+    text = read_app_file(app_dir, "Procfile")
+    if text is None:
         return None
-    for line in procfile.read_text(errors="replace").splitlines():
+    for line in text.splitlines():
         key, sep, value = line.partition(":")
         if sep and key.strip() == "web" and value.strip():
             return value.strip()
     return None
 
 
-def stage(buildpacks: list[Buildpack], app_dir: Path, cache_dir: Path, log: list[str],
+def stage(buildpacks: list[Buildpack], app_dir: Path, run: ScriptRunner, log: list[str],
           requested: str | None = None, compile_timeout: float = 600) -> Staged:
     """Detect (unless a buildpack is requested by name), compile, release; pick the start
     command (Procfile web wins)."""
@@ -158,9 +202,9 @@ def stage(buildpacks: list[Buildpack], app_dir: Path, cache_dir: Path, log: list
         buildpack, detected = chosen[0], requested
         log.append(f"-----> Using buildpack {requested} (requested)")
     else:
-        buildpack, detected = detect(buildpacks, app_dir, log)
-    compile_app(buildpack, app_dir, cache_dir, log, compile_timeout)
-    process_types = release(buildpack, app_dir, log)
+        buildpack, detected = detect(buildpacks, run, log)
+    compile_app(buildpack, run, log, compile_timeout)
+    process_types = release(buildpack, run, log)
     web = procfile_web(app_dir)
     if web:
         log.append(f"-----> Start command from Procfile: {web}")

@@ -14,6 +14,8 @@ from typing import Any
 
 from cf_platform.mbus import NatsConfig
 
+from . import container_net
+
 
 class ConfigError(Exception):
     pass
@@ -46,6 +48,10 @@ class DeaConfig:
     require_cgroups: bool = False            # refuse to start apps without enforced limits
     pids_max: int = 1024
     container_uid_base: int = 20000          # instance uid = base + (port - port_range_start)
+    container_network: str = "10.254.0.0/20"  # one /30 per port slot (Warden's pool, grown)
+    container_deny_egress: tuple[str, ...] = ()   # more IPv4 networks apps may not reach
+    staging_uid: int = 19999                 # buildpacks run as this uid, never as root
+    staging_memory_mb: int = 1024
     log_tail_lines: int = 100
     log_level: str = "info"
 
@@ -82,7 +88,7 @@ class DeaConfig:
         for key in ("base_dir", "buildpacks_dir", "cgroup_root"):
             if key in values:
                 values[key] = Path(values[key])
-        for key in ("buildpacks", "stacks"):
+        for key in ("buildpacks", "stacks", "container_deny_egress"):
             if key in values:
                 values[key] = tuple(values[key])
         if not values.get("id"):
@@ -90,6 +96,17 @@ class DeaConfig:
         config = cls(**values)
         if config.port_range_end < config.port_range_start:
             raise ConfigError("config: port_range_end is below port_range_start")
+        try:
+            pool = container_net.parse_pool(config.container_network)
+        except container_net.ContainerNetworkError as error:
+            raise ConfigError(f"config: {error}") from None
+        needed = config.port_range_end - config.port_range_start + 1
+        if container_net.slots(pool) < needed:
+            raise ConfigError(f"config: container_network {pool} has room for {container_net.slots(pool)} "
+                              f"containers (one /30 each), the port range for {needed}")
+        for uid in (config.staging_uid, config.container_uid_base):
+            if uid <= 0:
+                raise ConfigError("config: staging_uid and container_uid_base must be above 0 (never root)")
         return config
 
     @classmethod

@@ -1,10 +1,12 @@
-"""A Warden-like container for one instance, seen from the DEA (host side).
+"""A Warden-like container for one instance or one staging step, seen from the DEA.
 
-``start`` creates the cgroups, writes the container's spec next to the instance and starts
-``container_init`` (see there for the namespaces and mounts); ``wait`` gives the app's exit
-status; ``stop`` asks politely (SIGTERM, forwarded to the app) then kills; ``destroy``
-leaves nothing: no process, no cgroup. The network namespace is the VM's own (each
-instance gets its own port), like Warden's NAT-ed ports without the veth pair.
+``start`` creates the cgroups, writes the container's spec next to it and starts
+``container_init`` (see there for the namespaces, the new root and the veth pair);
+``wait`` gives the command's exit status; ``stop`` asks politely (SIGTERM, forwarded to
+the app) then kills; ``destroy`` leaves nothing: no process, no cgroup, no veth. Each
+container has its own network namespace: an instance gets a veth pair and the DEA maps
+its port (``nat``); a staging container has loopback only. ``run`` is the synchronous
+form for staging steps (a worker thread waits for the command, with a time limit).
 """
 
 from __future__ import annotations
@@ -14,31 +16,48 @@ import json
 import logging
 import os
 import signal
+import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from . import nat
 from .cgroups import CgroupSet
+from .container_net import ContainerNetwork
 
 log = logging.getLogger(__name__)
 
 INIT = Path(__file__).with_name("container_init.py")
 SETUP_FAILED = 125
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+HOME = "/home/vcap/app"
+INIT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+
+
+@dataclass(frozen=True)
+class Bind:
+    """A directory of the VM seen at ``target`` inside the container."""
+
+    source: Path
+    target: str
+    writable: bool = False
 
 
 @dataclass(frozen=True)
 class ContainerSpec:
     instance_id: str
-    directory: Path           # <base>/instances/<id>: app/ (bound at /home/vcap/app), logs/
+    directory: Path           # <base>/instances/<id> (or a staging step's): logs/, rootfs/
     uid: int
     mem_mb: int
     fds: int
     pids_max: int
     env: dict[str, str]
-    command: str
-    hide: list[str] = field(default_factory=list)
+    command: str = ""                     # run with /bin/sh -c ...
+    argv: tuple[str, ...] = ()            # ... or exactly this
+    binds: tuple[Bind, ...] = ()
+    network: ContainerNetwork | None = None   # None: loopback only
+    workdir: str = HOME
 
     @property
     def app_dir(self) -> Path:
@@ -47,6 +66,33 @@ class ContainerSpec:
     @property
     def logs_dir(self) -> Path:
         return self.directory / "logs"
+
+    @property
+    def rootfs(self) -> Path:
+        return self.directory / "rootfs"
+
+    def init_spec(self, cgroups: CgroupSet | None) -> dict:
+        """What ``container_init`` reads."""
+        return {
+            "dea_pid": os.getpid(), "hostname": self.instance_id[:32], "rootfs": str(self.rootfs),
+            "uid": self.uid, "gid": self.uid, "fds": self.fds, "tmp_mb": max(16, self.mem_mb),
+            "cgroups": [str(p) for p in cgroups.paths] if cgroups else [],
+            "stdout": str(self.logs_dir / "stdout.log"), "stderr": str(self.logs_dir / "stderr.log"),
+            "env": self.env, "command": self.command, "argv": list(self.argv), "workdir": self.workdir,
+            "binds": [[str(b.source), b.target, b.writable] for b in self.binds],
+            "network": self.network.to_spec() if self.network else None}
+
+    def prepare(self, cgroups: CgroupSet | None) -> Path:
+        """Make the directories and cgroups; write the spec (0600: env may hold secrets)."""
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        self.rootfs.mkdir(mode=0o700, exist_ok=True)
+        if cgroups is not None:
+            cgroups.create(self.mem_mb * 1024 * 1024, self.pids_max)
+        spec_path = self.directory / "container.json"
+        fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(self.init_spec(cgroups), f)
+        return spec_path
 
 
 @dataclass
@@ -64,27 +110,33 @@ class Container:
         self._cpu: _CpuSample | None = None
 
     async def start(self) -> None:
-        spec = self.spec
-        spec.logs_dir.mkdir(parents=True, exist_ok=True)
-        if self.cgroups is not None:
-            self.cgroups.create(spec.mem_mb * 1024 * 1024, spec.pids_max)
-        init_spec = {
-            "dea_pid": os.getpid(), "hostname": spec.instance_id[:32], "app_dir": str(spec.app_dir),
-            "uid": spec.uid, "gid": spec.uid, "fds": spec.fds, "tmp_mb": max(16, spec.mem_mb),
-            "cgroups": [str(p) for p in self.cgroups.paths] if self.cgroups else [],
-            "stdout": str(spec.logs_dir / "stdout.log"), "stderr": str(spec.logs_dir / "stderr.log"),
-            "env": spec.env, "command": spec.command, "hide": spec.hide}
-        spec_path = spec.directory / "container.json"
-        fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # env may hold secrets
-        with os.fdopen(fd, "w") as f:
-            json.dump(init_spec, f)
-        with open(spec.logs_dir / "container.log", "ab") as container_log:
+        spec_path = self.spec.prepare(self.cgroups)
+        with open(self.spec.logs_dir / "container.log", "ab") as container_log:
             # From the loop's thread: PDEATHSIG in the keeper follows this thread's life.
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable, "-I", str(INIT), str(spec_path), stdin=asyncio.subprocess.DEVNULL,
                 stdout=container_log, stderr=container_log, start_new_session=True, cwd="/",
-                env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"})
+                env=INIT_ENV)
         self.started_at = time.time()
+
+    def run(self, timeout: float) -> int:
+        """Run to the end (blocking; the calling thread must live as long: PDEATHSIG). Returns
+        the command's status; raises ``TimeoutError`` after killing it at ``timeout``."""
+        spec_path = self.spec.prepare(self.cgroups)
+        try:
+            with open(self.spec.logs_dir / "container.log", "ab") as container_log:
+                process = subprocess.Popen([sys.executable, "-I", str(INIT), str(spec_path)],
+                                           stdin=subprocess.DEVNULL, stdout=container_log, stderr=container_log,
+                                           start_new_session=True, cwd="/", env=INIT_ENV)
+            try:
+                code = process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()  # the keeper; its PID namespace dies with it
+                process.wait()
+                raise TimeoutError(f"did not finish within {timeout:g} s") from None
+            return 128 - code if code < 0 else code
+        finally:
+            self.destroy()
 
     @property
     def pid(self) -> int | None:
@@ -126,9 +178,12 @@ class Container:
             await self.process.wait()
 
     def destroy(self) -> None:
-        """Remove the cgroups (killing any straggler in them). Call after ``kill``."""
+        """Remove the cgroups (killing any straggler in them) and the host end of the veth
+        pair (normally gone with the container's namespace). Call after ``kill``."""
         if self.cgroups is not None:
             self.cgroups.destroy()
+        if self.spec.network is not None:
+            nat.remove_link(self.spec.network.host_if)
 
     def oom_killed(self) -> bool:
         return self.cgroups is not None and self.cgroups.oom_kills() > 0

@@ -8,6 +8,11 @@ routes unregistered, container removed (processes, cgroups, app files; the logs 
 A stop goes STOPPING (routes unregistered), SIGTERM then SIGKILL, STOPPED, and removes
 everything.
 
+Each instance's slot (its port minus the start of the port range) gives it its uid and its
+container's /30; the DEA maps ``<dea ip>:<port>`` to the container (``nat``) while the
+instance holds the port, and the app listens on that same port inside its own network
+namespace, where it can bind nothing of the VM's.
+
 What the outside world hears is behind the ``Notifier`` protocol, so this module knows
 nothing about NATS.
 """
@@ -21,11 +26,12 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from typing import Protocol
+from urllib.parse import urlsplit
 
-from . import app_env, archive, health, logs
+from . import app_env, archive, container_net, health, logs, nat
 from .cgroups import CgroupError, CgroupSet
 from .config import DeaConfig
-from .container import SETUP_FAILED, Container, ContainerSpec
+from .container import HOME, SETUP_FAILED, Bind, Container, ContainerSpec
 from .droplets import DropletCache
 from .instance import Instance, State
 from .ports import PortPool
@@ -52,8 +58,14 @@ class InstanceManager:
     tasks: dict[str, asyncio.Task] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.ports = PortPool(self.config.port_range_start, self.config.port_range_end)
-        self.droplets = DropletCache(self.config.droplets_dir, self.config.max_bits_mb * 1024 * 1024)
+        config = self.config
+        self.ports = PortPool(config.port_range_start, config.port_range_end)
+        self.droplets = DropletCache(config.droplets_dir, config.max_bits_mb * 1024 * 1024)
+        self.pool = container_net.parse_pool(config.container_network)
+        nats_hosts = [urlsplit(server).hostname or "" for server in config.nats.servers]
+        deny = nat.deny_list(config.container_deny_egress, nats_hosts, nat.own_ipv4_networks())
+        self.nat = nat.PortMapper(config.ip, str(self.pool), config.port_range_start, config.port_range_end, deny)
+        self.nat.reset()  # also removes what a previous DEA process left
 
     # --- start ----------------------------------------------------------------------------
 
@@ -78,9 +90,11 @@ class InstanceManager:
             if instance.directory is not None:
                 await asyncio.to_thread(shutil.rmtree, instance.directory, True)
             return
-        container = Container(self._container_spec(instance, command), self._cgroups(instance))
+        network = container_net.for_slot(self.pool, self._slot(instance))
+        container = Container(self._container_spec(instance, command, network), self._cgroups(instance))
         self.containers[instance.instance_id] = container
         try:
+            await asyncio.to_thread(self.nat.map, instance.port, network.container_ip)
             await container.start()
         except Exception as error:  # noqa: BLE001
             await self._crash(instance, None, f"failed to create the container: {error}")
@@ -130,22 +144,27 @@ class InstanceManager:
         instance.start_command = command
         return command
 
-    def _uid(self, instance: Instance) -> int:
+    def _slot(self, instance: Instance) -> int:
         assert instance.port is not None
-        return self.config.container_uid_base + instance.port - self.config.port_range_start
+        return instance.port - self.config.port_range_start
+
+    def _uid(self, instance: Instance) -> int:
+        return self.config.container_uid_base + self._slot(instance)
 
     def _cgroups(self, instance: Instance) -> CgroupSet | None:
         if not self.cgroups_enabled:
             return None
         return CgroupSet(self.config.cgroup_root, self.config.cgroup_parent, instance.instance_id)
 
-    def _container_spec(self, instance: Instance, command: str) -> ContainerSpec:
+    def _container_spec(self, instance: Instance, command: str,
+                        network: container_net.ContainerNetwork) -> ContainerSpec:
         assert instance.directory is not None and instance.port is not None
         return ContainerSpec(
             instance_id=instance.instance_id, directory=instance.directory, uid=self._uid(instance),
             mem_mb=instance.limits.mem, fds=instance.limits.fds, pids_max=self.config.pids_max,
             env=app_env.build(instance, instance.port, self.config.ip), command=command,
-            hide=[str(self.config.base_dir)])
+            binds=(Bind(instance.directory / "app", HOME, writable=True),),
+            network=network)
 
     # --- crash ----------------------------------------------------------------------------
 
@@ -159,7 +178,7 @@ class InstanceManager:
         if container is not None:
             await container.kill()
             oom = container.oom_killed()
-            await self._destroy(container)
+            await self._destroy(container, instance.port)
         instance.exit_status = status
         instance.exit_description = description or _describe_exit(status, oom, instance)
         log.warning("instance %s of %s (index %d) crashed: %s", instance.instance_id, instance.name,
@@ -169,11 +188,17 @@ class InstanceManager:
         self.ports.release(instance.port)
         await self.notifier.exited(instance, EXIT_CRASHED)
 
-    async def _destroy(self, container: Container) -> None:
+    async def _destroy(self, container: Container, port: int | None) -> None:
+        """Remove the container and its port mapping (before the port can be handed out again)."""
         try:
             await asyncio.to_thread(container.destroy)
         except CgroupError as error:
             log.error("container %s not fully removed: %s", container.spec.instance_id, error)
+        if port is not None:
+            try:
+                await asyncio.to_thread(self.nat.unmap, port)
+            except nat.NatError as error:
+                log.error("port %d of container %s not unmapped: %s", port, container.spec.instance_id, error)
 
     # --- stop -----------------------------------------------------------------------------
 
@@ -192,7 +217,7 @@ class InstanceManager:
         if container is not None:
             await container.stop(self.config.stop_timeout)
             instance.exit_status = await container.wait() if container.process else None
-            await self._destroy(container)
+            await self._destroy(container, instance.port)
         instance.exit_description = "stopped by the DEA" if reason == EXIT_STOPPED else "DEA shut down"
         instance.set_state(State.STOPPED)
         log.info("instance %s of %s (index %d) stopped", instance.instance_id, instance.name, instance.index)
@@ -208,7 +233,9 @@ class InstanceManager:
             await asyncio.to_thread(shutil.rmtree, instance.directory, True)
 
     async def stop_all(self, reason: str) -> None:
+        """Stop every instance (the DEA is leaving) and remove the DEA's nft table."""
         await asyncio.gather(*(self.stop(i, reason) for i in self.registry), return_exceptions=True)
+        await asyncio.to_thread(self.nat.teardown)
 
     # --- questions --------------------------------------------------------------------------
 
