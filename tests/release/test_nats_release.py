@@ -1,21 +1,23 @@
 """The real nats release: it builds, renders a 3-instance cluster through its own link,
-nats-server accepts every config, and the three servers really form a cluster."""
+nats-server accepts every config, and the three servers really form a cluster over
+authenticated routes; bad client users fail the render naming the property."""
 
 from __future__ import annotations
 
-import json
+import asyncio
 import shutil
-import socket
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
+import nats
 import pytest
 import yaml
 
 from bosh_py.release import (JobForRender, create_release, link_from_provider, open_release_tarball,
                              read_release_dir, render_instance_jobs, validate_job_properties)
+
+from tests.harness import free_port
 
 from .conftest import NATS_RELEASE, REPO, VENV_BIN
 
@@ -77,15 +79,57 @@ def _render_cluster(addresses: list[str], props: dict) -> list[str]:
 
 def test_three_instances_render_valid_configs_with_routes_to_the_others(tmp_path):
     addresses = ["10.244.0.2", "10.244.0.3", "10.244.0.4"]
-    props = {"nats": {"user": "nats", "password": 'p"a\\ss$word{}', "debug": True}}
+    props = {"nats": {"user": "nats", "password": 'p"a\\ss$word{}', "debug": True,
+                      "cluster_password": "r/o:u@te"}}
     for i, text in enumerate(_render_cluster(addresses, props)):
         path = tmp_path / f"nats-{i}.conf"
         path.write_text(text)
         check = subprocess.run([NATS_SERVER, "-c", path, "-t"], capture_output=True, text=True)
         assert check.returncode == 0, check.stderr + check.stdout + text
         routes = sorted(line.strip().strip('"') for line in text.splitlines() if "nats-route://" in line)
-        assert routes == [f"nats-route://{a}:4223" for a in addresses if a != addresses[i]]
+        assert routes == [f"nats-route://route:r%2Fo%3Au%40te@{a}:4223" for a in addresses if a != addresses[i]]
         assert f'listen: "{addresses[i]}:4222"' in text and "debug: true" in text
+        assert 'http: "127.0.0.1:8222"' in text, "monitoring on the VM's loopback only"
+
+
+def test_peers_without_cluster_password_is_a_render_error():
+    """Routes always authenticate: a cluster without a route password does not render."""
+    from bosh_py.release import RenderError
+    with pytest.raises(RenderError, match=r"nats\.cluster_password \(required: this instance has cluster peers"):
+        _render_cluster(["10.244.0.2", "10.244.0.3"], {"nats": {"user": "nats", "password": "p"}})
+
+
+@pytest.mark.parametrize("users, problem", [
+    ({"user": "dea"}, r"'nats\.users \(expected a list of \{user, password, permissions\}\)'"),
+    ([{"user": "dea"}], r"'nats\.users\[0\]\.password \(a non-empty string is required\)'"),
+    ([{"user": "a", "password": "p"}, {"user": "a", "password": "q"}], r"'nats\.users\[1\]\.user \(user 'a' is already defined\)'"),
+    ([{"user": "a", "password": "p", "permissions": {"pub": ["x"]}}], r"'nats\.users\[0\]\.permissions\.pub \(unknown key"),
+    ([{"user": "a", "password": "p", "permissions": {"publish": ["x y"]}}],
+     r"'nats\.users\[0\]\.permissions\.publish\[0\] \(expected a subject"),
+    ([{"user": "a", "password": "p", "permissions": {"subscribe": {"allow": 3}}}],
+     r"'nats\.users\[0\]\.permissions\.subscribe\.allow \(expected a list of subjects\)'"),
+    ([{"user": "a", "password": "p", "permissions": {"allow_responses": {"max": 0}}}],
+     r"'nats\.users\[0\]\.permissions\.allow_responses\.max \(expected a positive integer\)'"),
+])
+def test_bad_users_are_render_errors_naming_the_property(users, problem):
+    from bosh_py.release import RenderError
+    with pytest.raises(RenderError, match=problem):
+        _render_cluster(["10.244.0.2"], {"nats": {"users": users}})
+
+
+def test_users_render_with_their_permissions(tmp_path):
+    users = [{"user": "dea", "password": 'd"e\\a', "permissions": {
+        "publish": ["router.register"], "subscribe": {"allow": ["dea.*.start"], "deny": ["dea.x.start"]},
+        "allow_responses": {"max": 10, "expires": "5m"}}}, {"user": "ops", "password": "o"}]
+    [text] = _render_cluster(["10.244.0.2"], {"nats": {"user": "nats", "password": "n", "users": users}})
+    assert '{user: "nats", password: "n"}' in text and '{user: "ops", password: "o"}' in text
+    assert ('{user: "dea", password: "d\\"e\\\\a", permissions: {publish: {allow: ["router.register"]}, '
+            'subscribe: {allow: ["dea.*.start"], deny: ["dea.x.start"]}, '
+            'allow_responses: {max: 10, expires: "5m"}}}') in text
+    path = tmp_path / "nats.conf"
+    path.write_text(text)
+    check = subprocess.run([NATS_SERVER, "-c", path, "-t"], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr + check.stdout + text
 
 
 def test_property_types_are_checked():
@@ -96,40 +140,55 @@ def test_property_types_are_checked():
                       "instance_groups/nats/jobs/0/properties/nats.port: expected integer"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+async def _crosses_every_pair(urls: list[str], user: str, password: str) -> bool:
+    """A message published on each node reaches a subscriber on every node."""
+    clients = [await nats.connect(url, user=user, password=password) for url in urls]
+    try:
+        subscriptions = [await c.subscribe("check") for c in clients]
+        for c in clients:
+            await c.flush()
+        for i, c in enumerate(clients):
+            await c.publish("check", str(i).encode())
+            await c.flush()
+        for subscription in subscriptions:
+            seen = set()
+            for _ in urls:
+                try:
+                    seen.add((await subscription.next_msg(timeout=1)).data)
+                except nats.errors.TimeoutError:
+                    return False
+            if seen != {str(i).encode() for i in range(len(urls))}:
+                return False
+        return True
+    finally:
+        for c in clients:
+            await c.close()
 
 
 def test_rendered_cluster_really_clusters(tmp_path):
-    """Three nats-servers on loopback addresses form a full mesh from the rendered configs."""
+    """Three nats-servers on loopback addresses form a full mesh from the rendered configs,
+    their routes authenticated with the cluster password."""
     addresses = ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
-    props = {"nats": {"port": _free_port(), "cluster_port": _free_port(), "http_port": _free_port(),
-                      "cluster_user": "route", "cluster_password": "s3cr3t/+@"}}
+    props = {"nats": {"port": free_port(), "cluster_port": free_port(), "http_port": 0,
+                      "user": "nats", "password": "n", "cluster_password": "s3cr3t/+@"}}
     procs = []
     try:
         for i, text in enumerate(_render_cluster(addresses, props)):
             path = tmp_path / f"nats-{i}.conf"
             path.write_text(text)
-            log = open(tmp_path / f"nats-{i}.log", "w")
-            procs.append(subprocess.Popen([NATS_SERVER, "-c", path], stdout=log, stderr=subprocess.STDOUT))
-        deadline = time.monotonic() + 15
-        counts: list[int] = []
-        while time.monotonic() < deadline:
+            with open(tmp_path / f"nats-{i}.log", "w") as log:
+                procs.append(subprocess.Popen([NATS_SERVER, "-c", path], stdout=log, stderr=subprocess.STDOUT))
+        urls = [f"nats://{a}:{props['nats']['port']}" for a in addresses]
+        deadline = time.monotonic() + 20
+        meshed = False
+        while not meshed and time.monotonic() < deadline:
             try:
-                counts = []
-                for a in addresses:
-                    url = f"http://{a}:{props['nats']['http_port']}/routez"
-                    with urllib.request.urlopen(url, timeout=2) as resp:
-                        counts.append(len({r["remote_id"] for r in json.load(resp)["routes"]}))
-                if counts == [2, 2, 2]:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.2)
+                meshed = asyncio.run(_crosses_every_pair(urls, "nats", "n"))
+            except (OSError, nats.errors.NoServersError):
+                time.sleep(0.2)
         logs = "\n".join((tmp_path / f"nats-{i}.log").read_text() for i in range(3))
-        assert counts == [2, 2, 2], logs
+        assert meshed, logs
+        assert "Authentication Failure" not in logs
     finally:
         for p in procs:
             p.terminate()
@@ -156,6 +215,8 @@ def test_single_instance_without_link_has_no_routes(tmp_path):
     text = rendered.files["nats"]["config/nats.conf"]
     assert 'listen: "0.0.0.0:4222"' in text and "nats-route://" not in text
     assert not any(line.strip().startswith("authorization") for line in text.splitlines())
+    assert "cluster {" not in text, "no cluster port without a route password"
+    assert 'http: "127.0.0.1:8222"' in text
     path = tmp_path / "nats.conf"
     path.write_text(text)
     subprocess.run([NATS_SERVER, "-c", path, "-t"], check=True, capture_output=True)

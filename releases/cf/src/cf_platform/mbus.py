@@ -4,6 +4,10 @@ Every component (router, DEA, cloud controller, health manager) finds the others
 NATS with the classic Cloud Foundry subjects (router.register, dea.advertise, ...); this
 module keeps the plumbing in one place so each component only says what it publishes and
 what it listens to.
+
+Each component has its own NATS user whose permissions list the subjects it may publish and
+subscribe to (releases/cf/README.md). Replies to a component's requests arrive on inboxes
+under ``_INBOX.<user>.``, so its user may subscribe to its own replies and no one else's.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
@@ -21,6 +26,20 @@ from nats.aio.msg import Msg
 log = logging.getLogger(__name__)
 
 JsonHandler = Callable[[dict, Msg], Awaitable[None]]
+
+DEFAULT_INBOX_PREFIX = "_INBOX"
+_SUBJECT_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def inbox_prefix(user: str | None) -> str:
+    """Where replies to this user's requests arrive: ``_INBOX.<user>`` (a permission can then
+    allow the user its own replies only); ``_INBOX`` without a user."""
+    if not user:
+        return DEFAULT_INBOX_PREFIX
+    if not _SUBJECT_TOKEN.fullmatch(user):
+        raise ValueError(f"NATS user {user!r} cannot name its reply inbox {DEFAULT_INBOX_PREFIX}.<user>: "
+                         "use letters, digits, '_' and '-' only")
+    return f"{DEFAULT_INBOX_PREFIX}.{user}"
 
 
 @dataclass(frozen=True)
@@ -52,6 +71,7 @@ class Bus:
             log.warning("NATS: %s", exc or exc.__class__.__name__)
 
         client = await nats.connect(servers=servers, user=user, password=password, name=name,
+                                    inbox_prefix=inbox_prefix(user),
                                     max_reconnect_attempts=-1, reconnect_time_wait=0.5,
                                     reconnected_cb=reconnected, error_cb=error)
         return cls(client)
