@@ -235,12 +235,22 @@ class Instance:
     since: float
     port: int
     name: str
+    mem_quota: int = 0        # bytes: from the start message's limits.mem, as a real DEA sets it
+    usage_mem: int = 0        # bytes: drawn per instance, so a test can tell whose stats it sees
+
+    def log_line(self) -> str:
+        return f"hello from {self.name} index {self.index} instance {self.instance}\n"
 
 
 @dataclass
 class DeaStandIn:
     """Follows the README contract; records what it was asked. Staging "detects" an app by a
-    file named ``app.py`` (else fails like a DEA whose buildpacks detect nothing)."""
+    file named ``app.py`` (else fails like a DEA whose buildpacks detect nothing).
+
+    What it reports is derived from what it was sent (the memory quota from the start
+    message's limits, the staging log naming the app) or drawn per instance and recorded (the
+    memory in use, the port, the instance id in its log lines), never a constant a test could
+    match without the cloud controller carrying it through."""
     nats_: Nats
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     running_state: str = "RUNNING"       # what a started instance reports
@@ -249,6 +259,7 @@ class DeaStandIn:
     stagings: list[dict] = field(default_factory=list)
     updates: list[dict] = field(default_factory=list)
     instances: dict[str, Instance] = field(default_factory=dict)
+    crashed: list[str] = field(default_factory=list)   # ids of the instances crash() crashed
     fail_droplet_fetch: bool = False
     heartbeat_interval: float | None = None   # publish dea.heartbeat this often (None: never)
     crash_on_start: str | None = None         # instances crash at once with this exit description
@@ -282,6 +293,7 @@ class DeaStandIn:
             inst = self.instances[instance_id]
             inst.state = "CRASHED"
             inst.since = time.time()
+            self.crashed.append(instance_id)
         self.publish("droplet.exited", {"droplet": inst.droplet, "version": inst.version,
                                         "instance": inst.instance, "index": inst.index, "reason": "CRASHED",
                                         "exit_status": 1, "exit_description": description,
@@ -338,7 +350,7 @@ class DeaStandIn:
         if "app.py" not in names:
             log.append("None of the buildpacks detected a compatible application")
             return {"error": "NoAppDetectedError: none of the buildpacks detected the app", "log": "\n".join(log)}
-        log.append("-----> Python app detected")
+        log.append(f"-----> Python app detected in the bits of {request['app_id']}")
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w:gz") as tar:
             info = tarfile.TarInfo("app/app.zip")
@@ -355,8 +367,10 @@ class DeaStandIn:
         self.starts.append(request)
         if self.fail_droplet_fetch is False:
             await asyncio.to_thread(_http, "GET", request["droplet_uri"])
+        quota = int(request["limits"]["mem"]) * 1024 * 1024
         inst = Instance(request["droplet"], request["version"], request["index"], uuid.uuid4().hex,
-                        self.running_state, time.time(), free_port(), request["name"])
+                        self.running_state, time.time(), free_port(), request["name"], quota,
+                        (1 + secrets.randbelow(max(1, quota // (2 * 1024 * 1024)))) * 1024 * 1024)
         with self._lock:
             self.instances[inst.instance] = inst
         if self.crash_on_start:
@@ -392,9 +406,9 @@ class DeaStandIn:
                                      "instance": inst.instance, "index": inst.index, "state": inst.state,
                                      "state_timestamp": inst.since, "host": "127.0.0.1", "port": inst.port}
             if request.get("include_stats"):
-                reply["stats"] = {"uptime": time.time() - inst.since, "mem_quota": 128 * 1024 * 1024,
-                                  "usage": {"mem": 20 * 1024 * 1024, "cpu": 0.5}}
+                reply["stats"] = {"uptime": time.time() - inst.since, "mem_quota": inst.mem_quota,
+                                  "usage": {"mem": inst.usage_mem, "cpu": 0.5}}
             if request.get("include_logs"):
-                reply["logs"] = {"stdout": f"hello from {inst.name} index {inst.index}\n",
-                                 "stderr": "" if inst.state != "CRASHED" else "Traceback: boom\n"}
+                reply["logs"] = {"stdout": inst.log_line(),
+                                 "stderr": "" if inst.state != "CRASHED" else f"Traceback: boom in {inst.instance}\n"}
             await self._nc.publish(msg.reply, json.dumps(reply).encode())

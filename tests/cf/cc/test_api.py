@@ -193,5 +193,15 @@ def test_state_survives_a_restart(tmp_path, nats_server, dea):
         end_process(cc2.proc)
 
 
-def test_eventually_helper_smoke():
-    assert eventually(lambda: True)
+def test_eventually_waits_for_a_value_and_fails_when_none_comes():
+    """The waiter every CC test relies on: it must return what the check found, and fail (with
+    the check's own message) rather than pass when the condition never holds."""
+    calls = iter([None, 0, "found"])
+    assert eventually(lambda: next(calls), timeout=2, interval=0.01) == "found"
+    with pytest.raises(AssertionError, match="condition not met within 0.2s"):
+        eventually(lambda: False, timeout=0.2, interval=0.01)
+
+    def never() -> bool:
+        raise AssertionError("the check's own reason")
+    with pytest.raises(AssertionError, match="the check's own reason"):
+        eventually(never, timeout=0.2, interval=0.01)

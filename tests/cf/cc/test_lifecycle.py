@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 import httpx
 
@@ -51,7 +52,7 @@ def test_push_stages_then_starts_every_instance(cc, auth, dea):
     assert droplet.status_code == 200
     assert hashlib.sha1(droplet.content).hexdigest() == entity["droplet_sha1"]
     log = httpx.get(cc.url + f"/v2/apps/{guid}/staging_log", headers=auth).json()
-    assert "Python app detected" in log["log"]
+    assert f"Python app detected in the bits of {guid}" in log["log"]
     # one dea.<id>.start per index, README payload
     eventually(lambda: len(dea.starts) == 2)
     assert sorted(s["index"] for s in dea.starts) == [0, 1]
@@ -67,12 +68,21 @@ def test_push_stages_then_starts_every_instance(cc, auth, dea):
     instances = eventually(lambda: (i := httpx.get(cc.url + f"/v2/apps/{guid}/instances", headers=auth).json())
                            and all(v["state"] == "RUNNING" for v in i.values()) and i)
     assert set(instances) == {"0", "1"}
-    assert instances["0"]["host"] == "127.0.0.1" and instances["0"]["port"] and instances["0"]["uptime"] >= 0
+    # each index shows its own instance's answer (the stand-in's per-instance values)
+    running = {i.index: i for i in dea.live(guid)}
+    for index in (0, 1):
+        shown, real = instances[str(index)], running[index]
+        assert (shown["instance"], shown["port"], shown["dea"]) == (real.instance, real.port, dea.id)
+        assert shown["uptime"] >= 0
     stats = httpx.get(cc.url + f"/v2/apps/{guid}/stats", headers=auth).json()
-    assert stats["1"]["stats"]["usage"]["mem"] > 0 and stats["1"]["stats"]["uris"] == ["hello.apps.test"]
+    for index in (0, 1):
+        assert stats[str(index)]["stats"]["usage"]["mem"] == running[index].usage_mem
+        assert stats[str(index)]["stats"]["mem_quota"] == 128 * 1024 * 1024   # what the CC told the DEA
+        assert stats[str(index)]["stats"]["uris"] == ["hello.apps.test"]
     logs = httpx.get(cc.url + f"/v2/apps/{guid}/logs", headers=auth).json()["instances"]
     assert sorted(entry["index"] for entry in logs) == [0, 1]
-    assert "hello from hello" in logs[0]["stdout"]
+    for entry in logs:
+        assert entry["stdout"] == running[entry["index"]].log_line()
 
 
 def test_staging_failure_is_surfaced(cc, auth, dea):
@@ -156,9 +166,12 @@ def test_health_start_and_stop(cc, auth, dea):
     eventually(lambda: len(dea.starts) == 2)
     version = app_entity(cc, auth, guid)["version"]
     dea.publish("health.start", {"droplet": guid, "version": "stale-version", "indices": [1]})
-    dea.publish("health.start", {"droplet": guid, "version": version, "indices": [1, 5, -1]})
+    dea.publish("health.start", {"droplet": guid, "version": version, "indices": [-1, 1]})  # malformed: dropped
+    dea.publish("health.start", {"droplet": guid, "version": version, "indices": [1, 5]})   # 5: beyond the app
     eventually(lambda: len(dea.starts) == 3)
     assert dea.starts[2]["index"] == 1 and dea.starts[2]["version"] == version
+    time.sleep(0.5)
+    assert len(dea.starts) == 3
     victim = dea.live(guid)[0].instance
     dea.publish("health.stop", {"droplet": guid, "instances": [victim]})
     eventually(lambda: {"droplet": guid, "instances": [victim]} in dea.stops)
@@ -166,7 +179,6 @@ def test_health_start_and_stop(cc, auth, dea):
     httpx.put(cc.url + f"/v2/apps/{guid}", json={"state": "STOPPED"}, headers=auth)
     stopped_version = app_entity(cc, auth, guid)["version"]
     dea.publish("health.start", {"droplet": guid, "version": stopped_version, "indices": [0]})
-    import time
     time.sleep(0.5)
     assert len(dea.starts) == 3
 

@@ -19,9 +19,10 @@ class CfPy:
     config: Path
     home: Path
 
-    def __call__(self, *args: str, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    def __call__(self, *args: str, input: str | None = None, timeout: float = 60,
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(self.home),
-               "CF_PY_CONFIG": str(self.config), "COLUMNS": "200", "TERM": "dumb"}
+               "CF_PY_CONFIG": str(self.config), "COLUMNS": "200", "TERM": "dumb", **(env or {})}
         return subprocess.run([str(CF_PY), *args], capture_output=True, text=True, env=env, input=input,
                               timeout=timeout)
 

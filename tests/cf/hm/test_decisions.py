@@ -251,3 +251,26 @@ def test_records_of_apps_that_never_show_up_are_forgotten():
     s.set_desired([], 1000)
     s.decide(1000)
     assert s.records == {}
+
+
+def test_a_heartbeat_read_after_the_exit_does_not_revive_the_crashed_instance():
+    """Heartbeats and exits arrive on separate subscriptions: one sent just before a crash may
+    be read just after its droplet.exited. The crash must still be acted on at once."""
+    s = state_with([app(instances=1)])
+    s.observe_heartbeat(hb(("i1", 0)), 0)
+    assert s.decide(0) == []
+    s.observe_exited(crashed("i1", 0), 1)
+    s.observe_heartbeat(hb(("i1", 0)), 1)            # the stale one, still saying RUNNING
+    assert s.decide(1) == [StartRequest("app-1", "v1", (0,))]
+    s.observe_heartbeat(hb(("i2", 0)), 2)            # the replacement is seen normally
+    assert s.decide(2) == []
+
+
+def test_a_crash_newer_than_a_desired_state_that_predates_the_start_still_counts():
+    """The HM's snapshot may still say "not staged" when the first instance already crashed;
+    that crash is the first of the series once the next snapshot says STARTED."""
+    s = state_with([app(instances=1, package_state="PENDING")], now=0)
+    s.observe_exited(crashed("i1", 0), 1)
+    assert s.decide(1) == []
+    s.set_desired([app(instances=1)], 2)
+    assert s.decide(2) == [StartRequest("app-1", "v1", (0,))]   # at once: crash 1 of 3

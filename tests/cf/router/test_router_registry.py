@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cf_platform.router.registry import (Endpoint, InvalidRoute, RouteKey, RouteRegistry,
-                                         endpoint_from_message)
+                                         endpoint_from_message, uris_from_message)
 
 
 def ep(host: str = "10.0.0.1", port: int = 61001, app: str = "app", now: float = 0.0, **kw) -> Endpoint:
@@ -75,13 +75,14 @@ def test_prune_drops_endpoints_older_than_the_threshold():
     assert len(reg) == 0
 
 
-def test_a_configured_threshold_and_the_per_message_one():
+def test_a_message_threshold_may_shorten_the_routers_but_never_lengthen_it():
     reg = RouteRegistry(stale_threshold=10)
     reg.register(["a.example.com"], ep(port=1, now=0))
-    reg.register(["a.example.com"], ep(port=2, now=0, stale_threshold=30))
-    assert reg.prune(now=11) == [("a.example.com", "10.0.0.1:1")]
-    assert reg.prune(now=29) == []
-    assert reg.prune(now=31) == [("a.example.com", "10.0.0.1:2")]
+    reg.register(["a.example.com"], ep(port=2, now=0, stale_threshold=5))
+    reg.register(["a.example.com"], ep(port=3, now=0, stale_threshold=1e9))
+    assert reg.prune(now=4) == []
+    assert reg.prune(now=6) == [("a.example.com", "10.0.0.1:2")]
+    assert reg.prune(now=11) == [("a.example.com", "10.0.0.1:1"), ("a.example.com", "10.0.0.1:3")]
 
 
 def test_snapshot_lists_routes_with_endpoint_details():
@@ -116,6 +117,8 @@ def test_uri_parsing(uri, key):
 @pytest.mark.parametrize("uri", [
     "", "bad host.example.com", "a;b.example.com", "x.example.com/a b", 'x.example.com/"',
     "x.example.com/a{b}", "x.example.com/$x", "a.*.example.com", "-a.example.com", 42,
+    "x.bosh-py.local\n/x", "x.example.com/a\n/b", "x.example.com/../etc", "x.example.com/a/./b",
+    "x.example.com/" + "a" * 600, "x" * 300 + ".example.com",
 ])
 def test_uris_that_could_break_the_data_plane_are_refused(uri):
     with pytest.raises(InvalidRoute):
@@ -129,6 +132,16 @@ def test_uris_that_could_break_the_data_plane_are_refused(uri):
     {"host": "10.0.0.1", "port": 0}, {"host": "10.0.0.1", "port": 70000},
     {"host": "10.0.0.1"}, {"port": 1}, {"host": "1.2.3.4; evil", "port": 1},
     {"host": "999.1.1.1", "port": 1}, {"host": "10.0.0.1", "port": True},
+    {"host": "10.0.0.1\n", "port": 1}, {"host": "10.0.0.1", "port": "61002"},
+    {"host": "10.0.0.1", "port": 1.5}, {"host": "10.0.0.1", "port": 1, "app": ["x"]},
+    {"host": "10.0.0.1", "port": 1, "private_instance_id": "a\nb"},
+    {"host": "10.0.0.1", "port": 1, "private_instance_index": -1},
+    {"host": "10.0.0.1", "port": 1, "tags": {"bad key!": "x"}},
+    {"host": "10.0.0.1", "port": 1, "tags": {"k": "v\n"}},
+    {"host": "10.0.0.1", "port": 1, "tags": {f"k{i}": "v" for i in range(100)}},
+    {"host": "10.0.0.1", "port": 1, "stale_threshold_in_seconds": "30"},
+    {"host": "10.0.0.1", "port": 1, "stale_threshold_in_seconds": float("inf")},
+    [], "text", None, 7,
 ])
 def test_invalid_endpoints_are_refused(message):
     with pytest.raises(InvalidRoute):
@@ -136,10 +149,22 @@ def test_invalid_endpoints_are_refused(message):
 
 
 def test_endpoint_from_a_dea_message():
-    e = endpoint_from_message({"host": "10.244.0.7", "port": "61002", "app": "guid",
+    e = endpoint_from_message({"host": "10.244.0.7", "port": 61002, "app": "guid",
                                "private_instance_id": "iid", "private_instance_index": 2,
-                               "tags": {"component": "dea-1", "bad key!": "x"},
+                               "tags": {"component": "dea-1"},
                                "stale_threshold_in_seconds": 30}, now=7)
     assert (e.address, e.app, e.private_instance_id, e.private_instance_index, e.tags,
             e.stale_threshold, e.updated_at) == \
         ("10.244.0.7:61002", "guid", "iid", 2, {"component": "dea-1"}, 30.0, 7)
+
+
+def test_a_message_threshold_above_the_routers_is_capped():
+    e = endpoint_from_message({"host": "10.0.0.1", "port": 1, "stale_threshold_in_seconds": 1e9},
+                              now=0, max_stale=120)
+    assert e.stale_threshold == 120
+
+
+@pytest.mark.parametrize("uris", [None, "a.example.com", [1], ["x"] * 101, ["a\nb"]])
+def test_uris_must_be_a_bounded_list_of_strings(uris):
+    with pytest.raises(InvalidRoute):
+        uris_from_message({"host": "10.0.0.1", "port": 1, "uris": uris})

@@ -3,8 +3,10 @@ overlay, so the cached stemcell is never written), the nginx package is built by
 packaging script from the blobs, the job's templates are rendered, and the control plane
 runs on the stemcell's python3 with only the standard library and the vendored nats-py.
 
-Needs root (mount, chroot), the stemcell cache and the nginx blob
-(scripts/prepare-cf-router-blobs); skips otherwise."""
+Needs root (mount, chroot). The stemcell's root file system and the nginx blob are made
+here when missing (a fresh CI machine runs tests/cf before any VM test has built the
+stemcell), never skipped: the same builders as scripts/setup (bosh_py.stemcell.local,
+scripts/prepare-cf-router-blobs)."""
 
 from __future__ import annotations
 
@@ -20,13 +22,27 @@ import pytest
 import yaml
 
 from bosh_py.release import JobForRender, read_release_dir, render_instance_jobs
+from bosh_py.stemcell.local import apt_mirror, cached_rootfs
+from tests.harness import STEMCELL_CACHE
 
 from .helpers import (REPO, free_port, pid_alive, start_backend, stop_pid, wait_for_port,
                       wait_until)
 
-ROOTFS = Path(os.environ.get("STEMCELL_ROOTFS", "/var/cache/bosh-py/stemcell/rootfs-bookworm-1"))
 CF = REPO / "releases" / "cf"
 NGINX_BLOBS = CF / "blobs" / "nginx"
+
+
+def _ensure_rootfs() -> Path:
+    """The stemcell's root file system (STEMCELL_ROOTFS, or the cached one, built if missing)."""
+    if os.environ.get("STEMCELL_ROOTFS"):
+        return Path(os.environ["STEMCELL_ROOTFS"])
+    return cached_rootfs(STEMCELL_CACHE, apt_mirror())
+
+
+def _ensure_nginx_blob(rootfs: Path) -> None:
+    if not list(NGINX_BLOBS.glob("*.deb")):
+        subprocess.run([str(REPO / "scripts" / "prepare-cf-router-blobs")], check=True,
+                       env={**os.environ, "STEMCELL_ROOTFS": str(rootfs)})
 
 
 def _mount(*args: str) -> None:
@@ -37,17 +53,17 @@ def _mount(*args: str) -> None:
 def stemcell_root():
     if os.geteuid() != 0:
         pytest.skip("needs root (overlay mount, chroot)")
-    if not (ROOTFS / "usr" / "bin" / "python3").exists():
-        pytest.skip(f"no stemcell root file system at {ROOTFS}")
-    if not list(NGINX_BLOBS.glob("*.deb")):
-        pytest.skip("no nginx blob: run scripts/prepare-cf-router-blobs")
+    rootfs = _ensure_rootfs()
+    assert (rootfs / "usr" / "bin" / "python3").exists(), f"no python3 in the stemcell at {rootfs}"
+    _ensure_nginx_blob(rootfs)
+    assert list(NGINX_BLOBS.glob("*.deb")), "scripts/prepare-cf-router-blobs made no nginx blob"
     base = Path(tempfile.mkdtemp(prefix="cf-router-stemcell-"))
     upper, work, merged = base / "upper", base / "work", base / "root"
     for d in (upper, work, merged):
         d.mkdir()
     mounted: list[Path] = []
     try:
-        _mount("-t", "overlay", "overlay", "-o", f"lowerdir={ROOTFS},upperdir={upper},workdir={work}",
+        _mount("-t", "overlay", "overlay", "-o", f"lowerdir={rootfs},upperdir={upper},workdir={work}",
                str(merged))
         mounted.append(merged)
         _mount("-t", "proc", "proc", str(merged / "proc"))

@@ -319,7 +319,7 @@ class AppService:
             usage = s.get("usage") or {}
             result[str(index)] = {"state": r.get("state"), "stats": {
                 "name": app.name, "uris": uris, "host": r.get("host"), "port": r.get("port"),
-                "uptime": s.get("uptime"), "mem_quota": s.get("mem_quota", app.memory * 1024 * 1024),
+                "uptime": s.get("uptime"), "mem_quota": s.get("mem_quota") or app.memory * 1024 * 1024,
                 "disk_quota": app.disk_quota * 1024 * 1024, "fds_quota": self.deas.default_fds,
                 "usage": {"time": now_iso(), "cpu": usage.get("cpu"), "mem": usage.get("mem"),
                           "disk": usage.get("disk")}}}

@@ -40,6 +40,10 @@ class CcConfig:
     default_disk: int = 1024
     default_fds: int = 16384
     log_level: str = "INFO"
+    # HTTP connection bounds (connection_guard.py): headers due within, each read/write within
+    http_header_timeout: float = 10.0
+    http_io_timeout: float = 60.0
+    http_max_connections: int = 256
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -78,11 +82,13 @@ def parse_config(data: dict) -> CcConfig:
         raise ConfigError("config: 'users' must map user names to non-empty passwords")
     known = {"port", "domain", "users", "token_secret", "internal_api", "data_dir", "nats", "bind",
              "external_host", "external_port", "token_ttl", "staging_timeout", "discover_timeout",
-             "find_timeout", "max_upload_mb", "default_memory", "default_disk", "default_fds", "log_level"}
+             "find_timeout", "max_upload_mb", "default_memory", "default_disk", "default_fds", "log_level",
+             "http_header_timeout", "http_io_timeout", "http_max_connections"}
     optional = {k: data[k] for k in known & data.keys()
                 if k in {"bind", "external_host", "external_port", "token_ttl", "staging_timeout",
                          "discover_timeout", "find_timeout", "max_upload_mb", "default_memory",
-                         "default_disk", "default_fds", "log_level"} and data[k] is not None}
+                         "default_disk", "default_fds", "log_level", "http_header_timeout",
+                         "http_io_timeout", "http_max_connections"} and data[k] is not None}
     return CcConfig(
         port=_require(data, "port", int),
         domain=_require(data, "domain", str),

@@ -6,13 +6,17 @@ Only message shapes live here; what to send when is the app service's business.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass
+from typing import Any, Callable
 from urllib.parse import quote
 
 import nats.errors
 
 from ..mbus import Bus
+from ..messages import MessageError
+from .messages import parse_discover_reply, parse_find_reply, parse_staging_reply
 from .models import App
 
 log = logging.getLogger(__name__)
@@ -62,15 +66,35 @@ class DeaClient:
         self.default_fds = default_fds
 
     async def discover(self, app: App) -> dict | None:
-        """The first DEA to answer ``dea.discover`` (the least loaded, by the classic delay)."""
-        replies = await self.bus.gather_replies(
-            "dea.discover", {"droplet": app.guid, "name": app.name, "runtime": "python",
-                             "sha1": app.droplet_sha1, "limits": {"mem": app.memory}},
-            timeout=self.discover_timeout, limit=1)
-        for reply in replies:
-            if isinstance(reply, dict) and reply.get("id"):
-                return reply
-        return None
+        """The first DEA to answer ``dea.discover`` with a valid reply (the least loaded, by the
+        classic delay). Malformed answers are dropped and the wait goes on, so a bad answer
+        arriving first can neither be taken for a DEA nor hide the real ones."""
+        payload = {"droplet": app.guid, "name": app.name, "runtime": "python", "sha1": app.droplet_sha1,
+                   "limits": {"mem": app.memory}}
+        found = await self._gather("dea.discover", payload, parse_discover_reply, self.discover_timeout, limit=1)
+        return found[0] if found else None
+
+    async def _gather(self, subject: str, payload: dict, parse: Callable[[Any], dict], timeout: float,
+                      limit: int | None = None) -> list[dict]:
+        """Publish with a reply inbox; collect the replies that ``parse`` accepts until
+        ``timeout`` or ``limit`` of them (a malformed one is logged and dropped)."""
+        client = self.bus.client
+        inbox = client.new_inbox()
+        subscription = await client.subscribe(inbox)
+        found: list[dict] = []
+        try:
+            await self.bus.publish(subject, payload, reply=inbox)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while (limit is None or len(found) < limit) and (remaining := deadline - loop.time()) > 0:
+                try:
+                    msg = await subscription.next_msg(timeout=remaining)
+                except (nats.errors.TimeoutError, asyncio.TimeoutError, TimeoutError):
+                    break
+                found += _valid([_json(msg.data)], parse)
+        finally:
+            await subscription.unsubscribe()
+        return found
 
     async def stage(self, app: App) -> StagingResult:
         dea = await self.discover(app)
@@ -92,13 +116,16 @@ class DeaClient:
                                 f"staging on DEA {dea['id']} did not finish within {self.staging_timeout:g} s") from None
         except nats.errors.NoRespondersError:
             raise StagingFailed("StagingError", f"DEA {dea['id']} went away before staging") from None
-        if not isinstance(reply, dict):
-            raise StagingFailed("StagingError", "the DEA's staging reply is not a JSON object")
-        log_text = str(reply.get("log") or "")
-        if reply.get("error"):
-            raise StagingFailed("StagingError", str(reply["error"]), log_text)
-        return StagingResult(reply.get("droplet_sha1"), reply.get("detected_buildpack"),
-                             reply.get("start_command"), log_text)
+        except (ValueError, RecursionError):
+            raise StagingFailed("StagingError", f"DEA {dea['id']} answered with something that is not JSON") from None
+        try:
+            checked = parse_staging_reply(reply)
+        except MessageError as e:
+            raise StagingFailed("StagingError", f"the DEA's staging reply is malformed: {e}") from None
+        if checked.get("error"):
+            raise StagingFailed("StagingError", checked["error"], checked["log"])
+        return StagingResult(checked["droplet_sha1"], checked["detected_buildpack"],
+                             checked["start_command"], checked["log"])
 
     async def start_instance(self, app: App, index: int, uris: list[str]) -> str | None:
         """Place one instance; returns the DEA id, or None when no DEA answered."""
@@ -136,5 +163,23 @@ class DeaClient:
             message["include_stats"] = True
         if include_logs:
             message["include_logs"] = True
-        replies = await self.bus.gather_replies("dea.find.droplet", message, timeout=timeout)
-        return [r for r in replies if isinstance(r, dict) and r.get("droplet") == app.guid]
+        replies = await self._gather("dea.find.droplet", message, parse_find_reply, timeout)
+        return [r for r in replies if r["droplet"] == app.guid]
+
+
+def _json(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _valid(replies: list[Any], parse: Callable[[Any], dict]) -> list[dict]:
+    """The replies that parse; each malformed one is logged (one line) and dropped."""
+    valid = []
+    for reply in replies:
+        try:
+            valid.append(parse(reply))
+        except MessageError as e:
+            log.warning("dropping a reply: %s", e)
+    return valid

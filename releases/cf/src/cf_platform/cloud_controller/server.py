@@ -7,8 +7,10 @@ import logging
 import signal
 import sys
 import threading
+from typing import Any, Awaitable, Callable
 
 from ..mbus import Bus
+from ..messages import validated
 from .api import PublicApi
 from .app_service import AppService
 from .auth import TokenIssuer
@@ -18,6 +20,7 @@ from .db import Database
 from .dea_client import DeaClient, InternalUrls
 from .internal_api import InternalApi
 from .loop_thread import LoopThread
+from .messages import parse_exited, parse_health_start, parse_health_stop
 from .web import Router, make_server
 
 log = logging.getLogger("cloud_controller")
@@ -58,7 +61,8 @@ class CloudController:
         router = Router()
         PublicApi(c, service, blobs, TokenIssuer(c.token_secret, c.token_ttl)).register(router)
         InternalApi(c, service, blobs).register(router)
-        self.httpd = make_server(c.bind, c.port, router)
+        self.httpd = make_server(c.bind, c.port, router, c.http_header_timeout, c.http_io_timeout,
+                                 c.http_max_connections)
         self._http_thread = threading.Thread(target=self.httpd.serve_forever, name="cc-http", daemon=True)
         self._http_thread.start()
         service.resume()
@@ -66,11 +70,14 @@ class CloudController:
 
     async def _subscribe(self, service: AppService) -> None:
         assert self.bus is not None
-        # a queue group: with several CCs, one of them acts on each request
-        await self.bus.subscribe("health.start", lambda m, _msg: service.on_health_start(m), queue="cloud_controller")
-        await self.bus.subscribe("health.stop", lambda m, _msg: service.on_health_stop(m), queue="cloud_controller")
-        await self.bus.subscribe("droplet.exited", lambda m, _msg: service.on_droplet_exited(m),
-                                 queue="cloud_controller")
+        # a queue group: with several CCs, one of them acts on each request; every message is
+        # checked first (messages.py), a malformed one logged and dropped
+        handlers = (("health.start", parse_health_start, service.on_health_start),
+                    ("health.stop", parse_health_stop, service.on_health_stop),
+                    ("droplet.exited", parse_exited, service.on_droplet_exited))
+        for subject, parse, handle in handlers:
+            await self.bus.subscribe(subject, validated(subject, parse, _ignoring_msg(handle)),
+                                     queue="cloud_controller")
         await self.bus.client.flush()
 
     def stop(self) -> None:
@@ -85,6 +92,12 @@ class CloudController:
         self.loop.stop()
         if self.db is not None:
             self.db.close()
+
+
+def _ignoring_msg(handle: Callable[[dict], Awaitable[None]]) -> Callable[[dict, Any], Awaitable[None]]:
+    async def on_message(message: dict, _msg: Any) -> None:
+        await handle(message)
+    return on_message
 
 
 def main(argv: list[str] | None = None) -> int:

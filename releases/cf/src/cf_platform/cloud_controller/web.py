@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from . import errors
 from .blobs import Blobstore
+from .connection_guard import ConnectionGuard
 
 log = logging.getLogger(__name__)
 
@@ -97,15 +98,69 @@ class Router:
         raise errors.not_found(f"Unknown request: {method} {path}")
 
 
-def make_server(bind: str, port: int, router: Router) -> ThreadingHTTPServer:
+_REFUSAL_BODY = json.dumps({"code": 10015, "description": "too many connections",
+                            "error_code": "CF-ServiceUnavailable"}).encode()
+_REFUSAL = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json;charset=utf-8\r\n"
+            b"Retry-After: 1\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(_REFUSAL_BODY)) + _REFUSAL_BODY
+
+
+class GuardedHTTPServer(ThreadingHTTPServer):
+    """A thread per connection, within the bounds of a :class:`ConnectionGuard`."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 guard: ConnectionGuard) -> None:
+        self.guard = guard
+        super().__init__(address, handler)
+        guard.start()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.guard.admit(request):
+            log.warning("refusing a connection from %s: %d connections busy", client_address[0],
+                        self.guard.max_connections)
+            try:
+                request.settimeout(1.0)
+                request.sendall(_REFUSAL)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        self.guard.release(request)
+        super().shutdown_request(request)
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.guard.stop()
+
+
+def make_server(bind: str, port: int, router: Router, header_timeout: float = 10.0,
+                io_timeout: float = 60.0, max_connections: int = 256) -> GuardedHTTPServer:
+    """The CC's HTTP server: a request's headers are due within ``header_timeout`` (from the
+    accept or the previous response), each socket read or write within ``io_timeout``, and
+    at most ``max_connections`` connections are held (connection_guard.py)."""
+    guard = ConnectionGuard(header_timeout, max_connections)
+
     class CcHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "cf-py-cloud-controller"
+        timeout = io_timeout          # socket timeout of every read and write
 
         def log_message(self, fmt: str, *args: Any) -> None:  # route http.server's log to logging
             log.debug("%s " + fmt, self.address_string(), *args)
 
         def _dispatch(self) -> None:
+            guard.busy(self.connection)
+            try:
+                self._handle()
+            finally:
+                guard.waiting(self.connection)
+
+        def _handle(self) -> None:
             parts = urlsplit(self.path)
             try:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -163,6 +218,4 @@ def make_server(bind: str, port: int, router: Router) -> ThreadingHTTPServer:
 
         do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _dispatch
 
-    server = ThreadingHTTPServer((bind, port), CcHandler)
-    server.daemon_threads = True
-    return server
+    return GuardedHTTPServer((bind, port), CcHandler, guard)

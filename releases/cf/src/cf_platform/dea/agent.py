@@ -21,6 +21,7 @@ from typing import Any, Awaitable, Callable
 from nats.aio.msg import Msg
 
 from ..mbus import Bus
+from ..messages import validated
 from . import cgroups, discover, protocol, staging
 from .config import DeaConfig
 from .instance import Instance, State
@@ -29,6 +30,8 @@ from .lifecycle import InstanceManager
 log = logging.getLogger(__name__)
 
 STAGING_CONCURRENCY = 2
+STAGING_QUEUE_LIMIT = 16      # stagings waiting or running; more are refused at once
+ROUTER_START_MIN_GAP = 1.0     # seconds between re-registrations caused by router.start
 
 
 @dataclass
@@ -40,6 +43,8 @@ class Dea:
     manager: InstanceManager | None = field(init=False, default=None)   # made by prepare_host
     _tasks: set[asyncio.Task] = field(default_factory=set)
     _staging: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(STAGING_CONCURRENCY))
+    _last_router_start: float = field(default=float("-inf"))
+    _staging_queued: int = 0
 
     def __post_init__(self) -> None:
         self.register_interval = self.config.router_register_interval
@@ -82,19 +87,22 @@ class Dea:
                                          on_reconnect=self.register_all_routes)
 
     async def subscribe(self) -> None:
+        """Every subject, each message checked by protocol.parse_* first: a malformed one is
+        logged and dropped (cf_platform.messages.validated) before a handler sees it."""
         assert self.bus is not None
-        subscriptions: dict[str, Callable[[dict, Msg], Awaitable[None]]] = {
-            "dea.discover": self.on_discover,
-            f"staging.{self.id}.start": self.on_staging_start,
-            f"dea.{self.id}.start": self.on_start,
-            "dea.stop": self.on_stop,
-            "dea.find.droplet": self.on_find_droplet,
-            "dea.update": self.on_update,
-            "dea.locate": self.on_locate,
-            "router.start": self.on_router_start,
+        subscriptions: dict[str, tuple[Callable[[Any], dict], Callable[[dict, Msg], Awaitable[None]]]] = {
+            "dea.discover": (protocol.parse_discover, self.on_discover),
+            f"staging.{self.id}.start": (protocol.parse_staging, self.on_staging_start),
+            f"dea.{self.id}.start": (protocol.parse_start, self.on_start),
+            "dea.stop": (lambda p: protocol.parse_selection(p, "dea.stop"), self.on_stop),
+            "dea.find.droplet": (lambda p: protocol.parse_selection(p, "dea.find.droplet"),
+                                 self.on_find_droplet),
+            "dea.update": (protocol.parse_update, self.on_update),
+            "dea.locate": (lambda p: protocol.parse_any_object(p, "dea.locate"), self.on_locate),
+            "router.start": (protocol.parse_router_start, self.on_router_start),
         }
-        for subject, handler in subscriptions.items():
-            await self.bus.subscribe(subject, handler)
+        for subject, (parse, handler) in subscriptions.items():
+            await self.bus.subscribe(subject, validated(subject, parse, handler))
         await self.bus.client.flush()
 
     def spawn(self, coroutine: Awaitable[Any]) -> asyncio.Task:
@@ -206,12 +214,8 @@ class Dea:
 
     async def on_discover(self, message: dict, msg: Msg) -> None:
         assert self.manager is not None
-        limits = message.get("limits") or {}
-        try:
-            mem = int(limits.get("mem") or 0)
-            disk = int(limits.get("disk") or 0)
-        except (TypeError, ValueError):
-            return
+        mem = message["limits"]["mem"] or 0
+        disk = message["limits"]["disk"] or 0
         if not discover.has_room(mem, disk, self.available_memory(), self.available_disk()):
             return
         counts = self.manager.registry.app_id_to_count()
@@ -226,7 +230,15 @@ class Dea:
                                                           self.available_memory()))
 
     async def on_staging_start(self, message: dict, msg: Msg) -> None:
-        self.spawn(self._stage(message, msg))
+        if self._staging_queued >= STAGING_QUEUE_LIMIT:
+            log.warning("refusing to stage %s: %d stagings already queued", message["app_id"],
+                        self._staging_queued)
+            if self.bus is not None:
+                await self.bus.reply(msg, {"error": "this DEA is busy staging; try again", "log": ""})
+            return
+        self._staging_queued += 1
+        task = self.spawn(self._stage(message, msg))
+        task.add_done_callback(lambda _t: setattr(self, "_staging_queued", self._staging_queued - 1))
 
     async def _stage(self, message: dict, msg: Msg) -> None:
         assert self.bus is not None
@@ -234,9 +246,7 @@ class Dea:
         async with self._staging:
             log.info("staging %s (%s)", message.get("name"), message.get("app_id"))
             reply = await asyncio.to_thread(
-                staging.stage, message, config.staging_dir, config.base_dir / "buildpack_cache",
-                config.buildpacks_dir, config.buildpacks, config.max_bits_mb * 1024 * 1024,
-                config.staging_timeout)
+                staging.stage, message, config, self.cgroups_enabled)
         if reply.get("error"):
             log.warning("staging %s failed: %s", message.get("app_id"), reply["error"])
         await self.bus.reply(msg, reply)
@@ -279,8 +289,8 @@ class Dea:
     async def on_update(self, message: dict, msg: Msg) -> None:
         """New uris for an app's instances: unregister the dropped ones, register the rest."""
         assert self.manager is not None and self.bus is not None
-        uris = [str(u) for u in message.get("uris") or []]
-        for instance in self.manager.registry.matching({"droplet": message.get("droplet")}):
+        uris = list(message["uris"])
+        for instance in self.manager.registry.matching({"droplet": message["droplet"]}):
             dropped = [u for u in instance.uris if u not in uris]
             if instance.state == State.RUNNING and dropped:
                 body = protocol.route(instance, self.config.ip, self.id)
@@ -294,7 +304,13 @@ class Dea:
         await self.advertise()
 
     async def on_router_start(self, message: dict, msg: Msg) -> None:
-        interval = message.get("minimumRegisterIntervalInSeconds")
-        if isinstance(interval, (int, float)) and interval > 0:
-            self.register_interval = float(interval)
+        """Re-register at once, but at most once a second: a flood of router.start must not
+        turn into a flood of router.register."""
+        interval = message["minimumRegisterIntervalInSeconds"]
+        if interval is not None:
+            self.register_interval = interval
+        now = time.monotonic()
+        if now - self._last_router_start < ROUTER_START_MIN_GAP:
+            return
+        self._last_router_start = now
         await self.register_all_routes()

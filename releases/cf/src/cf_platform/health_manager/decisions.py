@@ -127,6 +127,9 @@ class HealthState:
     records: dict[tuple[str, int], IndexRecord] = field(default_factory=dict)
     extra_since: dict[str, float] = field(default_factory=dict)
     stop_requested: dict[str, float] = field(default_factory=dict)
+    # instances reported gone by droplet.exited: a heartbeat sent just before the exit may be
+    # read just after it (each subject has its own subscription), and must not revive them
+    exited_at: dict[str, float] = field(default_factory=dict)
 
     # -- observations ---------------------------------------------------------------------
 
@@ -141,6 +144,8 @@ class HealthState:
             if not isinstance(d, dict) or not d.get("instance") or not isinstance(d.get("index"), int):
                 continue
             key = str(d["instance"])
+            if key in self.exited_at:
+                continue
             reported.add(key)
             seen = self.instances.get(key)
             if seen is None:
@@ -155,7 +160,10 @@ class HealthState:
                 del self.instances[key]
 
     def observe_exited(self, message: dict, now: float) -> None:
-        self.instances.pop(str(message.get("instance") or ""), None)
+        instance = str(message.get("instance") or "")
+        self.instances.pop(instance, None)
+        if instance:
+            self.exited_at[instance] = now
         droplet, index, version = message.get("droplet"), message.get("index"), str(message.get("version") or "")
         if not isinstance(droplet, str) or not isinstance(index, int):
             return
@@ -185,6 +193,8 @@ class HealthState:
     def _expire(self, now: float) -> None:
         for key in [k for k, s in self.instances.items() if now - s.last_seen > self.policy.grace]:
             del self.instances[key]
+        for key in [k for k, t in self.exited_at.items() if now - t > self.policy.grace]:
+            del self.exited_at[key]
         for key in [k for k in self.extra_since if k not in self.instances]:
             del self.extra_since[key]
         for key in [k for k, t in self.stop_requested.items()
@@ -197,7 +207,8 @@ class HealthState:
                 # maybe created after this snapshot: keep what we know (a crash) for a while
                 if now - rec.touched(now) > self.policy.crash_reset_after:
                     del self.records[key]
-            elif not app.runnable or key[1] >= app.instances:
+            elif (not app.runnable or key[1] >= app.instances) and rec.touched(0.0) <= self.desired_at:
+                # (a crash newer than the snapshot is kept: the snapshot may predate the start)
                 del self.records[key]
 
     def _live(self) -> list[SeenInstance]:

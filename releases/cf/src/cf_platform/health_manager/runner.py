@@ -1,5 +1,5 @@
-"""The health manager process: NATS in (heartbeats, exits), HTTP in (desired state), NATS
-out (health.start, health.stop). All judgement is in :mod:`decisions`."""
+"""The health manager process: NATS in (heartbeats, exits, checked by :mod:`messages`), HTTP
+in (desired state), NATS out (health.start, health.stop). All judgement is in :mod:`decisions`."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ import sys
 import time
 
 from ..mbus import Bus
+from ..messages import validated
 from .config import ConfigError, HmConfig, load_config
 from .decisions import HealthState, StartRequest, StopRequest
 from .desired import DesiredStateError, fetch_desired
+from .messages import parse_exited, parse_heartbeat
 
 log = logging.getLogger("health_manager")
 
@@ -29,8 +31,9 @@ class HealthManager:
     async def run(self) -> None:
         c = self.config
         self.bus = await Bus.connect(c.nats_servers, c.nats_user, c.nats_password, name="health_manager")
-        await self.bus.subscribe("dea.heartbeat", self._on_heartbeat)
-        await self.bus.subscribe("droplet.exited", self._on_exited)
+        for subject, parse, handler in (("dea.heartbeat", parse_heartbeat, self._on_heartbeat),
+                                        ("droplet.exited", parse_exited, self._on_exited)):
+            await self.bus.subscribe(subject, validated(subject, parse, handler))
         await self.bus.client.flush()     # the server has our subscriptions before we say we are up
         log.info("health manager up: grace %.1fs, poll every %.1fs", c.policy.grace, c.poll_interval)
         tasks = [asyncio.create_task(self._poll_desired()), asyncio.create_task(self._decide_loop())]
@@ -44,7 +47,7 @@ class HealthManager:
         self._stopping.set()
 
     async def _on_heartbeat(self, message: dict, _msg) -> None:
-        log.debug("heartbeat from DEA %s: %d instances", message.get("dea"), len(message.get("droplets") or []))
+        log.debug("heartbeat from DEA %s: %d instances", message["dea"], len(message["droplets"]))
         self.state.observe_heartbeat(message, self.clock())
 
     async def _on_exited(self, message: dict, _msg) -> None:

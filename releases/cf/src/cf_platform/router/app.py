@@ -20,7 +20,7 @@ from cf_platform.mbus import Bus
 from cf_platform.router.config import RouterConfig
 from cf_platform.router.nginx import ConfigApplier, NginxError, NginxProcess, become_subreaper
 from cf_platform.router.nginx_conf import Listen, render
-from cf_platform.router.registry import RouteRegistry
+from cf_platform.router.registry import Endpoint, RouteKey, RouteRegistry
 from cf_platform.router.status import StatusServer
 from cf_platform.router.subscriber import Subscriber
 
@@ -36,9 +36,11 @@ class Router:
         run_dir = Path(config.nginx.run_dir)
         self.nginx = NginxProcess(config.nginx.binary, run_dir / "nginx.conf", run_dir)
         listen = Listen(config.listen_address, config.port)
-        self.applier = ConfigApplier(
-            self.nginx, lambda: render(self.registry.routes(), listen, config.nginx),
-            debounce=config.nginx.reload_debounce)
+        self.applier: ConfigApplier[RouteKey, list[Endpoint]] = ConfigApplier(
+            self.nginx, self.registry.routes,
+            lambda routes: render(routes, listen, config.nginx,
+                                  trust_forwarded_proto=not config.sanitize_forwarded_proto),
+            drop=self.registry.remove_route, debounce=config.nginx.reload_debounce)
         self.status = StatusServer(config.status.listen_address, config.status.port,
                                    config.status.user, config.status.password,
                                    healthy=lambda: self.nginx.running,
@@ -56,7 +58,8 @@ class Router:
                 "routes": len(self.registry),
                 "endpoints": sum(len(e) for e in self.registry.routes().values()),
                 "nginx": {"pid": self.nginx.pid, "reloads": self.nginx.reloads,
-                          "config_failures": self.applier.failures},
+                          "config_failures": self.applier.failures,
+                          "routes_dropped": self.applier.dropped},
                 "nats": {"connected": bool(self.bus and self.bus.client.is_connected),
                          "registrations": sub.registrations if sub else 0,
                          "unregistrations": sub.unregistrations if sub else 0,

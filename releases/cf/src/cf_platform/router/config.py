@@ -63,6 +63,9 @@ class RouterConfig:
     prune_interval: float = 30.0
     register_interval: int = 20
     suspend_pruning_if_nats_unavailable: bool = True
+    # gorouter's option: X-Forwarded-Proto from the client connection's own scheme. True here
+    # because this router is the platform's edge; false only behind a proxy that sets it.
+    sanitize_forwarded_proto: bool = True
 
     def greeting(self) -> dict[str, Any]:
         """The router.start message, also the reply to router.greet."""

@@ -9,7 +9,8 @@ stops a job by signalling the group) and gets SIGTERM if the control plane dies
 ``NginxProcess`` starts, reloads (``nginx -t`` first, then SIGHUP to the master: nginx
 swaps workers without dropping connections) and stops nginx. ``ConfigApplier`` debounces:
 a burst of registrations marks the table dirty many times and causes one render, one test
-and one reload; an unchanged rendering causes none (re-registrations every 20 s).
+and one reload; an unchanged rendering causes none (re-registrations every 20 s). A route
+nginx refuses is dropped rather than allowed to block every later change.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Generic, TypeVar
 
 log = logging.getLogger(__name__)
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
@@ -190,24 +194,38 @@ class NginxProcess:
                 time.sleep(0.02)
 
 
-class ConfigApplier:
-    """Keeps nginx's configuration equal to ``render()``, one reload per burst of changes."""
+class ConfigApplier(Generic[K, V]):
+    """Keeps nginx's configuration equal to ``render(table())``, one reload per burst of changes.
 
-    def __init__(self, nginx: NginxProcess, render: Callable[[], str], debounce: float = 0.2) -> None:
+    When nginx refuses a new configuration, the table is rebuilt from the last one nginx
+    accepted: the routes that changed since are added back in halves, each half tested with
+    ``nginx -t``, and a single route nginx still refuses is handed to ``drop`` (removed from
+    the table, logged). So one bad route can never freeze the data plane: every later change
+    is applied. If even the last accepted table fails, the fault is not a route (a full disk,
+    say): nothing is dropped and the next change tries again."""
+
+    def __init__(self, nginx: NginxProcess, table: Callable[[], dict[K, V]],
+                 render: Callable[[dict[K, V]], str], drop: Callable[[K], None] | None = None,
+                 debounce: float = 0.2) -> None:
         self.nginx = nginx
+        self.table = table
         self.render = render
+        self.drop = drop
         self.debounce = debounce
         self.current: str | None = None
+        self.accepted: dict[K, V] = {}      # the table nginx last accepted
         self.applied = 0
         self.failures = 0
+        self.dropped = 0
         self._dirty = asyncio.Event()
-        self._applied_event = asyncio.Event()
 
     def write_initial(self) -> None:
         """The configuration nginx starts with (before the first NATS message)."""
-        text = self.render()
+        table = self.table()
+        text = self.render(table)
         _write_atomically(self.nginx.conf_path, text)
         self.current = text
+        self.accepted = table
 
     def mark_dirty(self) -> None:
         self._dirty.set()
@@ -225,19 +243,71 @@ class ConfigApplier:
 
     async def apply(self) -> bool:
         """Render; if the text changed, test it, install it and reload. True if reloaded."""
-        text = self.render()
+        table = self.table()
+        text = self.render(table)
         if text == self.current:
             return False
-        candidate = self.nginx.conf_path.with_suffix(".new")
-        _write_atomically(candidate, text)
-        await self.nginx.test(candidate)
-        os.replace(candidate, self.nginx.conf_path)
+        try:
+            await self._test(text)
+        except NginxError as e:
+            self.failures += 1
+            log.error("nginx refused the new configuration; rebuilding from the last accepted "
+                      "routes: %s", e)
+            table = await self._rebuild(table)
+            text = self.render(table)
+            if text == self.current:
+                return False
+            await self._test(text)
+        self._install(text)
+        self.accepted = table
+        return True
+
+    async def _test(self, text: str) -> None:
+        _write_atomically(self._candidate, text)
+        await self.nginx.test(self._candidate)
+
+    @property
+    def _candidate(self) -> Path:
+        return self.nginx.conf_path.with_suffix(".new")
+
+    def _install(self, text: str) -> None:
+        os.replace(self._candidate, self.nginx.conf_path)
         self.current = text
         if self.nginx.running:
             self.nginx.reload()
         self.applied += 1
         log.info("nginx configuration applied (%d bytes, reload %d)", len(text), self.applied)
-        return True
+
+    async def _rebuild(self, table: dict[K, V]) -> dict[K, V]:
+        """The largest table nginx accepts: the last accepted entries still present, plus the
+        changed ones that pass ``nginx -t`` (bisected); refused ones are dropped."""
+        base = {k: v for k, v in table.items() if k in self.accepted
+                and self.render({k: v}) == self.render({k: self.accepted[k]})}
+        await self._test(self.render(_sorted(base)))   # raises: not a route's fault
+        changed = [k for k in table if k not in base]
+        return await self._add_passing(_sorted(base), changed, table)
+
+    async def _add_passing(self, base: dict[K, V], keys: list[K], table: dict[K, V]) -> dict[K, V]:
+        if not keys:
+            return base
+        trial = _sorted({**base, **{k: table[k] for k in keys}})
+        try:
+            await self._test(self.render(trial))
+            return trial
+        except NginxError as e:
+            if len(keys) == 1:
+                self.dropped += 1
+                log.error("dropping route %s: nginx refuses it: %s", keys[0], e)
+                if self.drop is not None:
+                    self.drop(keys[0])
+                return base
+        middle = len(keys) // 2
+        base = await self._add_passing(base, keys[:middle], table)
+        return await self._add_passing(base, keys[middle:], table)
+
+
+def _sorted(table: dict[K, V]) -> dict[K, V]:
+    return dict(sorted(table.items()))  # type: ignore[type-var]  # route keys are ordered
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -14,11 +14,15 @@ What the rendered configuration does, gorouter's behaviour in nginx terms:
   backend), up to ``max_retries`` endpoints; when none answers: 502 with
   ``X-Cf-RouterError: endpoint_failure``;
 - an unknown host: 404 with ``X-Cf-RouterError: unknown_route`` (gorouter's body text);
-- request headers ``X-Vcap-Request-Id`` (the client's, else nginx's ``$request_id``),
-  ``X-Forwarded-For``, ``X-Forwarded-Proto``, ``X-Request-Start`` (ms since the epoch),
-  ``X-CF-ApplicationID`` when every endpoint of the route belongs to one app, and
-  ``X-CF-InstanceID`` when the route has a single endpoint (nginx builds the request
-  before it picks the backend, so per-endpoint values cannot be set otherwise);
+- request headers as gorouter sets them: ``X-Vcap-Request-Id`` always a fresh UUID (a
+  client's own value is replaced, handlers/request_id.go), ``X-Forwarded-Proto`` the scheme
+  of the client's connection (gorouter's ``sanitize_forwarded_proto``; the client's value is
+  kept only with ``trust_forwarded_proto``, for a proxy in front that sets it),
+  ``X-Forwarded-For`` (the client's list plus its address), ``X-Request-Start`` (ms since
+  the epoch), ``X-CF-ApplicationID`` when every endpoint of the route belongs to one app, and
+  ``X-CF-InstanceID`` when the route has a single endpoint (nginx builds the request before
+  it picks the backend, so per-endpoint values cannot be set otherwise); when they cannot be
+  set, a client's ``X-CF-*`` headers are removed, never passed on as the router's word;
 - websockets: ``Upgrade``/``Connection`` pass through.
 
 Every value that comes from a NATS message was validated by the registry (hosts, paths,
@@ -34,7 +38,7 @@ from dataclasses import dataclass
 from cf_platform.router.config import NginxSettings
 from cf_platform.router.registry import Endpoint, RouteKey
 
-_SAFE_VALUE_RE = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,200}$")
+_SAFE_VALUE_RE = re.compile(r"[A-Za-z0-9._:@/+=-]{1,200}")
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class Listen:
 
 
 def render(routes: dict[RouteKey, list[Endpoint]], listen: Listen, settings: NginxSettings,
-           run_as_root: bool | None = None) -> str:
+           run_as_root: bool | None = None, trust_forwarded_proto: bool = False) -> str:
     """The whole nginx.conf for ``routes`` (as RouteRegistry.routes() returns them)."""
     if run_as_root is None:
         run_as_root = os.geteuid() == 0
@@ -90,8 +94,16 @@ def render(routes: dict[RouteKey, list[Endpoint]], listen: Listen, settings: Ngi
     w("  server_names_hash_bucket_size 256;")
     w("  server_names_hash_max_size 65536;")
     w("  map $http_upgrade $cf_connection { default upgrade; \"\" \"\"; }")
-    w("  map $http_x_vcap_request_id $cf_request_id { \"\" $request_id; default $http_x_vcap_request_id; }")
-    w("  map $http_x_forwarded_proto $cf_forwarded_proto { \"\" $scheme; default $http_x_forwarded_proto; }")
+    # $request_id (32 random hex digits) in the UUID form gorouter sends
+    w("  map $request_id $cf_request_id {")
+    w("    \"~^(?<cf_id1>[0-9a-f]{8})(?<cf_id2>[0-9a-f]{4})(?<cf_id3>[0-9a-f]{4})(?<cf_id4>[0-9a-f]{4})"
+      "(?<cf_id5>[0-9a-f]{12})$\" \"$cf_id1-$cf_id2-$cf_id3-$cf_id4-$cf_id5\";")
+    w("    default $request_id;")
+    w("  }")
+    if trust_forwarded_proto:
+        w("  map $http_x_forwarded_proto $cf_forwarded_proto { \"\" $scheme; default $http_x_forwarded_proto; }")
+    else:
+        w("  map $scheme $cf_forwarded_proto { default $scheme; }")
     w("  map $msec $cf_request_start { \"~^(?<cf_sec>[0-9]+)\\.(?<cf_ms>[0-9]+)$\" $cf_sec$cf_ms; }")
     listen_line = f"{_listen_address(listen.address)}:{listen.port}"
     # The default server owns the listen options (one socket, shared by every server).
@@ -156,10 +168,11 @@ def _proxy(w, upstream: str, endpoints: list[Endpoint]) -> None:
     w("      proxy_set_header X-Vcap-Request-Id $cf_request_id;")
     w("      proxy_set_header X-Request-Start $cf_request_start;")
     apps = {e.app for e in endpoints}
-    if len(apps) == 1 and _SAFE_VALUE_RE.match(next(iter(apps))):
-        w(f"      proxy_set_header X-CF-ApplicationID {_q(next(iter(apps)))};")
-    if len(endpoints) == 1 and _SAFE_VALUE_RE.match(endpoints[0].private_instance_id):
-        w(f"      proxy_set_header X-CF-InstanceID {_q(endpoints[0].private_instance_id)};")
+    # an empty value removes the header: a client's own X-CF-* never reaches the app
+    app = next(iter(apps)) if len(apps) == 1 else ""
+    w(f"      proxy_set_header X-CF-ApplicationID {_q(app if _SAFE_VALUE_RE.fullmatch(app) else '')};")
+    instance = endpoints[0].private_instance_id if len(endpoints) == 1 else ""
+    w(f"      proxy_set_header X-CF-InstanceID {_q(instance if _SAFE_VALUE_RE.fullmatch(instance) else '')};")
     w(f"      proxy_pass http://{upstream};")
 
 

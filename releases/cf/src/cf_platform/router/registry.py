@@ -10,8 +10,8 @@ Semantics follow gorouter (REFERENCE.md section 8):
   existing endpoint updates its details and ``updated_at``.
 - ``unregister`` removes ``host:port`` from each uri; a route without endpoints goes away.
 - ``prune`` drops endpoints not refreshed within their stale threshold (the router's
-  ``droplet_stale_threshold``, 120 s, unless the message carried
-  ``stale_threshold_in_seconds``).
+  ``droplet_stale_threshold``, 120 s, or the message's shorter
+  ``stale_threshold_in_seconds``: never longer, so no registration lives forever).
 - ``lookup`` picks an endpoint round robin (used by tests and any Python data plane; nginx
   does its own round robin over the same endpoints).
 """
@@ -23,12 +23,19 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from cf_platform.messages import Fields, MessageError, PRINTABLE_RE
+
 # Route hosts become nginx server_names and paths nginx location prefixes: only characters
-# that cannot change the meaning of the rendered configuration are accepted.
-_HOST_RE = re.compile(r"^(\*\.)?[a-z0-9]([a-z0-9-]{0,62})(\.[a-z0-9]([a-z0-9-]{0,62}))*$")
-_PATH_RE = re.compile(r"^(/[A-Za-z0-9._~%!*+,=:@-]+)+$")
-_ENDPOINT_HOST_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$")
-_TAG_KEY_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+# that cannot change the meaning of the rendered configuration are accepted, always with
+# fullmatch (``$`` would let "host\n/x" through, and nginx would refuse the whole file).
+_HOST_RE = re.compile(r"(\*\.)?[a-z0-9]([a-z0-9-]{0,62})(\.[a-z0-9]([a-z0-9-]{0,62}))*")
+_PATH_RE = re.compile(r"(/[A-Za-z0-9._~%!*+,=:@-]+)+")
+_ENDPOINT_HOST_RE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")
+_TAG_KEY_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{0,128}")
+MAX_URI = 1024           # characters of one route uri
+MAX_URIS = 100           # uris in one message
+MAX_PATH = 512           # characters of a route path
 
 
 class InvalidRoute(ValueError):
@@ -55,14 +62,17 @@ class RouteKey:
             if text.lower().startswith(scheme):
                 text = text[len(scheme):]
         host, slash, path = text.partition("/")
+        if len(text) > MAX_URI:
+            raise InvalidRoute(f"route uri longer than {MAX_URI} characters")
         host = host.lower().rstrip(".")
         if ":" in host:  # a port in a route uri means nothing to the router
             host = host.split(":", 1)[0]
         path = ("/" + path).rstrip("/") if slash else ""
-        if not _HOST_RE.match(host) or len(host) > 253:
-            raise InvalidRoute(f"invalid route host in uri {uri!r}")
-        if path and not _PATH_RE.match(path):
-            raise InvalidRoute(f"invalid route path in uri {uri!r}")
+        if not _HOST_RE.fullmatch(host) or len(host) > 253:
+            raise InvalidRoute(f"invalid route host in uri {uri[:100]!r}")
+        if path and (not _PATH_RE.fullmatch(path) or len(path) > MAX_PATH
+                     or any(part in (".", "..") for part in path.split("/"))):
+            raise InvalidRoute(f"invalid route path in uri {uri[:100]!r}")
         return cls(host, path)
 
 
@@ -91,32 +101,48 @@ class Endpoint:
                 "stale_threshold_in_seconds": self.stale_threshold}
 
 
-def endpoint_from_message(message: dict[str, Any], now: float) -> Endpoint:
-    """Validate the endpoint part of a router.register/unregister message."""
-    host = message.get("host")
-    port = message.get("port")
-    if not isinstance(host, str) or not _ENDPOINT_HOST_RE.match(host):
-        raise InvalidRoute(f"invalid endpoint host {host!r}")
+def endpoint_from_message(message: Any, now: float, max_stale: float | None = None,
+                          where: str = "router.register") -> Endpoint:
+    """Validate the endpoint part of a router.register/unregister message.
+
+    Every field is checked; a bad one refuses the whole message (InvalidRoute). A
+    ``stale_threshold_in_seconds`` above ``max_stale`` (the router's own threshold) is
+    capped to it, as gorouter caps every route's TTL: a registration cannot outlive the
+    pruning that would remove it."""
+    try:
+        fields = Fields(message, where)
+        host = fields.text("host", _ENDPOINT_HOST_RE, 253)
+        port = fields.integer("port", 1, 65535)
+        app = fields.text("app", _ID_RE, 128, required=False, default="")
+        instance_id = fields.text("private_instance_id", _ID_RE, 128, required=False, default="")
+        index = fields.integer("private_instance_index", 0, 100_000, required=False)
+        tags = fields.string_map("tags", _TAG_KEY_RE, PRINTABLE_RE, max_items=32, max_len=256)
+        stale = fields.number("stale_threshold_in_seconds", 0, 1e9, required=False)
+    except MessageError as e:
+        raise InvalidRoute(str(e)) from None
+    assert host is not None and port is not None
     try:
         ipaddress.ip_address(host)
     except ValueError:
         if host.replace(".", "").isdigit():
-            raise InvalidRoute(f"invalid endpoint host {host!r}") from None
-    if isinstance(port, bool) or not isinstance(port, (int, str)) or not str(port).isdigit() \
-            or not 0 < int(port) < 65536:
-        raise InvalidRoute(f"invalid endpoint port {port!r}")
-    index = message.get("private_instance_index")
-    stale = message.get("stale_threshold_in_seconds")
-    tags = message.get("tags") or {}
-    return Endpoint(
-        host=host, port=int(port), app=str(message.get("app") or ""),
-        private_instance_id=str(message.get("private_instance_id") or ""),
-        private_instance_index=index if isinstance(index, int) and not isinstance(index, bool) else None,
-        tags={str(k): str(v) for k, v in tags.items() if _TAG_KEY_RE.match(str(k))}
-        if isinstance(tags, dict) else {},
-        stale_threshold=float(stale) if isinstance(stale, (int, float)) and not isinstance(stale, bool)
-        and stale > 0 else None,
-        updated_at=now)
+            raise InvalidRoute(f"{where}: 'host' is not a valid address: {host!r}") from None
+    if stale is not None and stale <= 0:
+        stale = None
+    if stale is not None and max_stale is not None:
+        stale = min(stale, max_stale)
+    return Endpoint(host=host, port=port, app=app or "", private_instance_id=instance_id or "",
+                    private_instance_index=index, tags=tags, stale_threshold=stale, updated_at=now)
+
+
+def uris_from_message(message: dict[str, Any], where: str = "router.register") -> list[str]:
+    """The ``uris`` of a register/unregister message: a list of at most MAX_URIS strings (each
+    is then parsed on its own, and an invalid one refused without refusing the others)."""
+    try:
+        uris = Fields(message, where).texts("uris", PRINTABLE_RE, MAX_URI, MAX_URIS, required=True)
+    except MessageError as e:
+        raise InvalidRoute(str(e)) from None
+    assert uris is not None
+    return uris
 
 
 @dataclass
@@ -179,13 +205,21 @@ class RouteRegistry:
             self.generation += 1
         return removed
 
+    def remove_route(self, key: RouteKey) -> bool:
+        """Forget a route and all its endpoints (the data plane refused it)."""
+        if self._pools.pop(key, None) is None:
+            return False
+        self.generation += 1
+        return True
+
     def prune(self, now: float) -> list[tuple[str, str]]:
         """Drop endpoints not refreshed within their threshold; returns (uri, address) pairs."""
         pruned: list[tuple[str, str]] = []
         for key in list(self._pools):
             pool = self._pools[key]
             for address, endpoint in list(pool.endpoints.items()):
-                threshold = endpoint.stale_threshold or self.stale_threshold
+                # a message's own threshold may only shorten the router's (gorouter's max TTL)
+                threshold = min(endpoint.stale_threshold or self.stale_threshold, self.stale_threshold)
                 if now - endpoint.updated_at > threshold:
                     del pool.endpoints[address]
                     pruned.append((str(key), address))

@@ -5,6 +5,9 @@
 - ``router.start`` is published at start and after every reconnect, so DEAs re-register at
   once instead of waiting for their next interval (the router may have lost its table);
 - ``router.greet`` (request/reply) is answered with the same message.
+
+Every field of a register/unregister message is checked (registry.endpoint_from_message,
+uris_from_message) before the table changes; a bad message is counted, logged and dropped.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ import time
 from typing import Any, Callable
 
 from cf_platform.mbus import Bus
-from cf_platform.router.registry import InvalidRoute, RouteRegistry, endpoint_from_message
+from cf_platform.router.registry import (InvalidRoute, RouteRegistry, endpoint_from_message,
+                                         uris_from_message)
 
 log = logging.getLogger(__name__)
 
@@ -46,44 +50,37 @@ class Subscriber:
         self.announcements += 1
         log.info("published router.start %s", self.greeting)
 
-    async def _on_register(self, message: dict, _msg: Any) -> None:
-        uris = _uris(message)
+    async def _on_register(self, message: Any, _msg: Any) -> None:
         try:
-            endpoint = endpoint_from_message(message, self.clock())
+            uris = uris_from_message(message)
+            endpoint = endpoint_from_message(message, self.clock(), self.registry.stale_threshold)
         except InvalidRoute as e:
             self.rejected += 1
-            log.warning("ignoring router.register: %s", e)
+            log.warning("dropping a router.register message: %s", e)
             return
         before = self.registry.generation
         refused = self.registry.register(uris, endpoint)
         self.registrations += 1
         if refused:
             self.rejected += 1
-            log.warning("ignoring invalid uris %s from %s", refused, endpoint.address)
+            log.warning("ignoring invalid uris %s from %s", [u[:100] for u in refused], endpoint.address)
         if self.registry.generation != before:
             log.info("registered %s for %s", endpoint.address, [u for u in uris if u not in refused])
             self.on_change()
 
-    async def _on_unregister(self, message: dict, _msg: Any) -> None:
+    async def _on_unregister(self, message: Any, _msg: Any) -> None:
         try:
-            endpoint = endpoint_from_message(message, self.clock())
+            uris = uris_from_message(message, "router.unregister")
+            endpoint = endpoint_from_message(message, self.clock(), where="router.unregister")
         except InvalidRoute as e:
             self.rejected += 1
-            log.warning("ignoring router.unregister: %s", e)
+            log.warning("dropping a router.unregister message: %s", e)
             return
         self.unregistrations += 1
-        if self.registry.unregister(_uris(message), endpoint.host, endpoint.port):
-            log.info("unregistered %s from %s", endpoint.address, _uris(message))
+        if self.registry.unregister(uris, endpoint.host, endpoint.port):
+            log.info("unregistered %s from %s", endpoint.address, uris)
             self.on_change()
 
     async def _on_greet(self, _message: dict, msg: Any) -> None:
         await self.bus.reply(msg, self.greeting)
 
-
-def _uris(message: dict) -> list[str]:
-    uris = message.get("uris")
-    if isinstance(uris, str):
-        return [uris]
-    if isinstance(uris, list):
-        return [u for u in uris if isinstance(u, str)]
-    return []
