@@ -4,6 +4,7 @@ delete-deployment, and the instance actions start/stop/restart/recreate."""
 from __future__ import annotations
 
 import sys
+import time
 
 import click
 import yaml
@@ -11,6 +12,7 @@ import yaml
 from bosh_py.cli.common import (client, confirm, deployment_option, follow, json_option, render_input,
                                 vars_options, yes_option)
 from bosh_py.cli.output import console, print_table
+from bosh_py.errors import BoshPyError
 
 
 def _dump(doc: object) -> str:
@@ -91,7 +93,7 @@ def deployments(as_json: bool) -> None:
 @yes_option
 @click.option("--force", is_flag=True, help="Ignore errors deleting VMs and disks")
 def delete_deployment(deployment: str, yes: bool, force: bool) -> None:
-    """Delete a deployment: its VMs, disks and records."""
+    """Delete a deployment: its VMs and records; its persistent disks are kept as orphans."""
     confirm(yes)
     director = client()
     follow(director, director.delete(f"/deployments/{deployment}", params={"force": str(force).lower()}))
@@ -166,6 +168,42 @@ def get_variable(deployment: str, name: str) -> None:
     sys.stdout.write(_dump(value) if isinstance(value, (dict, list)) else f"{value}\n")
 
 
+@click.command()
+@click.option("--orphaned", is_flag=True, help="List orphaned disks (the only listing so far)")
+@json_option
+def disks(orphaned: bool, as_json: bool) -> None:
+    """List persistent disks kept after their instance or disk went away (--orphaned)."""
+    if not orphaned:
+        raise BoshPyError("`bosh-py disks` lists orphaned disks only: add --orphaned "
+                          "(`bosh-py instances -d NAME` shows the disks in use)")
+    rows = client().get("/disks", orphaned="true")
+    print_table("Orphaned disks", ["Disk CID", "Size (MB)", "Deployment", "Instance", "AZ", "Orphaned at"],
+                [[r["disk_cid"], r["size"], r["deployment"], r["instance"], r["az"] or "",
+                  time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(r["orphaned_at"]))] for r in rows],
+                as_json, rows)
+
+
+@click.command("delete-disk")
+@yes_option
+@click.argument("disk_cid")
+def delete_disk(yes: bool, disk_cid: str) -> None:
+    """Delete an orphaned disk and its data now (otherwise it goes after max_orphaned_age_in_days)."""
+    confirm(yes)
+    director = client()
+    follow(director, director.delete(f"/disks/{disk_cid}"))
+
+
+@click.command("attach-disk")
+@deployment_option
+@click.argument("instance")
+@click.argument("disk_cid")
+def attach_disk(deployment: str, instance: str, disk_cid: str) -> None:
+    """Attach an orphaned disk to an instance (GROUP/ID); its current disk is orphaned."""
+    director = client()
+    follow(director, director.put(f"/disks/{disk_cid}/attachments",
+                                  json={"deployment": deployment, "instance": instance}))
+
+
 def _instance_action(action: str):  # type: ignore[no-untyped-def]
     @click.command(action, help=f"{action.capitalize()} instances: all, a group, or GROUP/ID|INDEX.")
     @deployment_option
@@ -183,4 +221,5 @@ def _instance_action(action: str):  # type: ignore[no-untyped-def]
 
 start, stop, restart, recreate = (_instance_action(a) for a in ("start", "stop", "restart", "recreate"))
 COMMANDS = [interpolate, update_cloud_config, cloud_config, deploy, deployments, delete_deployment, instances, vms,
-            start, stop, restart, recreate, variables, get_variable]
+            start, stop, restart, recreate, variables, get_variable, disks, delete_disk,
+            attach_disk]

@@ -7,7 +7,7 @@ import asyncio
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bosh_py.director.models import Deployment, Instance
+from bosh_py.director.models import Deployment, Instance, OrphanDisk
 from bosh_py.director.services import Director
 from bosh_py.errors import BoshPyError
 from bosh_py.manifest import diff, load_yaml
@@ -84,6 +84,13 @@ async def instances_with_state(director: Director, name: str) -> list[dict]:
             "vitals": state.get("vitals") or {},
         })
     return result
+
+
+def orphaned_disks(session: Session) -> list[dict]:
+    """`bosh-py disks --orphaned`: disks kept after their instance or disk went away."""
+    return [{"disk_cid": d.cid, "size": d.size, "deployment": d.deployment_name, "instance": d.instance_name,
+             "az": d.az, "orphaned_at": int(d.orphaned_at.timestamp())}
+            for d in session.scalars(select(OrphanDisk).order_by(OrphanDisk.orphaned_at.desc(), OrphanDisk.id))]
 
 
 def select_instances(rows: list[Instance], selector: str | None) -> list[Instance]:

@@ -145,6 +145,22 @@ class PersistentDisk(Base):
     instance: Mapped[Instance] = relationship(back_populates="disks")
 
 
+class OrphanDisk(Base):
+    """A persistent disk no instance uses any more (scaled away, deployment deleted,
+    ``persistent_disk`` removed): kept, not deleted, so one manifest edit never loses data.
+    It is deleted after ``max_orphaned_age_in_days`` or by an explicit clean-up. No foreign
+    keys: it outlives its instance and deployment rows, as in BOSH's ``orphan_disks``."""
+
+    __tablename__ = "orphan_disks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cid: Mapped[str] = mapped_column(String(255), unique=True)
+    size: Mapped[int] = mapped_column(Integer)
+    deployment_name: Mapped[str] = mapped_column(String(255))
+    instance_name: Mapped[str] = mapped_column(String(255))  # group/uuid
+    az: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    orphaned_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Variable(Base):
     """The director's credential store: generated and stored variables per deployment."""
 

@@ -143,6 +143,7 @@ class NatsServer:
         self._proc: subprocess.Popen | None = None
         self._users = UserStore.load(self.workdir / "users.json")
         self._users_lock = threading.Lock()
+        self._stopped = False  # stop() was called: the supervisor must not start it again
         self._hashes: dict[str, str] = {}  # director/hm hashes, stable across rewrites
 
     # --- urls for clients ---------------------------------------------------------------
@@ -252,6 +253,7 @@ class NatsServer:
 
     def start(self, timeout: float = 10.0) -> None:
         """Start (or adopt) the server and wait until it accepts connections."""
+        self._stopped = False
         self.write_config()
         if self.pid() is not None:
             self.reload()
@@ -274,9 +276,23 @@ class NatsServer:
             if f"[{self._proc.pid}]" in self._log_since(offset) and "Server is ready" in self._log_since(offset):
                 return
             time.sleep(0.01)
-        self.stop()
+        self._terminate(timeout)
         raise MbusError(f"nats-server did not become ready on {self.host}:{self.port} within "
                         f"{timeout:g}s: {self._log_tail()}")
+
+    def restart_if_stopped(self, timeout: float = 10.0) -> int | None:
+        """Start the server again if it is not running (the supervisor's one call); the
+        users lock keeps an agent being added meanwhile from reloading a half-started
+        server. Returns the running server's PID."""
+        with self._users_lock:
+            if self._stopped:
+                return None
+            if self.pid() is None:
+                if self._proc is not None:
+                    self._proc.poll()  # reap the dead child
+                    self._proc = None
+                self.start(timeout)
+            return self.pid()
 
     def _log_since(self, offset: int) -> str:
         try:
@@ -306,6 +322,13 @@ class NatsServer:
         raise MbusError(f"nats-server did not confirm a config reload within {timeout:g}s")
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop for good: under the users lock, so a supervisor restart in flight finishes
+        first (and is then stopped) and none starts after."""
+        with self._users_lock:
+            self._stopped = True
+            self._terminate(timeout)
+
+    def _terminate(self, timeout: float) -> None:
         """SIGTERM our server by PID, SIGKILL if it lingers."""
         pid = self.pid()
         if pid is None:

@@ -28,5 +28,6 @@ class AgentTracker:
             self.last_seen.pop(gone, None)
             self.last_state.pop(gone, None)
 
-    def unresponsive(self, now: float) -> set[str]:
-        return {agent_id for agent_id, seen in self.last_seen.items() if now - seen > self.timeout}
+    def unresponsive(self, now: float, longer_by: float = 0.0) -> set[str]:
+        """Agents silent past the timeout (plus ``longer_by`` seconds)."""
+        return {agent_id for agent_id, seen in self.last_seen.items() if now - seen > self.timeout + longer_by}

@@ -153,6 +153,11 @@ def test_delete_deployment_leaves_nothing(director, deployed):
     cids = {r["vm_cid"] for r in instances(director)}
     disks = {d for r in instances(director) for d in r["disk_cids"]}
     director.cli("delete-deployment", "-d", "web", "-n")
+    # persistent disks are orphaned, never deleted with the deployment (tests/e2e/test_never_harm.py) ...
+    assert disks and disks <= set(json.loads(director.cpi("list", "--json").stdout)["disks"])
+    assert disks <= {d["disk_cid"] for d in director.json("disks", "--orphaned")}
+    for disk in disks:  # ... until the operator deletes them
+        director.cli("delete-disk", disk, "-n")
     listing = json.loads(director.cpi("list", "--json").stdout)
     assert listing["vms"] == [] and not disks & set(listing["disks"])
     assert director.json("deployments") == []

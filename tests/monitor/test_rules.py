@@ -23,3 +23,12 @@ def test_meltdown_needs_both_the_count_and_the_share():
     assert in_meltdown(5, 20)               # 5 down, 25 %
     assert not in_meltdown(5, 100)          # 5 % is below the 20 % threshold
     assert not in_meltdown(0, 0)
+
+
+def test_unresponsive_longer_by_a_heartbeat_interval():
+    tracker = AgentTracker(timeout=6)
+    tracker.track({"a", "b"}, now=0)
+    tracker.heartbeat("b", {}, now=4)
+    assert tracker.unresponsive(now=10.5) == {"a", "b"}
+    assert tracker.unresponsive(now=10.5, longer_by=5) == set(), "a: 10.5 s silent is not past 6 + 5"
+    assert tracker.unresponsive(now=11.5, longer_by=5) == {"a"}
