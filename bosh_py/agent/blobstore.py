@@ -1,14 +1,16 @@
 """The blobstore client: ``GET|PUT {url}/blobs/<id>`` with basic auth (docs/internals.md).
 
 urllib only (the agent ships without third-party HTTP clients). Downloads stream to a
-temporary file beside the destination and are verified before being renamed into place,
-so a half-downloaded or tampered blob is never used."""
+temporary file (0600: a rendered jobs archive holds secrets) beside the destination and
+are verified before being renamed into place, so a half-downloaded or tampered blob is
+never used."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import os
+import re
 import urllib.error
 import urllib.request
 import uuid
@@ -20,6 +22,16 @@ from bosh_py.agent.digest import Digest
 from bosh_py.agent.errors import AgentActionError
 
 CHUNK = 1 << 20
+BLOB_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def upload_id_argument(value: Any, action: str) -> str | None:
+    """The blob id the director named for an upload (None: an older director that named none)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not BLOB_ID.fullmatch(value):
+        raise AgentActionError(f"{action}: invalid upload blobstore id {value!r}")
+    return value
 
 
 @dataclass
@@ -57,7 +69,7 @@ class BlobstoreClient:
         tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
         try:
             with urllib.request.urlopen(self._request("GET", blob_id), timeout=self.timeout) as resp, \
-                    open(tmp, "wb") as out:
+                    os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
                 for chunk in iter(lambda: resp.read(CHUNK), b""):
                     hasher.update(chunk)
                     out.write(chunk)
@@ -73,9 +85,10 @@ class BlobstoreClient:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def put(self, src: Path) -> tuple[str, str]:
-        """Upload a file under a new uuid; return ``(blob_id, "sha256:<hex>")``."""
-        blob_id = uuid.uuid4().hex
+    def put(self, src: Path, blob_id: str | None = None) -> tuple[str, str]:
+        """Upload a file as ``blob_id`` (the director hands agents the id they may write;
+        a new uuid when None); return ``(blob_id, "sha256:<hex>")``."""
+        blob_id = blob_id or uuid.uuid4().hex
         h = hashlib.sha256()
         with open(src, "rb") as f:
             for chunk in iter(lambda: f.read(CHUNK), b""):

@@ -8,6 +8,7 @@ of what is already there downloads nothing.
 - jobs: the rendered archive (top-level directory per job) is extracted once per archive
   digest; each job goes to ``data/jobs/<job>/<content-hash>``, so an unchanged job keeps
   its directory (and its processes keep running) when another job of the VM changes.
+  Rendered jobs hold secrets: ``jobs`` and ``data/jobs`` are 0700, their files owner-only.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from bosh_py.agent.blobstore import BlobstoreClient
 from bosh_py.agent.digest import Digest
 from bosh_py.agent.errors import AgentActionError
 from bosh_py.agent.paths import Paths
+from bosh_py.agent.settings import write_json_private
 
 
 def check_name(kind: str, value: Any) -> str:
@@ -63,6 +65,18 @@ def tree_hash(root: Path) -> str:
                 for chunk in iter(lambda: f.read(1 << 20), b""):
                     h.update(chunk)
     return h.hexdigest()
+
+
+def make_private(root: Path) -> None:
+    """Owner-only modes for a rendered job (its templates hold the deployment's properties,
+    passwords included): directories 0700, files keep only their owner bits. Job processes
+    run as root; nothing else on the VM, an app least of all, has a reason to read them."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        os.chmod(dirpath, 0o700)
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            if not os.path.islink(full):
+                os.chmod(full, os.stat(full).st_mode & 0o700)
 
 
 class Installer:
@@ -126,6 +140,9 @@ class Installer:
                 return jobs
         self.log.info("installing rendered jobs (blob %s)", blob_id)
         self.paths.tmp.mkdir(parents=True, exist_ok=True)
+        for private in (self.paths.jobs, self.paths.data_jobs):
+            private.mkdir(parents=True, exist_ok=True)
+            os.chmod(private, 0o700)
         blob = self.paths.tmp / f"jobs-{uuid.uuid4().hex}.tgz"
         staging = self.paths.data_jobs / f".extract-{uuid.uuid4().hex[:8]}"
         jobs: dict[str, str] = {}
@@ -140,15 +157,16 @@ class Installer:
                 if bin_dir.is_dir():  # BOSH makes everything in bin/ executable
                     for f in bin_dir.iterdir():
                         if f.is_file() and not f.is_symlink():
-                            f.chmod(f.stat().st_mode | 0o755)
+                            f.chmod(f.stat().st_mode | 0o700)
+                make_private(job_dir)
                 h = tree_hash(job_dir)[:40]
                 target = self.paths.data_jobs / job / h
                 if not target.is_dir():
-                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                     os.replace(job_dir, target)
                 jobs[job] = h
-            index.parent.mkdir(parents=True, exist_ok=True)
-            index.write_text(json.dumps(jobs))
+            index.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            write_json_private(index, jobs)
         finally:
             blob.unlink(missing_ok=True)
             shutil.rmtree(staging, ignore_errors=True)

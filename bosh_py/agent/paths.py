@@ -92,6 +92,8 @@ class Paths:
                   self.agent_log_dir):
             d.mkdir(parents=True, exist_ok=True)
         os.chmod(self.bosh, 0o700)
+        for private in (self.jobs, self.data_jobs):  # rendered templates hold the deployment's secrets
+            os.chmod(private, 0o700)
         if not self.sys.exists() and not self.sys.is_symlink():
             self.sys.symlink_to("data/sys")
 

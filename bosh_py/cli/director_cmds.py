@@ -20,6 +20,7 @@ import httpx
 from bosh_py.cli.config import CliConfig, save_cli_config
 from bosh_py.cli.output import console
 from bosh_py.director.config import DEFAULT_DATA_DIR, CpiConfig, DirectorConfig
+from bosh_py.director.private_files import open_private_append, private_dir
 from bosh_py.errors import BoshPyError
 
 
@@ -53,7 +54,7 @@ def start(data_dir: Path, api_port: int | None, nats_port: int | None, blobstore
           agent_endpoint_host: str | None, cpi_executable: str | None, cpi_config: str | None) -> None:
     """Start the director in the background (idempotent)."""
     data_dir = data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     path = _config_file(data_dir)
     config = DirectorConfig.load(path) if path.exists() else DirectorConfig(data_dir=data_dir)
     updates: dict = {"data_dir": data_dir}
@@ -65,10 +66,10 @@ def start(data_dir: Path, api_port: int | None, nats_port: int | None, blobstore
         updates["cpi"] = CpiConfig(executable=cpi_executable or config.cpi.executable,
                                    config_path=cpi_config or config.cpi.config_path)
     config = config.model_copy(update=updates)
-    path.write_text(config.model_dump_json(indent=2))
+    config.save(path)
 
     if _pid(data_dir) is None:
-        log = (data_dir / "director.log").open("a")
+        log = open_private_append(data_dir / "director.log")
         process = subprocess.Popen([sys.executable, "-m", "bosh_py.director.main", "--config", str(path)],
                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True)

@@ -1,4 +1,4 @@
-"""Basic-auth middleware shared by the operator API and the agents' blobstore endpoint."""
+"""Basic auth shared by the operator API and the agents' blobstore endpoint."""
 
 from __future__ import annotations
 
@@ -12,15 +12,31 @@ from aiohttp import web
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def check_basic_auth(header: str | None, user: str, password: str) -> bool:
+def parse_basic_auth(header: str | None) -> tuple[str, str] | None:
+    """(user, password) from an ``Authorization: Basic`` header, or None."""
     if not header or not header.startswith("Basic "):
-        return False
+        return None
     try:
-        given_user, _, given_password = base64.b64decode(header[6:]).decode().partition(":")
+        user, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
+        return None
+    return user, password
+
+
+def check_basic_auth(header: str | None, user: str, password: str) -> bool:
+    given = parse_basic_auth(header)
+    if given is None:
         return False
-    return hmac.compare_digest(given_user.encode(), user.encode()) & \
-        hmac.compare_digest(given_password.encode(), password.encode())
+    return hmac.compare_digest(given[0].encode(), user.encode()) & \
+        hmac.compare_digest(given[1].encode(), password.encode())
+
+
+def unauthorized() -> web.HTTPUnauthorized:
+    return web.HTTPUnauthorized(
+        text='{"code": 401, "description": "Not authorized: bad or missing credentials"}\n',
+        content_type="application/json",
+        headers={"WWW-Authenticate": 'Basic realm="bosh-py"'},
+    )
 
 
 def basic_auth_middleware(user: str, password: str, open_paths: frozenset[str] = frozenset()):  # type: ignore[no-untyped-def]
@@ -29,11 +45,7 @@ def basic_auth_middleware(user: str, password: str, open_paths: frozenset[str] =
         if request.path not in open_paths and not check_basic_auth(
             request.headers.get("Authorization"), user, password
         ):
-            raise web.HTTPUnauthorized(
-                text='{"code": 401, "description": "Not authorized: bad or missing credentials"}\n',
-                content_type="application/json",
-                headers={"WWW-Authenticate": 'Basic realm="bosh-py"'},
-            )
+            raise unauthorized()
         return await handler(request)
 
     return middleware

@@ -2,6 +2,11 @@
 
 Agents reach it over HTTP (see ``blobstore_http.py``); the director uses it directly.
 Digests are ``sha256:<hex>`` strings, as everywhere in bosh-py.
+
+Blobs hold rendered templates (every job's secrets), so the store is private: directories
+0700, files 0600, whatever the process umask. A blob is written to a uniquely named
+temporary file and renamed into place, so a reader never sees half a blob and two writers
+never share a temporary file.
 """
 
 from __future__ import annotations
@@ -16,9 +21,15 @@ from typing import BinaryIO
 from bosh_py.errors import BoshPyError
 
 CHUNK = 1 << 20
+DIR_MODE = 0o700
+FILE_MODE = 0o600
 
 
 class BlobNotFound(BoshPyError):
+    pass
+
+
+class BlobTooLarge(BoshPyError):
     pass
 
 
@@ -34,10 +45,45 @@ def valid_blob_id(blob_id: str) -> bool:
     return len(blob_id) == 32 and all(c in "0123456789abcdef" for c in blob_id)
 
 
+def new_blob_id() -> str:
+    return uuid.uuid4().hex
+
+
+class BlobWriter:
+    """One blob being written: ``write`` chunks (refused past ``max_bytes``), then
+    ``commit`` renames it into place, or ``abort`` removes what was written."""
+
+    def __init__(self, target: Path, max_bytes: int | None = None) -> None:
+        self.target = target
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._digest = hashlib.sha256()
+        self._tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+        self._out = os.fdopen(os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), "wb")
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.max_bytes is not None and self.size > self.max_bytes:
+            raise BlobTooLarge(f"Blob {self.target.name} is larger than the limit of {self.max_bytes} bytes")
+        self._digest.update(chunk)
+        self._out.write(chunk)
+
+    def commit(self) -> str:
+        """Put the blob in place; returns its digest."""
+        self._out.close()
+        os.replace(self._tmp, self.target)
+        return f"sha256:{self._digest.hexdigest()}"
+
+    def abort(self) -> None:
+        self._out.close()
+        self._tmp.unlink(missing_ok=True)
+
+
 class LocalBlobstore:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+        os.chmod(self.root, DIR_MODE)
 
     def path(self, blob_id: str) -> Path:
         if not valid_blob_id(blob_id):
@@ -47,30 +93,37 @@ class LocalBlobstore:
     def exists(self, blob_id: str) -> bool:
         return valid_blob_id(blob_id) and self.path(blob_id).exists()
 
+    def writer(self, blob_id: str | None = None, max_bytes: int | None = None) -> BlobWriter:
+        """Start writing a blob (a new id unless one is given)."""
+        target = self.path(blob_id or new_blob_id())
+        target.parent.mkdir(exist_ok=True, mode=DIR_MODE)
+        return BlobWriter(target, max_bytes)
+
     def put_file(self, source: Path) -> tuple[str, str]:
         """Copy a file in; returns (blob id, digest)."""
         with source.open("rb") as stream:
             return self.put_stream(stream)
 
     def put_bytes(self, data: bytes) -> tuple[str, str]:
-        blob_id = uuid.uuid4().hex
-        target = self._prepare(blob_id)
-        tmp = target.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
-        return blob_id, f"sha256:{hashlib.sha256(data).hexdigest()}"
+        blob_id = new_blob_id()
+        writer = self.writer(blob_id)
+        try:
+            writer.write(data)
+        except BaseException:
+            writer.abort()
+            raise
+        return blob_id, writer.commit()
 
     def put_stream(self, stream: BinaryIO, blob_id: str | None = None) -> tuple[str, str]:
-        blob_id = blob_id or uuid.uuid4().hex
-        target = self._prepare(blob_id)
-        tmp = target.with_suffix(".tmp")
-        digest = hashlib.sha256()
-        with tmp.open("wb") as out:
+        blob_id = blob_id or new_blob_id()
+        writer = self.writer(blob_id)
+        try:
             for chunk in iter(lambda: stream.read(CHUNK), b""):
-                digest.update(chunk)
-                out.write(chunk)
-        os.replace(tmp, target)
-        return blob_id, f"sha256:{digest.hexdigest()}"
+                writer.write(chunk)
+        except BaseException:
+            writer.abort()
+            raise
+        return blob_id, writer.commit()
 
     def get_path(self, blob_id: str) -> Path:
         path = self.path(blob_id)
@@ -84,8 +137,3 @@ class LocalBlobstore:
     def delete(self, blob_id: str) -> None:
         if valid_blob_id(blob_id):
             self.path(blob_id).unlink(missing_ok=True)
-
-    def _prepare(self, blob_id: str) -> Path:
-        target = self.path(blob_id)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return target

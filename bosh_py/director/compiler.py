@@ -17,6 +17,7 @@ from typing import Awaitable, Callable
 
 from sqlalchemy import select
 
+from bosh_py.director.blobstore import new_blob_id, sha256_digest_of_file
 from bosh_py.director.event_log import TaskLog
 from bosh_py.director.models import CompiledPackage
 from bosh_py.director.services import Director
@@ -129,6 +130,20 @@ def record(director: Director, package: SourcePackage, stemcell: StemcellRef, de
         director.blobstore.delete(replaced)
 
 
+async def compiled_result(director: Director, package: SourcePackage, result_id: str, value: dict) -> CompiledRef:
+    """The compiled package the agent uploaded to ``result_id`` (AgentClient already refused
+    a reply naming another blob). The digest recorded is the one computed here from the
+    stored blob; an agent's differing claim fails the compile."""
+    if not director.blobstore.exists(result_id):
+        raise CompilationError(f"Compiling package '{package.name}': the agent did not upload blob {result_id}")
+    digest = await asyncio.to_thread(sha256_digest_of_file, director.blobstore.get_path(result_id))
+    claimed = (value.get("result") or {}).get("sha1") if isinstance(value, dict) else None
+    if claimed != digest:
+        raise CompilationError(f"Compiling package '{package.name}': the agent reported digest {claimed!r} "
+                               f"but blob {result_id} has {digest}")
+    return CompiledRef(package.name, package.fingerprint, result_id, digest)
+
+
 async def compile_packages(director: Director, packages: dict[tuple[str, str], SourcePackage],
                            stemcell: StemcellRef, workers: int, create_vm: VmFactory,
                            log: TaskLog) -> dict[tuple[str, str], CompiledRef]:
@@ -169,15 +184,18 @@ async def compile_packages(director: Director, packages: dict[tuple[str, str], S
         async with vm_slots:
             with stage.task(f"{package.name}/{package.fingerprint[:12]}"):
                 agent_id = await borrow_vm()
+                result_id = new_blob_id()  # the one blob this agent may write, once
                 try:
                     deps = {packages[d].name: results[d].as_spec() for d in transitive_dependencies(packages, ref)}
                     value = await director.agent(agent_id).run(
                         "compile_package", package.blobstore_id, package.sha1, package.name,
-                        package.fingerprint, deps)
+                        package.fingerprint, deps, result_id)
+                    results[ref] = await compiled_result(director, package, result_id, value)
+                except BaseException:
+                    director.blobstore.delete(result_id)  # recorded nowhere
+                    raise
                 finally:
                     pool.put_nowait(agent_id)
-        compiled = value["result"]
-        results[ref] = CompiledRef(package.name, package.fingerprint, compiled["blobstore_id"], compiled["sha1"])
         record(director, package, stemcell, keys[ref], results[ref])
         done[ref].set()
 

@@ -8,6 +8,12 @@ Wire format (REFERENCE.md section 4): the director publishes
 Why not nats-py's request(): its reply inbox is ``_INBOX.*``, which an agent is not
 allowed to publish to. Instead one ``ReplyRouter`` per director connection subscribes
 ``director.<uuid>.>`` once and hands each reply to the waiting call by its ``reply_to``.
+
+Blob access follows the messages: with a ``BlobGrants`` table (the director's), each
+``apply``/``prepare``/``compile_package``/``fetch_logs`` grants the agent exactly the blobs
+that message needs just before it is sent (bosh_py/director/blob_grants.py). Uploads go to
+an id the director chooses and passes in the arguments; ``run`` adds one when the caller
+did not and, when it hands out grants, refuses a result naming any other blob.
 """
 
 from __future__ import annotations
@@ -20,6 +26,10 @@ from typing import Any
 
 from bosh_py.mbus.errors import AgentError, AgentTimeoutError
 
+# method -> position of the upload id in its arguments (bosh_py/director/blob_grants.py)
+UPLOAD_ARGUMENT = {"compile_package": 5, "fetch_logs": 2}
+UPLOAD_DEFAULTS: dict[str, list[Any]] = {"fetch_logs": ["job", None]}
+
 DEFAULT_TIMEOUT = 45.0  # BOSH's RPC timeout
 
 
@@ -29,9 +39,11 @@ class ReplyRouter:
     ``prefix_agent_id`` narrows the subscription to one agent (used when an AgentClient is
     made without a shared router, e.g. in a one-off tool)."""
 
-    def __init__(self, nc: Any, director_uuid: str, prefix_agent_id: str | None = None):
+    def __init__(self, nc: Any, director_uuid: str, prefix_agent_id: str | None = None,
+                 grants: Any = None):
         self.nc = nc
         self.director_uuid = director_uuid
+        self.grants = grants  # bosh_py.director.blob_grants.BlobGrants, or None (no blobstore)
         self._subject = (f"director.{director_uuid}.{prefix_agent_id}.*" if prefix_agent_id
                          else f"director.{director_uuid}.>")
         self._pending: dict[str, asyncio.Future] = {}
@@ -74,12 +86,14 @@ class AgentClient:
     """Talk to one agent. ``call`` is one request/reply; ``run`` also follows long tasks."""
 
     def __init__(self, nc: Any, director_uuid: str, agent_id: str,
-                 timeout: float = DEFAULT_TIMEOUT, *, router: ReplyRouter | None = None):
+                 timeout: float = DEFAULT_TIMEOUT, *, router: ReplyRouter | None = None,
+                 grants: Any = None):
         self.nc = nc
         self.director_uuid = director_uuid
         self.agent_id = agent_id
         self.timeout = timeout
-        self.router = router or ReplyRouter(nc, director_uuid, prefix_agent_id=agent_id)
+        self.router = router or ReplyRouter(nc, director_uuid, prefix_agent_id=agent_id, grants=grants)
+        self.grants = grants if grants is not None else self.router.grants
 
     async def call(self, method: str, *args: Any, timeout: float | None = None) -> Any:
         """Send one request; return the agent's ``value``; raise ``AgentError`` on its
@@ -89,6 +103,8 @@ class AgentClient:
         reply_to = f"director.{self.director_uuid}.{self.agent_id}.{uuid.uuid4().hex}"
         fut = self.router.expect(reply_to)
         payload = {"protocol": 3, "method": method, "arguments": list(args), "reply_to": reply_to}
+        if self.grants is not None:
+            self.grants.authorize_message(self.agent_id, method, list(args))
         try:
             try:
                 await self.nc.publish(f"agent.{self.agent_id}", json.dumps(payload).encode())
@@ -117,16 +133,24 @@ class AgentClient:
         start finish long before that). ``timeout`` bounds the whole task (None: no bound;
         each poll still has the RPC timeout)."""
         started = time.monotonic()
-        value = await self.call(method, *args)
-        delay = min(0.05, poll_interval)
-        while _is_running_task(value):
-            task_id = value["agent_task_id"]
-            if timeout is not None and time.monotonic() - started > timeout:
-                raise AgentTimeoutError(f"Agent {self.agent_id} did not finish '{method}' "
-                                        f"(task {task_id}) within {timeout:g}s")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, poll_interval)
-            value = await self.call("get_task", task_id)
+        args, upload_id = with_upload_id(method, args)
+        try:
+            value = await self.call(method, *args)
+            delay = min(0.05, poll_interval)
+            while _is_running_task(value):
+                task_id = value["agent_task_id"]
+                if timeout is not None and time.monotonic() - started > timeout:
+                    raise AgentTimeoutError(f"Agent {self.agent_id} did not finish '{method}' "
+                                            f"(task {task_id}) within {timeout:g}s")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, poll_interval)
+                value = await self.call("get_task", task_id)
+        finally:
+            if upload_id is not None and self.grants is not None:
+                self.grants.withdraw_upload(self.agent_id, upload_id)
+        if upload_id is not None and self.grants is not None and uploaded_blob_id(method, value) != upload_id:
+            raise AgentError(f"Agent {self.agent_id} answered '{method}' with a blob other than "
+                             f"the {upload_id} it was asked to write")
         return value
 
     async def wait_until_ready(self, timeout: float = 600.0, ping_timeout: float = 5.0) -> None:
@@ -175,8 +199,10 @@ class AgentClient:
         return await self.run("run_script", name, options or {})
 
     async def compile_package(self, blobstore_id: str, digest: str, name: str, version: str,
-                              deps: dict) -> dict:
-        return await self.run("compile_package", blobstore_id, digest, name, version, deps)
+                              deps: dict, result_blobstore_id: str | None = None) -> dict:
+        """``result_blobstore_id``: where the agent must upload the result (new if None)."""
+        return await self.run("compile_package", blobstore_id, digest, name, version, deps,
+                              *([result_blobstore_id] if result_blobstore_id else []))
 
     async def mount_disk(self, disk_cid: str, hint: Any) -> Any:
         return await self.run("mount_disk", disk_cid, hint)
@@ -192,6 +218,26 @@ class AgentClient:
 
     async def update_settings(self, settings: dict) -> Any:
         return await self.call("update_settings", settings)
+
+
+def with_upload_id(method: str, args: tuple[Any, ...]) -> tuple[tuple[Any, ...], str | None]:
+    """The arguments with the id the agent must upload to (added when missing), and that id."""
+    index = UPLOAD_ARGUMENT.get(method)
+    if index is None:
+        return args, None
+    padded = list(args) + UPLOAD_DEFAULTS.get(method, [])[len(args):index]
+    if len(padded) < index:
+        return args, None  # too few arguments: the agent will say so
+    if len(padded) == index or not padded[index]:
+        padded[index:index + 1] = [uuid.uuid4().hex]
+    return tuple(padded), str(padded[index])
+
+
+def uploaded_blob_id(method: str, value: Any) -> Any:
+    """The blob id an upload method's result names."""
+    if method == "compile_package":
+        value = value.get("result") if isinstance(value, dict) else None
+    return value.get("blobstore_id") if isinstance(value, dict) else None
 
 
 def _is_running_task(value: Any) -> bool:

@@ -158,8 +158,9 @@ class AgentProcess:
     root: Path
     agent_id: str
     nats: NatsServer
-    blobstore: TestBlobstore
+    blobstore: TestBlobstore | None
     command: list[str] = field(default_factory=list)
+    blobstore_settings: dict | None = None  # settings.json's "blobstore" (default: the TestBlobstore's)
     heartbeat_interval: float = 1.0
     proc: subprocess.Popen | None = None
 
@@ -173,8 +174,8 @@ class AgentProcess:
         settings = {
             "agent_id": self.agent_id,
             "mbus": self.nats.agent_url(self.agent_id, password),
-            "blobstore": {"url": self.blobstore.url, "user": self.blobstore.user,
-                          "password": self.blobstore.password},
+            "blobstore": self.blobstore_settings or {"url": self.blobstore.url, "user": self.blobstore.user,
+                                                     "password": self.blobstore.password},
             "heartbeat_interval": self.heartbeat_interval,
             "vm": {"cid": f"vm-{self.agent_id}", "name": f"vm-{self.agent_id}"},
             "env": {},
@@ -238,12 +239,14 @@ class AgentProcess:
 
 
 def with_client(nats_server: NatsServer, agent_id: str,
-                fn: Callable[[AgentClient, Any], Awaitable[Any]], timeout: float = 30.0) -> Any:
-    """Run ``fn(client, nc)`` as the director would, on a fresh connection."""
+                fn: Callable[[AgentClient, Any], Awaitable[Any]], timeout: float = 30.0,
+                grants: Any = None) -> Any:
+    """Run ``fn(client, nc)`` as the director would, on a fresh connection (``grants``: the
+    director's BlobGrants, filled as the client sends messages)."""
     async def main() -> Any:
         nc = await nats.connect(**nats_server.director_connect_options())
         try:
-            router = ReplyRouter(nc, DIRECTOR_UUID)
+            router = ReplyRouter(nc, DIRECTOR_UUID, grants=grants)
             return await fn(router.client(agent_id, timeout=timeout), nc)
         finally:
             await nc.close()

@@ -110,6 +110,11 @@ def test_apply_installs_packages_and_jobs(agent, release, blobstore):
         assert (vcap / d).is_dir(), d
     assert json.loads((vcap / "bosh/spec.json").read_text())["id"] == "inst-0001"
     assert oct((vcap / "bosh/spec.json").stat().st_mode & 0o777) == "0o600"
+    # rendered jobs hold the deployment's properties: owner-only, from the links down
+    for private in (vcap / "jobs", vcap / "data/jobs"):
+        assert oct(private.stat().st_mode & 0o777) == "0o700", private
+    loose = [str(p) for p in (vcap / "data/jobs").rglob("*") if not p.is_symlink() and p.stat().st_mode & 0o077]
+    assert loose == []
 
     # A re-apply of the same spec downloads nothing.
     gets = blobstore.requests["GET"]

@@ -1,10 +1,11 @@
-"""compile_package(blobstore_id, digest, name, version, deps): build a package on a
-compilation VM.
+"""compile_package(blobstore_id, digest, name, version, deps, result_blobstore_id): build a
+package on a compilation VM.
 
 Dependencies (already compiled: ``{name: {blobstore_id, sha1, version}}``) are installed at
 /var/vcap/packages/<dep>; the source is extracted to BOSH_COMPILE_TARGET and
 ``bash -x packaging`` runs there with BOSH_INSTALL_TARGET=/var/vcap/packages/<name>; the
-install target is packed, uploaded, and ``{"result": {"blobstore_id", "sha1"}}`` returned
+install target is packed, uploaded (to ``result_blobstore_id``: the director names the one
+blob the agent may write), and ``{"result": {"blobstore_id", "sha1"}}`` returned
 (``sha1`` holds a ``sha256:`` digest, as everywhere in bosh-py). A failure's message carries
 the last 20 lines of the script's output; the whole log stays at
 /var/vcap/data/compile/<name>.log."""
@@ -16,6 +17,7 @@ from typing import Any
 
 from bosh_py.agent.archive import make_tgz, safe_extract
 from bosh_py.agent.commands import base_env, run_command
+from bosh_py.agent.blobstore import upload_id_argument
 from bosh_py.agent.context import ActionContext
 from bosh_py.agent.errors import AgentActionError
 from bosh_py.agent.installer import check_name
@@ -24,9 +26,10 @@ ASYNC = True
 
 
 async def run(ctx: ActionContext, blobstore_id: str, digest: str, name: str, version: str,
-              deps: Any = None) -> dict:
+              deps: Any = None, result_blobstore_id: Any = None) -> dict:
     name = check_name("package name", name)
     version = check_name("package version", str(version))
+    result_blobstore_id = upload_id_argument(result_blobstore_id, "compile_package")
     deps = deps or {}
     if not isinstance(deps, dict):
         raise AgentActionError("compile_package: dependencies must be a mapping")
@@ -81,7 +84,7 @@ async def run(ctx: ActionContext, blobstore_id: str, digest: str, name: str, ver
 
             def pack_and_upload() -> tuple[str, str]:
                 make_tgz(packed, [(install_target, "")])
-                blob_id, sha = blobstore.put(packed)
+                blob_id, sha = blobstore.put(packed, result_blobstore_id)
                 marker = install_target.parent / f".{version}.digest"
                 marker.write_text(sha + "\n")  # a later apply on this VM reuses it
                 return blob_id, sha

@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 from bosh_py.agent.archive import make_tgz
+from bosh_py.agent.blobstore import upload_id_argument
 from bosh_py.agent.context import ActionContext
 from bosh_py.agent.errors import AgentActionError
 
@@ -31,7 +32,10 @@ def _matcher(filters: Any):
     return include
 
 
-async def run(ctx: ActionContext, log_type: str = "job", filters: Any = None) -> dict:
+async def run(ctx: ActionContext, log_type: str = "job", filters: Any = None,
+              blobstore_id: Any = None) -> dict:
+    """``blobstore_id``: where to upload (the director names the one blob it may write)."""
+    blobstore_id = upload_id_argument(blobstore_id, "fetch_logs")
     paths = ctx.paths
     sources = {"job": [(paths.sys_log, "")], "agent": [(paths.agent_log_dir, "")],
                "all": [(paths.sys_log, "job"), (paths.agent_log_dir, "agent")]}.get(log_type or "job")
@@ -43,7 +47,7 @@ async def run(ctx: ActionContext, log_type: str = "job", filters: Any = None) ->
     def pack_and_upload() -> tuple[str, str]:
         try:
             make_tgz(out, sources, _matcher(filters))
-            return ctx.blobstore().put(out)
+            return ctx.blobstore().put(out, blobstore_id)
         finally:
             out.unlink(missing_ok=True)
 
