@@ -1,11 +1,18 @@
 """`bosh-py ssh` and `bosh-py logs`.
 
 ssh makes a one-time key, has the director authorize it on the VM, connects with the
-system's ssh client pinned to the VM's host key, and revokes the key afterwards.
+system's ssh client pinned to the VM's host key, and revokes the key afterwards (also on
+SIGTERM or SIGHUP). If the CLI is killed outright, the key still stops working on its own:
+the director authorizes it for logging in during KEY_LIFETIME seconds only.
+logs downloads the tarball the director fetched, then deletes it from the director.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import stat
 import subprocess
 import tarfile
 import tempfile
@@ -19,6 +26,26 @@ from bosh_py.cli.output import console
 from bosh_py.errors import BoshPyError
 from bosh_py.ssh.keys import generate_keypair
 
+KEY_LIFETIME = 120  # seconds: enough to connect; an open session is not cut when it passes
+KEY_DIR_PREFIX = "bosh-py-ssh-"
+
+
+def _exit_on_hangup(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds through `finally`, which revokes the key
+
+
+def remove_stale_key_dirs(max_age: float = KEY_LIFETIME) -> None:
+    """Private keys of earlier sessions whose CLI was killed (their keys have expired on the
+    VM): this user's key directories older than ``max_age`` seconds."""
+    cutoff = time.time() - max_age
+    for path in Path(tempfile.gettempdir()).glob(f"{KEY_DIR_PREFIX}*"):
+        try:
+            info = path.lstat()
+        except OSError:
+            continue
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and info.st_mtime < cutoff:
+            shutil.rmtree(path, ignore_errors=True)
+
 
 @click.command()
 @deployment_option
@@ -27,10 +54,14 @@ from bosh_py.ssh.keys import generate_keypair
 def ssh(deployment: str, instance: str, command: str | None) -> None:
     """Open a shell (or run a command) on an instance: GROUP/ID or GROUP/INDEX."""
     director = client()
+    remove_stale_key_dirs()
     key = generate_keypair("bosh-py-ssh-session")
     path = f"/deployments/{deployment}/ssh"
-    target = director.post(path, json={"instance": instance, "public_key": key.public_key, "action": "setup"})
-    with tempfile.TemporaryDirectory(prefix="bosh-py-ssh-") as tmp:
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _exit_on_hangup)
+    target = director.post(path, json={"instance": instance, "public_key": key.public_key, "action": "setup",
+                                       "expires_in": KEY_LIFETIME})
+    with tempfile.TemporaryDirectory(prefix=KEY_DIR_PREFIX, ignore_cleanup_errors=True) as tmp:
         key_file = Path(tmp) / "id"
         key_file.write_text(key.private_key)
         key_file.chmod(0o600)
@@ -64,6 +95,7 @@ def logs(deployment: str, instance: str, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     dest = directory / name
     director.download(f"/resources/{blob_id}", dest)
+    director.delete(f"/resources/{blob_id}")  # the director keeps no copy of the logs
     try:
         with tarfile.open(dest) as archive:
             count = sum(1 for m in archive.getmembers() if m.isfile())

@@ -8,20 +8,24 @@ the credentials an operator asks for by name (none yet).
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import tempfile
 from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
-from bosh_py.director import deployment_views
+from bosh_py.director import deployment_views, orphan_disks
+from bosh_py.director.api_errors import (MAX_ID, ApiError, NotFound, bool_field, errors_as_json, int_field,
+                                         int_query, json_object, path_id, string_field)
 from bosh_py.director.auth import basic_auth_middleware
 from bosh_py.director.event_log import read_from
+from bosh_py.director.jobs import attach_disk as attach_disk_job
 from bosh_py.director.jobs import deployment_actions, upload_release, upload_stemcell
 from bosh_py.director.jobs.deploy import DeployOptions, deploy
 from bosh_py.director.manifest_input import prepare_cloud_config, prepare_deployment, stored_variables
-from bosh_py.director.models import CloudConfig, Event, Release, Stemcell, Task
+from bosh_py.director.models import CloudConfig, Deployment, Event, Release, Stemcell, Task
 from bosh_py.director.services import Director
 from bosh_py.errors import BoshPyError
 
@@ -35,19 +39,15 @@ def task_json(task: Task) -> dict:
             "ended_at": int(task.ended_at.timestamp()) if task.ended_at else None}
 
 
-@web.middleware
-async def errors_as_json(request: web.Request, handler):  # type: ignore[no-untyped-def]
-    """Every failure the request itself caused becomes a JSON error the CLI can print."""
+INSTANCE_ACTIONS = ("start", "stop", "restart", "recreate")
+
+
+def api_user(request: web.Request) -> str:
+    """The operator's user name from the (already checked) basic-auth header, for events."""
     try:
-        return await handler(request)
-    except BoshPyError as error:
-        return web.json_response({"code": 400, "description": str(error)}, status=400)
-    except (KeyError, ValueError) as error:  # a missing field, a malformed body or number
-        detail = f"missing field {error}" if isinstance(error, KeyError) else str(error)
-        return web.json_response({"code": 400, "description": f"Bad request: {detail}"}, status=400)
-    except IntegrityError:
-        return web.json_response({"code": 409, "description": "Conflict: a concurrent request changed the "
-                                  "same thing; try again"}, status=409)
+        return base64.b64decode(request.headers.get("Authorization", "")[6:]).decode().partition(":")[0]
+    except (binascii.Error, UnicodeDecodeError):
+        return "unknown"
 
 
 def build_app(director: Director) -> web.Application:
@@ -59,6 +59,19 @@ def build_app(director: Director) -> web.Application:
 
     def task_response(task_id: int) -> web.Response:
         return web.json_response(task_json(director.tasks.get(task_id)), status=202)
+
+    def existing_deployment(name: str) -> str:
+        with director.sessions() as session:
+            if session.scalars(select(Deployment.id).where(Deployment.name == name)).first() is None:
+                raise NotFound(f"Deployment '{name}' doesn't exist")
+        return name
+
+    def existing_task(request: web.Request) -> Task:
+        task_id = path_id(request, "task_id", "task")
+        row = director.tasks.get(task_id)
+        if row is None:
+            raise NotFound(f"Task {task_id} not found")
+        return row
 
     async def body_file(request: web.Request) -> Path:
         handle = tempfile.NamedTemporaryFile(dir=director.config.data_dir / "tmp", delete=False)
@@ -83,8 +96,8 @@ def build_app(director: Director) -> web.Application:
 
     @routes.post("/configs")
     async def post_config(request: web.Request) -> web.Response:
-        body = await request.json()
-        text = body.get("content", "")
+        body = await json_object(request)
+        text = string_field(body, "content", default="") or ""
         prepare_cloud_config(text)
         with director.sessions.begin() as session:
             latest = session.scalars(select(CloudConfig).order_by(CloudConfig.id.desc())).first()
@@ -135,16 +148,16 @@ def build_app(director: Director) -> web.Application:
 
     @routes.post("/deployments/diff")
     async def diff(request: web.Request) -> web.Response:
-        body = await request.json()
-        source = prepare_deployment(director, body["manifest"], generate=False)
+        body = await json_object(request)
+        source = prepare_deployment(director, string_field(body, "manifest") or "", generate=False)
         redact = body.get("redact", True) is not False
         return web.json_response({"diff": deployment_views.manifest_diff(director, source, redact)})
 
     @routes.post("/deployments")
     async def post_deployment(request: web.Request) -> web.Response:
-        body = await request.json()
-        source = prepare_deployment(director, body["manifest"], generate=True)
-        options = DeployOptions(recreate=bool(body.get("recreate")), dry_run=bool(body.get("dry_run")))
+        body = await json_object(request)
+        options = DeployOptions(recreate=bool_field(body, "recreate"), dry_run=bool_field(body, "dry_run"))
+        source = prepare_deployment(director, string_field(body, "manifest") or "", generate=True)
         name = source.manifest["name"]
         task_id = director.tasks.submit(f"create deployment{' (dry run)' if options.dry_run else ''}", name,
                                         lambda ctx: deploy(director, ctx, source, options))
@@ -153,32 +166,30 @@ def build_app(director: Director) -> web.Application:
     @routes.get("/deployments/{name}")
     async def get_deployment(request: web.Request) -> web.Response:
         with director.sessions() as session:
-            row = deployment_views.find_deployment(session, request.match_info["name"])
+            row = deployment_views.find_deployment(session, existing_deployment(request.match_info["name"]))
             return web.json_response({"name": row.name, "manifest": row.manifest_text})
 
     @routes.delete("/deployments/{name}")
     async def delete_deployment(request: web.Request) -> web.Response:
-        name = request.match_info["name"]
+        name = existing_deployment(request.match_info["name"])
         force = request.query.get("force") == "true"
-        with director.sessions() as session:
-            deployment_views.find_deployment(session, name)
         task_id = director.tasks.submit("delete deployment", name,
                                         lambda ctx: deployment_actions.delete_deployment(director, ctx, name, force))
         return task_response(task_id)
 
     @routes.get("/deployments/{name}/instances")
     async def instances(request: web.Request) -> web.Response:
-        name = request.match_info["name"]
+        name = existing_deployment(request.match_info["name"])
         rows = await deployment_views.instances_with_state(director, name)
         return web.json_response(rows)
 
     @routes.post("/deployments/{name}/instances/action")
     async def instance_action(request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        body = await request.json()
-        action, selector = body["action"], body.get("instance")
-        with director.sessions() as session:
-            deployment_views.find_deployment(session, name)
+        body = await json_object(request)
+        action, selector = string_field(body, "action"), string_field(body, "instance", required=False)
+        if action not in INSTANCE_ACTIONS:
+            raise ApiError(f"action: must be one of {', '.join(INSTANCE_ACTIONS)}")
+        name = existing_deployment(request.match_info["name"])
         if action == "recreate":
             body_fn = deployment_actions.recreate_task(director, name, selector)
         else:
@@ -188,17 +199,25 @@ def build_app(director: Director) -> web.Application:
 
     @routes.post("/deployments/{name}/logs")
     async def logs(request: web.Request) -> web.Response:
-        name = request.match_info["name"]
-        body = await request.json()
-        task_id = director.tasks.submit("fetch logs", name, lambda ctx: deployment_actions.fetch_logs(
-            director, ctx, name, body.get("instance")))
+        selector = string_field(await json_object(request), "instance", required=False)
+        name = existing_deployment(request.match_info["name"])
+        task_id = director.tasks.submit(deployment_actions.FETCH_LOGS, name, lambda ctx: deployment_actions.fetch_logs(
+            director, ctx, name, selector))
         return task_response(task_id)
 
     @routes.post("/deployments/{name}/ssh")
     async def ssh(request: web.Request) -> web.Response:
-        body = await request.json()
-        target = await deployment_actions.ssh_access(director, request.match_info["name"], body["instance"],
-                                                     body["public_key"], body.get("action", "setup"))
+        body = await json_object(request)
+        action = string_field(body, "action", default="setup")
+        if action not in ("setup", "cleanup"):
+            raise ApiError("action: must be setup or cleanup")
+        session = deployment_actions.SshSession(
+            deployment=request.match_info["name"], selector=string_field(body, "instance") or "",
+            public_key=string_field(body, "public_key") or "", user=api_user(request),
+            lifetime=int_field(body, "expires_in", deployment_actions.SSH_KEY_LIFETIME, 1,
+                               deployment_actions.SSH_KEY_LIFETIME))
+        existing_deployment(session.deployment)
+        target = await deployment_actions.ssh_access(director, session, action)
         return web.json_response(target)
 
     @routes.get("/deployments/{name}/variables")
@@ -211,43 +230,81 @@ def build_app(director: Director) -> web.Application:
         """One variable's value: secrets leave the director only when asked for by name."""
         values = stored_variables(director, request.match_info["name"])
         if request.match_info["variable"] not in values:
-            raise BoshPyError(f"Variable '{request.match_info['variable']}' not found")
+            raise NotFound(f"Variable '{request.match_info['variable']}' not found")
         return web.json_response({"name": request.match_info["variable"],
                                   "value": values[request.match_info["variable"]]})
+
+    @routes.get("/disks")
+    async def disks(request: web.Request) -> web.Response:
+        if request.query.get("orphaned") != "true":
+            raise BoshPyError("Only orphaned disks can be listed: GET /disks?orphaned=true")
+        with director.sessions() as session:
+            return web.json_response(deployment_views.orphaned_disks(session))
+
+    @routes.put("/disks/{cid}/attachments")
+    async def attach_disk(request: web.Request) -> web.Response:
+        """Give an orphaned disk back to an instance (BOSH's PUT /disks/:cid/attachments)."""
+        cid = request.match_info["cid"]
+        body = await request.json()
+        deployment, instance = body["deployment"], body["instance"]
+        with director.sessions() as session:
+            deployment_views.find_deployment(session, deployment)
+        task_id = director.tasks.submit(f"attach disk {cid} to {instance}", deployment,
+                                        lambda ctx: attach_disk_job.attach_disk(director, ctx, deployment,
+                                                                                instance, cid))
+        return task_response(task_id)
+
+    @routes.delete("/disks/{cid}")
+    async def delete_disk(request: web.Request) -> web.Response:
+        """An orphaned disk only: a disk in use is never deleted through here."""
+        cid = request.match_info["cid"]
+        with director.sessions() as session:
+            if not any(d["disk_cid"] == cid for d in deployment_views.orphaned_disks(session)):
+                raise BoshPyError(f"Orphaned disk '{cid}' not found (`bosh-py disks --orphaned` lists them)")
+        task_id = director.tasks.submit(f"delete orphaned disk {cid}", None,
+                                        lambda ctx: orphan_disks.delete_orphan_task(director, ctx, cid))
+        return task_response(task_id)
 
     @routes.get("/resources/{blob_id}")
     async def resource(request: web.Request) -> web.StreamResponse:
         return web.FileResponse(director.blobstore.get_path(request.match_info["blob_id"]))
 
+    @routes.delete("/resources/{blob_id}")
+    async def delete_resource(request: web.Request) -> web.Response:
+        """The CLI deletes a logs blob once downloaded; no other blob can be deleted here."""
+        blob_id = request.match_info["blob_id"]
+        if not deployment_actions.is_logs_blob(director, blob_id):
+            raise NotFound(f"No fetched logs with blob id '{blob_id[:40]}'")
+        await asyncio.to_thread(deployment_actions.delete_logs_blob, director, blob_id)
+        return web.json_response({"deleted": blob_id})
+
     # --- tasks, locks, events -----------------------------------------------------------
     @routes.get("/tasks")
     async def tasks(request: web.Request) -> web.Response:
-        limit = int(request.query.get("limit", "30"))
+        limit = int_query(request, "limit", 30, 1, 10000)
         recent = request.query.get("state") != "processing"
         rows = director.tasks.list(request.query.get("deployment"), limit, recent)
         return web.json_response([task_json(t) for t in rows])
 
     @routes.get("/tasks/{task_id}")
     async def task(request: web.Request) -> web.Response:
-        row = director.tasks.get(int(request.match_info["task_id"]))
-        if row is None:
-            raise BoshPyError(f"Task {request.match_info['task_id']} not found")
-        return web.json_response(task_json(row))
+        return web.json_response(task_json(existing_task(request)))
 
     @routes.get("/tasks/{task_id}/output")
     async def task_output(request: web.Request) -> web.Response:
-        task_id = int(request.match_info["task_id"])
+        task_id = existing_task(request).id
         kind = request.query.get("type", "event")
         if kind not in ("event", "debug", "result"):
-            raise BoshPyError(f"Unknown task output type '{kind}' (event, debug, result)")
+            raise ApiError(f"type: unknown task output type '{kind[:40]}' (event, debug, result)")
+        offset = int_query(request, "offset", 0, 0, MAX_ID)
         log = director.tasks.task_log(task_id)
         path = {"event": log.event_path, "debug": log.debug_path, "result": log.result_path}[kind]
-        text, offset = await asyncio.to_thread(read_from, path, int(request.query.get("offset", "0")))
+        text, offset = await asyncio.to_thread(read_from, path, offset)
         return web.Response(text=text, headers={"X-Next-Offset": str(offset)})
 
     @routes.delete("/tasks/{task_id}")
     async def cancel_task(request: web.Request) -> web.Response:
-        cancelled = director.tasks.cancel(int(request.match_info["task_id"]))
+        cancelled = director.tasks.cancel(existing_task(request).id)
         return web.json_response({"cancelled": cancelled})
 
     @routes.get("/locks")
@@ -259,7 +316,7 @@ def build_app(director: Director) -> web.Application:
     @routes.get("/events")
     async def events(request: web.Request) -> web.Response:
         with director.sessions() as session:
-            query = select(Event).order_by(Event.id.desc()).limit(int(request.query.get("limit", "50")))
+            query = select(Event).order_by(Event.id.desc()).limit(int_query(request, "limit", 50, 1, 10000))
             if request.query.get("deployment"):
                 query = query.where(Event.deployment_name == request.query["deployment"])
             rows = [{"id": e.id, "time": int(e.timestamp.timestamp()), "action": e.action,

@@ -40,10 +40,12 @@ class Stage:
 
 
 class TaskLog:
+    """A task's log files; the directory is made on the first write, so reading the
+    output of a task that never ran leaves nothing behind."""
+
     def __init__(self, task_dir: Path, task_id: int) -> None:
         self.task_id = task_id
         self.dir = task_dir
-        self.dir.mkdir(parents=True, exist_ok=True)
         self.lock = threading.Lock()
 
     @property
@@ -85,11 +87,15 @@ class TaskLog:
         self._append(self.debug_path, f"{stamp} {message}")
 
     def write_result(self, text: str) -> None:
-        self.result_path.write_text(text)
+        with self.lock:
+            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.result_path.write_text(text)
 
     def _append(self, path: Path, line: str) -> None:
-        with self.lock, path.open("a") as out:
-            out.write(line + "\n")
+        with self.lock:
+            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            with path.open("a") as out:
+                out.write(line + "\n")
 
 
 def read_from(path: Path, offset: int) -> tuple[str, int]:

@@ -12,8 +12,10 @@ from bosh_py.director.planner import DeploymentPlan, GroupPlan, PlanError
 from bosh_py.director.services import Director
 from bosh_py.errors import BoshPyError
 from bosh_py.release.errors import RenderError
+from bosh_py.release.isolated_render import render_isolated
 from bosh_py.release.properties import validate_job_properties
-from bosh_py.release.render import JobForRender, RenderedInstance, render_instance_jobs
+from bosh_py.release.render import JobForRender, RenderedInstance
+from bosh_py.release.render_worker import RenderRequest
 from bosh_py.release.tarball import JobArchive, read_job_archive
 
 JobKey = tuple[str, str]  # (release name, job name)
@@ -55,10 +57,21 @@ def validate_properties(plan: DeploymentPlan, archives: dict[JobKey, JobArchive]
         raise PlanError("\n".join(errors))
 
 
-def render_instance(group: GroupPlan, archives: dict[JobKey, JobArchive], instance_spec: dict,
-                    links: dict[str, dict]) -> RenderedInstance:
-    jobs = [JobForRender.from_archive(archives[(job.release, job.name)], job.properties) for job in group.jobs]
-    try:
-        return render_instance_jobs(jobs, instance_spec, links)
-    except RenderError as error:
-        raise PlanError(f"instance_groups/{group.name}/{instance_spec['index']}: {error}") from error
+InstanceToRender = tuple[GroupPlan, dict, dict[str, dict]]  # (group, apply spec, consumed links)
+
+
+async def render_instances(archives: dict[JobKey, JobArchive],
+                           wanted: list[InstanceToRender]) -> dict[tuple[str, int], RenderedInstance]:
+    """Render (group, instance spec, links) for every instance of a deploy in one worker
+    process, off the event loop and bounded in time and memory (``isolated_render``);
+    the first failure becomes a PlanError naming the instance, job and template."""
+    jobs_by_group = {group.name: [JobForRender.from_archive(archives[(job.release, job.name)], job.properties)
+                                  for job in group.jobs] for group, _, _ in wanted}
+    requests = [RenderRequest(jobs_by_group[group.name], spec, links) for group, spec, links in wanted]
+    results = await render_isolated(requests)
+    rendered: dict[tuple[str, int], RenderedInstance] = {}
+    for (group, spec, _), result in zip(wanted, results):
+        if isinstance(result, RenderError):
+            raise PlanError(f"instance_groups/{group.name}/{spec['index']}: {result}") from result
+        rendered[(group.name, spec["index"])] = result
+    return rendered

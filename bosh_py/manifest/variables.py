@@ -33,6 +33,8 @@ from bosh_py.manifest.validate import labels, model_from
 PASSWORD_ALPHABET = string.ascii_lowercase + string.digits
 PASSWORD_LENGTH = 20
 KEY_SIZE = 2048
+# 100 years: longer is never meant, and an unbounded number overflows the date arithmetic
+MAX_CERTIFICATE_DAYS = 36500
 
 _EXTENDED_KEY_USAGES = {
     "server_auth": ExtendedKeyUsageOID.SERVER_AUTH,
@@ -54,7 +56,7 @@ class CertificateOptions(Model):
     ca: Name | None = None
     extended_key_usage: list[Literal["server_auth", "client_auth", "code_signing",
                                      "email_protection", "timestamping"]] = []
-    duration: Annotated[int, Field(strict=True, ge=1)] = 365  # days
+    duration: Annotated[int, Field(strict=True, ge=1, le=MAX_CERTIFICATE_DAYS)] = 365  # days
 
 
 class NoOptions(Model):

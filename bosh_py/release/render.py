@@ -17,17 +17,20 @@ What a template sees (documented for release authors):
   ``if_link("name")`` is a list with the link or empty, like ``if_p``.
 
 Templates render in Jinja2's immutable sandbox: release templates are authored elsewhere
-and must not reach the director's Python internals nor change ``spec`` for the next job. Every template of every job is rendered before
+and must not reach the director's Python internals nor change ``spec`` for the next job.
+The director renders them in a separate process (``isolated_render``): a template may run
+10 s and use 256 MiB; past that the deploy fails naming the job and the template. Every template of every job is rendered before
 any error is raised, so one RenderError lists all problems (job, template, line, message).
 The ``monit`` file is rendered too and must be YAML of the documented shape.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import posixpath
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, ContextManager, Mapping
 
 import jinja2
 import yaml
@@ -256,7 +259,46 @@ def _environment(sources: dict[str, str]) -> jinja2.Environment:
         return (sources[name], name, lambda: True) if name in sources else None
 
     return ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                                         autoescape=False, loader=jinja2.FunctionLoader(load))
+                                         autoescape=False, loader=jinja2.FunctionLoader(load), cache_size=1000)
+
+
+class TemplateCompiler:
+    """The sandboxed environment, compiling each distinct template source once: every
+    instance of a group renders the same templates, and compiling is most of the work.
+    Names carry a digest of the source, so a name never stands for two texts."""
+
+    def __init__(self) -> None:
+        self._sources: dict[str, str] = {}
+        self._env = _environment(self._sources)
+
+    @staticmethod
+    def name_for(template: str, text: str) -> str:
+        return f"{template}#{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+    def load(self, name: str, text: str) -> jinja2.Template:
+        self._sources[name] = text
+        return self._env.get_template(name)
+
+
+class TemplateLimitExceeded(Exception):
+    """A template went past a limit; rendering stops at once. Raised inside the template by
+    the process that bounds it (an Exception, so Jinja2 maps the traceback to template
+    lines), then again by ``render_job_files`` with ``where``: job, template and line."""
+
+    def __init__(self, where: str = "") -> None:
+        super().__init__(where)
+        self.where = where
+
+
+class TemplateOutOfMemory(TemplateLimitExceeded):
+    """The template needed more memory than the process may use (a MemoryError)."""
+
+
+class TemplateTimedOut(TemplateLimitExceeded):
+    """The template ran past its time limit (raised by the worker's alarm)."""
+
+
+TemplateGuard = Callable[[str], ContextManager[None]]
 
 
 def render_instance_jobs(jobs: list[JobForRender], instance_spec: Mapping[str, Any],
@@ -267,11 +309,26 @@ def render_instance_jobs(jobs: list[JobForRender], instance_spec: Mapping[str, A
     networks, job, ... ; ``ip``/``address`` may be given or are derived from the default
     network). ``links`` maps job name -> consumed link name -> link data as built by
     ``link_from_provider`` (instances, properties, optional address).
+
+    This runs in the caller's process with no time or memory bound; the director renders
+    through ``bosh_py.release.isolated_render`` instead.
+    """
+    return package_rendered(render_job_files(jobs, instance_spec, links))
+
+
+def render_job_files(jobs: list[JobForRender], instance_spec: Mapping[str, Any],
+                     links: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
+                     guard: TemplateGuard | None = None,
+                     compiler: TemplateCompiler | None = None) -> dict[str, dict[str, str]]:
+    """Job name -> {destination path: rendered text}; raises RenderError listing every problem.
+
+    Each template renders inside ``guard("job 'x' template 'y'")`` when given: how a
+    supervising process bounds and names the template running. A ``compiler``
+    shared between calls compiles each template once for all instances.
     """
     links = links or {}
     spec_view = instance_spec_view(instance_spec)
-    sources: dict[str, str] = {}
-    env = _environment(sources)
+    compiler = compiler or TemplateCompiler()
     errors: list[str] = []
     rendered: dict[str, dict[str, str]] = {}
     seen_jobs: set[str] = set()
@@ -308,10 +365,15 @@ def render_instance_jobs(jobs: list[JobForRender], instance_spec: Mapping[str, A
             if text is None:
                 errors.append(f"{where}: template source is missing from the job")
                 continue
-            template_name = f"{job.name}/templates/{src}" if src != "monit" else f"{job.name}/monit"
-            sources[template_name] = text
+            template_name = TemplateCompiler.name_for(
+                f"{job.name}/templates/{src}" if src != "monit" else f"{job.name}/monit", text)
             try:
-                result = env.get_template(template_name).render(context)
+                with guard(where) if guard is not None else contextlib.nullcontext():
+                    result = compiler.load(template_name, text).render(context)
+            except (TemplateLimitExceeded, MemoryError) as exc:
+                line = _line_of(exc, template_name)
+                kind = TemplateOutOfMemory if isinstance(exc, MemoryError) else type(exc)
+                raise kind(f"{where}{f' line {line}' if line else ''}") from None
             except Exception as exc:  # noqa: BLE001 - every failure becomes a RenderError line
                 line = _line_of(exc, template_name)
                 message = exc.message if isinstance(exc, jinja2.TemplateError) and exc.message else str(exc)
@@ -329,7 +391,12 @@ def render_instance_jobs(jobs: list[JobForRender], instance_spec: Mapping[str, A
         head = "Unable to render templates:" if len(errors) > 1 else "Unable to render templates: " + errors[0]
         message = head if len(errors) == 1 else head + "\n" + "\n".join(f"- {e}" for e in errors)
         raise RenderError(message, errors)
+    return rendered
 
+
+def package_rendered(rendered: Mapping[str, Mapping[str, str]]) -> RenderedInstance:
+    """The archive and digests of rendered files (job name -> {path: text})."""
+    rendered = {job: dict(files) for job, files in rendered.items()}
     entries = [TarEntry(f"{job}/{path}", _file_mode(path), data=text.encode())
                for job, files in rendered.items() for path, text in files.items()]
     archive = tgz_bytes(entries)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
+from datetime import datetime, timezone
 from pathlib import Path
 
 from bosh_py.ssh.client import PinnedSshClient, SshError
@@ -64,12 +66,58 @@ def checked_public_key(public_key: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-def authorize_key(ssh: PinnedSshClient, public_key: str) -> None:
-    """Add an operator's one-time key for `bosh-py ssh`; removed again by revoke_key."""
+ONE_TIME_COMMENT = "bosh-py-ssh"
+ROOT_AUTHORIZED_KEYS = "/root/.ssh/authorized_keys"
+
+# Runs on the VM (python3 is there for the agent) under a lock, so concurrent sessions do
+# not lose each other's lines. Drops this session's key, every one-time key whose expiry
+# has passed and any one-time key without an expiry (left by an older director), keeps
+# every other line as it is, then adds the new line on setup. argv: path action blob line
+_EDIT_AUTHORIZED_KEYS = r"""
+import fcntl, os, sys, time
+path, action, blob, line = sys.argv[1:5]
+now = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+with open(path + ".lock", "a") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        with open(path) as keys:
+            lines = keys.read().splitlines()
+    except FileNotFoundError:
+        lines = []
+    def stale(entry):
+        if not entry.endswith(" COMMENT"):
+            return False
+        expiry = entry.partition('expiry-time="')[2][:14]
+        return blob in entry.split() or not expiry.isdigit() or expiry <= now
+    kept = [entry for entry in lines if not stale(entry)] + ([line] if action == "setup" else [])
+    with open(path + ".new", "w") as out:
+        out.write("".join(entry + "\n" for entry in kept))
+    os.chmod(path + ".new", 0o600)
+    os.replace(path + ".new", path)
+""".replace("COMMENT", ONE_TIME_COMMENT)
+
+
+def one_time_key_line(public_key: str, expires_at: datetime) -> str:
+    """The authorized_keys line for an operator's one-time key: sshd itself refuses it after
+    ``expires_at`` (UTC), so a key left behind by a CLI that died stops working on its own."""
     key_type, blob = checked_public_key(public_key)
-    ssh.run(f"mkdir -p /root/.ssh && echo '{key_type} {blob} bosh-py-ssh' >> /root/.ssh/authorized_keys")
+    return f'expiry-time="{expires_at.astimezone(timezone.utc):%Y%m%d%H%M%S}Z" {key_type} {blob} {ONE_TIME_COMMENT}'
+
+
+def _edit_authorized_keys(ssh: PinnedSshClient, action: str, blob: str, line: str) -> None:
+    args = [ROOT_AUTHORIZED_KEYS, action, blob, line]
+    ssh.run("/usr/bin/python3 -c " + " ".join(shlex.quote(a) for a in [_EDIT_AUTHORIZED_KEYS, *args]))
+
+
+def authorize_key(ssh: PinnedSshClient, public_key: str, expires_at: datetime) -> None:
+    """Add an operator's one-time key for `bosh-py ssh`, valid for logging in until
+    ``expires_at``; expired one-time keys are removed at the same time."""
+    _, blob = checked_public_key(public_key)
+    _edit_authorized_keys(ssh, "setup", blob, one_time_key_line(public_key, expires_at))
 
 
 def revoke_key(ssh: PinnedSshClient, public_key: str) -> None:
+    """Remove the one-time key (and any expired one) when the session ends."""
     _, blob = checked_public_key(public_key)
-    ssh.run(f"sed -i '\\#{blob}#d' /root/.ssh/authorized_keys", check=False)
+    _edit_authorized_keys(ssh, "cleanup", blob, "")

@@ -56,3 +56,13 @@ def test_recover_marks_interrupted_tasks(tmp_path, db_url):
     TaskRunner(sessions, tmp_path / "tasks").recover()
     with sessions() as session:
         assert session.get(Task, 1).state == "error"
+
+
+def test_reading_a_task_log_creates_nothing_until_the_task_writes(tmp_path, db_url):
+    """`GET /tasks/<n>/output` for a task that never ran used to create its directory."""
+    runner = TaskRunner(open_database(db_url), tmp_path / "tasks")
+    log = runner.task_log(424242)
+    assert not log.event_path.exists()
+    assert not (tmp_path / "tasks" / "424242").exists()
+    log.info("first line")
+    assert (tmp_path / "tasks" / "424242").stat().st_mode & 0o777 == 0o700

@@ -85,6 +85,11 @@ def test_only_missing_values_generated_and_existing_ca_used(generated) -> None:
         ([{"name": "a", "type": "certificate", "options": {"ca": "b"}}, {"name": "b", "type": "certificate", "options": {"ca": "a"}}],
          [("variables/a/options/ca", "certificate authority cycle: a -> b -> a")]),
         ([{"type": "password"}], [("variables/0", "missing required key 'name'")]),
+        # once an uncaught OverflowError (a bare HTTP 500 from the director)
+        ([{"name": "c", "type": "certificate", "options": {"duration": 10 ** 12}}],
+         [("variables/c/options/duration", "must be at most 36500")]),
+        ([{"name": "c", "type": "certificate", "options": {"duration": 36501}}],
+         [("variables/c/options/duration", "must be at most 36500")]),
     ],
 )
 def test_definition_errors(definitions, errors) -> None:

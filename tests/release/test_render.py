@@ -174,3 +174,66 @@ def test_destinations_escaping_the_job_directory_are_refused():
     bad = SPEC.model_copy(update={"templates": {"conf.j2": "../../etc/cron.d/x", "ctl.j2": "bin/ctl"}})
     with pytest.raises(RenderError, match=r"template 'conf.j2': destination '../../etc/cron.d/x' must be a relative"):
         render_instance_jobs([JobForRender("web", bad, MONIT, {"conf.j2": "x", "ctl.j2": ""})], INSTANCE, {})
+
+
+# --- rendering in a bounded worker process (what the director uses) ---------------------
+
+def render_bounded(*confs: str, limits=None):
+    import asyncio
+
+    from bosh_py.release.isolated_render import RenderLimits, render_isolated
+    from bosh_py.release.render_worker import RenderRequest
+
+    requests = [RenderRequest([job(c)], dict(INSTANCE, index=i), {}) for i, c in enumerate(confs)]
+    return asyncio.run(render_isolated(requests, limits or RenderLimits(seconds=2)))
+
+
+def test_bounded_render_gives_the_same_result_per_instance_in_order():
+    first, second = render_bounded("{{ spec.index }}", "{{ p('web.port') }}")
+    assert first.files["web"]["config/web.conf"] == "0" and second.files["web"]["config/web.conf"] == "8080"
+    assert first.sha256 == render_instance_jobs([job("{{ spec.index }}")], dict(INSTANCE, index=0)).sha256
+    [big] = render_bounded("{{ 'x' * 5000000 }}")  # well inside the limits, and more than a pipe's buffer
+    assert len(big.files["web"]["config/web.conf"]) == 5000000
+
+
+def test_bounded_render_reports_template_errors_like_the_in_process_render():
+    [error] = render_bounded("a\n{{ p('web.name') }}\n")
+    assert isinstance(error, RenderError)
+    assert str(error) == ("Unable to render templates: job 'web' template 'conf.j2' line 2: "
+                          "Can't find property 'web.name'")
+
+
+def test_endless_template_is_stopped_and_named():
+    import time
+
+    loop = "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"
+    started = time.monotonic()
+    ok, looping, after = render_bounded("fine", loop, "never reached")
+    assert time.monotonic() - started < 10
+    assert ok.files["web"]["config/web.conf"] == "fine"
+    assert str(looping) == ("Unable to render templates: job 'web' template 'conf.j2' line 1: "
+                            "rendering took longer than 2 s")
+    assert isinstance(after, RenderError) and "not rendered" in str(after)
+
+
+def test_template_stuck_where_the_alarm_cannot_reach_is_killed():
+    """A huge power runs in C, where Python's signal handler waits: the director kills
+    the worker a few seconds past the limit instead, and still names the template."""
+    [stuck] = render_bounded("{% set x = 7 ** 30000000 %}done")
+    assert isinstance(stuck, RenderError)
+    assert "job 'web' template 'conf.j2'" in str(stuck) and "rendering took longer than 2 s" in str(stuck)
+
+
+def test_memory_hungry_template_is_stopped_and_named():
+    [hog] = render_bounded("ok\n{{ ('x' * 2 ** 29) | length }}")
+    assert str(hog) == ("Unable to render templates: job 'web' template 'conf.j2' line 2: "
+                        "rendering used more than 256 MiB")
+    [hog] = render_bounded("{{ '%0999999999d' % 1 }}")  # string formatting, the other way to a huge string
+    assert "rendering used more than 256 MiB" in str(hog)
+
+
+def test_sandbox_still_applies_in_the_worker():
+    [escape] = render_bounded("{{ spec.__class__.__mro__ }}")
+    assert isinstance(escape, RenderError) and "unsafe" in str(escape)
+    [endless] = render_bounded("{% for x in range(10**12) %}{% endfor %}")
+    assert isinstance(endless, RenderError) and "Range too big" in str(endless)

@@ -4,18 +4,32 @@ fetch logs, and the SSH access set-up behind `bosh-py ssh`."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select
 
 from bosh_py.director.concurrency import await_all
 from bosh_py.director.deployment_views import find_deployment, select_instances
 from bosh_py.director.instance_updater import stop_instance, wait_until_running
 from bosh_py.director.jobs.deploy import DeployOptions, delete_instance, deploy
 from bosh_py.director.manifest_input import prepare_deployment
-from bosh_py.director.models import Event, Instance
+from bosh_py.director.models import Event, Instance, Task
+from bosh_py.director.orphan_disks import orphan_remaining_disks
 from bosh_py.director.services import Director
 from bosh_py.director.tasks import TaskContext
 from bosh_py.errors import BoshPyError
-from bosh_py.ssh.bootstrap import authorize_key, revoke_key
+from bosh_py.ssh.bootstrap import authorize_key, checked_public_key, revoke_key
 from bosh_py.ssh.client import PinnedSshClient
+
+log = logging.getLogger(__name__)
+
+FETCH_LOGS = "fetch logs"  # the task description that marks a logs blob
+LOGS_RETENTION = 600  # seconds a fetched logs blob waits for `bosh-py logs` to download it
+SSH_KEY_LIFETIME = 300  # seconds a one-time ssh key may be used to log in (the session may last longer)
 
 
 def recreate_task(director: Director, name: str, selector: str | None):  # type: ignore[no-untyped-def]
@@ -59,7 +73,9 @@ async def delete_deployment(director: Director, ctx: TaskContext, name: str, for
 
         await await_all(delete(r) for r in rows)
         with director.sessions.begin() as session:
-            session.delete(find_deployment(session, name))
+            deployment = find_deployment(session, name)
+            orphan_remaining_disks(session, deployment, ctx.id)  # left by --force: kept and listed
+            session.delete(deployment)
             session.add(Event(action="delete", object_type="deployment", object_name=name,
                               task_id=ctx.id, deployment_name=name))
     return f"Deleted deployment '{name}'"
@@ -98,6 +114,9 @@ async def _change_one(director: Director, row: Instance, action: str, debug) -> 
 
 
 async def fetch_logs(director: Director, ctx: TaskContext, name: str, selector: str | None) -> str:
+    """The agent packs the instance's logs into a blob; the CLI downloads it and deletes it.
+    A blob nobody downloads is deleted after LOGS_RETENTION, here or by the next fetch."""
+    await asyncio.to_thread(delete_expired_logs_blobs, director)
     rows = [r for r in select_instances(_rows(director, name), selector) if r.agent_id]
     if len(rows) != 1:
         raise BoshPyError("Fetch logs from one instance at a time: name it as GROUP/ID or GROUP/INDEX")
@@ -105,22 +124,86 @@ async def fetch_logs(director: Director, ctx: TaskContext, name: str, selector: 
     stage = ctx.log.stage("Fetching logs", 1)
     with stage.task(f"{row.group}/{row.uuid} ({row.index})"):
         value = await director.agent(row.agent_id).run("fetch_logs", "job", None)
-    return value["blobstore_id"]
+    blob_id = str(value["blobstore_id"])
+    asyncio.get_running_loop().call_later(LOGS_RETENTION, delete_logs_blob, director, blob_id)
+    return blob_id
 
 
-async def ssh_access(director: Director, name: str, selector: str, public_key: str, action: str) -> dict:
-    """Authorize (or revoke) an operator's one-time key on one VM; returns how to reach it."""
+def is_logs_blob(director: Director, blob_id: str) -> bool:
+    """True for a blob a finished fetch-logs task produced (and nothing else)."""
+    with director.sessions() as session:
+        return session.scalars(select(Task.id).where(
+            Task.description == FETCH_LOGS, Task.state == "done", Task.result == blob_id)).first() is not None
+
+
+def delete_logs_blob(director: Director, blob_id: str) -> None:
+    try:
+        director.blobstore.delete(blob_id)
+    except OSError as error:  # retried by the next sweep
+        log.warning("Could not delete logs blob %s: %s", blob_id, error)
+
+
+def delete_expired_logs_blobs(director: Director) -> None:
+    """Logs blobs older than the retention (e.g. the director restarted before their timer)."""
+    cutoff = datetime.now(timezone.utc).replace(tzinfo=None) - timedelta(seconds=LOGS_RETENTION)
+    with director.sessions() as session:
+        blob_ids = list(session.scalars(select(Task.result).where(
+            Task.description == FETCH_LOGS, Task.state == "done", Task.ended_at < cutoff)))
+    for blob_id in blob_ids:
+        if blob_id and director.blobstore.exists(blob_id):
+            delete_logs_blob(director, blob_id)
+
+
+@dataclass(frozen=True)
+class SshSession:
+    """Who asks for SSH access to which instance, with which one-time public key."""
+
+    deployment: str
+    selector: str
+    public_key: str
+    user: str
+    lifetime: int = SSH_KEY_LIFETIME  # seconds the key may be used to log in
+
+
+def key_fingerprint(public_key: str) -> str:
+    """SHA256:... as ssh-keygen -l prints it: what the event log records, never the key."""
+    _, blob = checked_public_key(public_key)
+    digest = hashlib.sha256(base64.b64decode(blob)).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+async def ssh_access(director: Director, request: SshSession, action: str) -> dict:
+    """Authorize (setup) or revoke (cleanup) an operator's one-time key on one VM and record
+    the event; returns how to reach the VM. The key expires on its own after its lifetime."""
     if action not in ("setup", "cleanup"):
         raise BoshPyError(f"Unknown ssh action '{action}' (setup or cleanup)")
-    rows = [r for r in select_instances(_rows(director, name), selector) if r.vm_cid]
+    fingerprint = key_fingerprint(request.public_key)
+    rows = [r for r in select_instances(_rows(director, request.deployment), request.selector) if r.vm_cid]
     if len(rows) != 1:
-        raise BoshPyError(f"'{selector}' must name exactly one instance with a VM (GROUP/ID or GROUP/INDEX)")
+        raise BoshPyError(f"'{request.selector}' must name exactly one instance with a VM (GROUP/ID or GROUP/INDEX)")
     row = rows[0]
+    expires_at = datetime.now(timezone.utc) + timedelta(seconds=request.lifetime)
 
     def change() -> None:
         with PinnedSshClient(row.ip, director.ssh_key.private_key, row.host_public_key).connect(timeout=10) as ssh:
-            (authorize_key if action == "setup" else revoke_key)(ssh, public_key)
+            if action == "setup":
+                authorize_key(ssh, request.public_key, expires_at)
+            else:
+                revoke_key(ssh, request.public_key)
 
-    await asyncio.to_thread(change)
+    context = {"user": request.user, "key_fingerprint": fingerprint, "host": row.ip}
+    if action == "setup":
+        context["key_expires_at"] = expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    error: str | None = None
+    try:
+        await asyncio.to_thread(change)
+    except Exception as failure:  # recorded, then reported as it would be without the event
+        error = str(failure) or failure.__class__.__name__
+        raise
+    finally:
+        with director.sessions.begin() as session:
+            session.add(Event(action=f"{action} ssh", object_type="instance", object_name=f"{row.group}/{row.uuid}",
+                              deployment_name=request.deployment, instance=f"{row.group}/{row.uuid}",
+                              error=error, context=context))
     return {"host": row.ip, "user": "root", "host_public_key": row.host_public_key,
-            "instance": f"{row.group}/{row.uuid}"}
+            "instance": f"{row.group}/{row.uuid}", "key_expires_at": context.get("key_expires_at")}
