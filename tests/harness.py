@@ -18,7 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 STEMCELL_CACHE = Path("/var/cache/bosh-py/stemcell")
-STEMCELL = STEMCELL_CACHE / "bosh-py-local-debian-bookworm-1.0.tar"
+STEMCELL = STEMCELL_CACHE / "bosh-py-local-debian-bookworm-1.1.tar"
 # BOSH_PY_TEST_NET=N (0-25) gives a test run its own bridge, subnet and CPI name prefix, so
 # two runs on one machine (two developers, or a developer beside CI) never share a network.
 TEST_NET = int(os.environ.get("BOSH_PY_TEST_NET", "0"))

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from bosh_py.director.private_files import write_private_text
+
 DEFAULT_DATA_DIR = Path("/var/lib/bosh-py/director")
 
 
@@ -52,12 +54,15 @@ class DirectorConfig(BaseModel):
     nats_port: int = 4222
     blobstore_listen_host: str = "0.0.0.0"
     blobstore_port: int = 25250
+    # the most one agent upload (a compiled package, a logs archive) may hold
+    agent_upload_max_bytes: int = Field(default=2 << 30, gt=0)
     cpi: CpiConfig = Field(default_factory=CpiConfig)
     health_monitor: HealthMonitorConfig = Field(default_factory=HealthMonitorConfig)
     heartbeat_interval: int = 5
     agent_wait_timeout: int = 120
     rpc_timeout: int = 45
     lock_ttl: int = 60
+    max_orphaned_age_in_days: float = 5.0  # orphaned persistent disks are deleted after this (BOSH's name)
 
     @property
     def database_url(self) -> str:
@@ -74,6 +79,15 @@ class DirectorConfig(BaseModel):
     @property
     def secrets_path(self) -> Path:
         return self.data_dir / "secrets.json"
+
+    @property
+    def agent_blobstore_key_path(self) -> Path:
+        """The key every agent's blobstore password derives from (agent_credentials.py)."""
+        return self.data_dir / "agent-blobstore.key"
+
+    def save(self, path: Path) -> None:
+        """Written 0600: it names the database, whose URL may carry a password."""
+        write_private_text(path, self.model_dump_json(indent=2))
 
     @classmethod
     def load(cls, path: Path | None) -> "DirectorConfig":

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from bosh_py.director.models import Instance, PersistentDisk
+from bosh_py.director.orphan_disks import orphan
 from bosh_py.director.planner import GroupPlan, InstancePlan
 from bosh_py.director.services import Director
 from bosh_py.director.vm_lifecycle import VmRequest, create_vm, delete_vm
@@ -118,16 +119,18 @@ async def ensure_vm(director: Director, change: InstanceChange, deployment: str,
 
 async def ensure_disk(director: Director, change: InstanceChange, row: Instance, debug: Callable[[str], None]) -> None:
     size = change.group.persistent_disk
+    deployment_name = str(change.apply_spec.get("deployment", ""))
     disk = _active_disk(director, row.id)
     cpi = director.cpi(debug)
     agent = director.agent(row.agent_id)
     if size <= 0:
-        if disk is not None:
+        if disk is not None:  # the manifest dropped the disk: keep its data as an orphan
             await agent.run("unmount_disk", disk.cid)
             await cpi.call("detach_disk", row.vm_cid, disk.cid)
-            await cpi.call("delete_disk", disk.cid)
             with director.sessions.begin() as session:
-                session.delete(session.get(PersistentDisk, disk.id))
+                orphan(session, session.get(PersistentDisk, disk.id), deployment_name,
+                       f"{row.group}/{row.uuid}", row.az)
+            debug(f"Orphaned persistent disk {disk.cid} of {row.group}/{row.uuid}")
         return
     if disk is not None and disk.size != size:
         raise InstanceUpdateError(

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import time
 from pathlib import Path
 
 import nats
@@ -17,17 +18,24 @@ from aiohttp import web
 
 from bosh_py.agent.bundle import build_agent_bundle
 from bosh_py.director.api import build_app
+from bosh_py.director.agent_credentials import AgentCredentials
+from bosh_py.director.blob_grants import BlobGrants
 from bosh_py.director.blobstore import LocalBlobstore
 from bosh_py.director.blobstore_http import blobstore_app
 from bosh_py.director.config import DirectorConfig
 from bosh_py.director.db import open_database
 from bosh_py.director.locks import LockManager
+from bosh_py.director.models import Event
+from bosh_py.director.orphan_disks import clean_up_forever
+from bosh_py.director.private_files import private_dir, secure_data_dir
 from bosh_py.director.secrets import load_or_create_secrets
 from bosh_py.director.services import Director
 from bosh_py.director.tasks import TaskRunner
 from bosh_py.mbus.agent_client import ReplyRouter
 from bosh_py.mbus.server import NatsServer
-from bosh_py.monitor.resurrector import Resurrector
+from bosh_py.mbus.supervisor import NatsSupervisor
+from bosh_py.monitor.bus_watch import BusWatch
+from bosh_py.monitor.resurrector import Resurrector, bus_grace
 from bosh_py.ssh.keys import load_or_create_keypair
 
 log = logging.getLogger("bosh_py.director")
@@ -35,15 +43,28 @@ log = logging.getLogger("bosh_py.director")
 
 async def serve(config: DirectorConfig) -> None:
     for directory in (config.data_dir, config.data_dir / "tmp", config.tasks_dir):
-        directory.mkdir(parents=True, exist_ok=True)
+        private_dir(directory)
     secrets = load_or_create_secrets(config.secrets_path)
     sessions = open_database(config.database_url)
     nats_server = NatsServer(config.data_dir / "nats", host=config.nats_listen_host, port=config.nats_port,
                              director_password=secrets.nats_password)
     await asyncio.to_thread(nats_server.start)
+    supervising = asyncio.create_task(NatsSupervisor(nats_server, _bus_event_recorder(sessions)).run_forever())
+    bus = BusWatch(bus_grace(config.health_monitor))
+
+    async def on_disconnected() -> None:
+        log.warning("lost the connection to nats-server; reconnecting")
+        bus.disconnected(time.monotonic())
+
+    async def on_reconnected() -> None:
+        log.info("reconnected to nats-server")
+        bus.reconnected(time.monotonic())
+
     nc = await nats.connect(servers=[f"nats://127.0.0.1:{config.nats_port}"], user="director",
-                            password=secrets.nats_password, max_reconnect_attempts=-1, name="bosh-py-director")
-    replies = ReplyRouter(nc, secrets.director_uuid)
+                            password=secrets.nats_password, max_reconnect_attempts=-1, reconnect_time_wait=1,
+                            name="bosh-py-director", disconnected_cb=on_disconnected,
+                            reconnected_cb=on_reconnected)
+    replies = ReplyRouter(nc, secrets.director_uuid, grants=BlobGrants(config.agent_upload_max_bytes))
     await replies.start()
     tasks = TaskRunner(sessions, config.tasks_dir)
     tasks.recover()
@@ -53,14 +74,18 @@ async def serve(config: DirectorConfig) -> None:
         replies=replies, ssh_key=load_or_create_keypair(config.data_dir / "ssh" / "id_ed25519", "bosh-py-director"),
         agent_bundle=build_agent_bundle(config.data_dir / "agent.pyz"),
     )
+    secure_data_dir(config.data_dir)  # state, config, keys and blobs hold secrets: owner-only
     api = web.AppRunner(build_app(director), access_log=None)
-    blobs = web.AppRunner(blobstore_app(director.blobstore, "agent", secrets.blobstore_password), access_log=None)
+    blobs = web.AppRunner(blobstore_app(director.blobstore, replies.grants,
+                                        AgentCredentials.load_or_create(config.agent_blobstore_key_path)),
+                          access_log=None)
     await api.setup()
     await blobs.setup()
     await web.TCPSite(api, config.api_host, config.api_port).start()
     await web.TCPSite(blobs, config.blobstore_listen_host, config.blobstore_port).start()
     log.info("director %s listening on http://%s:%d", config.name, config.api_host, config.api_port)
-    resurrector = Resurrector(director, config.health_monitor)
+    resurrector = Resurrector(director, config.health_monitor, bus)
+    cleaning = asyncio.create_task(clean_up_forever(director))
     monitoring = None
     if config.health_monitor.resurrector_enabled:
         await resurrector.start()
@@ -75,6 +100,7 @@ async def serve(config: DirectorConfig) -> None:
     if monitoring is not None:
         monitoring.cancel()
         await resurrector.stop()
+    cleaning.cancel()
     for running in list(tasks.running.values()):
         running.cancel()
     await tasks.wait_all()
@@ -82,7 +108,19 @@ async def serve(config: DirectorConfig) -> None:
     await blobs.cleanup()
     await replies.close()
     await nc.close()
+    supervising.cancel()  # before the stop, or it would start the server again
+    await asyncio.gather(supervising, return_exceptions=True)
     await asyncio.to_thread(nats_server.stop)
+
+
+def _bus_event_recorder(sessions):  # type: ignore[no-untyped-def]
+    """The supervisor's reports, as log lines and director events (`bosh-py events`)."""
+    def record(action: str, message: str) -> None:
+        log.warning("nats-server %s: %s", action, message)
+        with sessions.begin() as session:
+            session.add(Event(action=action, object_type="nats-server", object_name="mbus",
+                              context={"message": message}))
+    return record
 
 
 def main() -> None:

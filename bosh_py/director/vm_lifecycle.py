@@ -12,6 +12,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from bosh_py.director.agent_credentials import AgentCredentials
 from bosh_py.director.cpi_client import CpiError
 from bosh_py.director.secrets import new_password
 from bosh_py.director.services import Director
@@ -87,8 +88,8 @@ async def create_vm(director: Director, request: VmRequest, debug: Callable[[str
         settings = {
             "agent_id": agent_id,
             "mbus": director.nats_server.agent_url(agent_id, password, host=director.config.agent_endpoint_host),
-            "blobstore": {"url": director.blobstore_url_for_agents, "user": "agent",
-                          "password": director.secrets.blobstore_password},
+            "blobstore": AgentCredentials.load_or_create(director.config.agent_blobstore_key_path).settings(
+                director.blobstore_url_for_agents, agent_id),
             "heartbeat_interval": director.config.heartbeat_interval,
             "vm": {"cid": vm_cid},
             "env": request.env,
@@ -112,6 +113,7 @@ async def _undo_create(director: Director, vm_cid: str | None, agent_id: str, de
             except CpiError as error:
                 debug(f"Cleaning up VM {vm_cid} after a failed create: {error}")
     finally:
+        _revoke_blob_access(director, agent_id)
         await asyncio.to_thread(director.nats_server.remove_agent, agent_id)
 
 
@@ -123,4 +125,12 @@ async def delete_vm(director: Director, vm_cid: str, agent_id: str | None, debug
             raise
         debug(f"VM {vm_cid} was already gone")
     if agent_id:
+        _revoke_blob_access(director, agent_id)
         await asyncio.to_thread(director.nats_server.remove_agent, agent_id)
+
+
+def _revoke_blob_access(director: Director, agent_id: str) -> None:
+    """The VM is gone: its agent may read or write no blob any more."""
+    grants = getattr(director.replies, "grants", None)
+    if grants is not None:
+        grants.revoke(agent_id)

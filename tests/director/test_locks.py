@@ -1,7 +1,10 @@
 import asyncio
+import logging
+import sqlite3
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event
 
 from bosh_py.director.db import open_database
 from bosh_py.director.locks import LockError, LockManager
@@ -54,4 +57,36 @@ def test_hold_releases_even_on_failure(sessions):
 
     with pytest.raises(RuntimeError):
         asyncio.run(failing())
+    assert locks.active() == []
+
+
+def test_a_failed_renewal_is_retried_so_the_lock_never_lapses_under_its_task(tmp_path, caplog):
+    """Review fix: a renewal that fails (here: another writer holds SQLite's write lock past
+    the busy timeout) is retried next round; before, the renewer died silently, the lock
+    expired while the deploy still ran, and a second deploy could take it."""
+    path = tmp_path / "director.db"
+    sessions = open_database(f"sqlite:///{path}")
+    event.listen(sessions.kw["bind"], "connect",  # fail fast instead of after the 10 s default
+                 lambda connection, _record: connection.execute("PRAGMA busy_timeout=100"))
+    sessions.kw["bind"].dispose()
+    locks = LockManager(sessions, ttl=3)  # renewed every second
+    holder, rival = add_task(sessions, "deploy"), add_task(sessions, "deploy")
+    other_writer = sqlite3.connect(path, isolation_level=None)
+
+    async def deploy_while_the_database_is_busy() -> None:
+        async with locks.hold("deployment:nats", holder):
+            other_writer.execute("BEGIN IMMEDIATE")  # the renewals at 1 s and 2 s fail
+            await asyncio.sleep(2.5)
+            other_writer.execute("ROLLBACK")
+            await asyncio.sleep(1.7)  # past the first expiry (3 s): only a retried renewal keeps it
+            assert [(lock.name, lock.task_id) for lock in locks.active()] == [("deployment:nats", holder)]
+            with pytest.raises(LockError, match=f"held by task {holder}"):
+                locks.acquire("deployment:nats", rival)
+
+    try:
+        with caplog.at_level(logging.ERROR, logger="bosh_py.director.locks"):
+            asyncio.run(deploy_while_the_database_is_busy())
+    finally:
+        other_writer.close()
+    assert "renewing lock deployment:nats failed; retrying" in caplog.text
     assert locks.active() == []

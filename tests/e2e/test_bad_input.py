@@ -9,6 +9,8 @@ import shutil
 import tarfile
 import threading
 import time
+import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -99,16 +101,50 @@ def test_corrupt_release_tarball_is_rejected(director, uploaded, tmp_path):
     assert director.json("releases") == before
 
 
-def test_release_tarball_with_path_escape_is_rejected(director, tmp_path):
+def escape_cases(director, token: str) -> list[tuple[list[tarfile.TarInfo], str, Path]]:
+    """(members, what the error names, where an unchecked extraction would write). The
+    director extracts an upload into a fresh directory two levels below its data dir
+    (``<data_dir>/tmp/<mkdtemp>``), so ``../..`` lands in the data dir itself."""
+    def file(name: str) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(name)
+        info.size = 1
+        return info
+
+    def link(name: str, target: str) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(name)
+        info.type, info.linkname = tarfile.SYMTYPE, target
+        return info
+
+    deep = "../" * 40  # enough '..' to reach / from any extraction directory
+    return [
+        ([file(f"../../escaped-{token}")], "'..' path component", director.data_dir / f"escaped-{token}"),
+        ([file(f"{deep}tmp/bosh-py-escaped-{token}")], "'..' path component", Path(f"/tmp/bosh-py-escaped-{token}")),
+        ([file(f"/tmp/bosh-py-escaped-abs-{token}")], "absolute path", Path(f"/tmp/bosh-py-escaped-abs-{token}")),
+        ([link("up", "../.."), file(f"up/escaped-link-{token}")], "points outside the archive",
+         director.data_dir / f"escaped-link-{token}"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(4), ids=["dotdot", "dotdot-to-root", "absolute", "symlink"])
+def test_release_tarball_with_path_escape_is_rejected(director, tmp_path, case):
+    members, named, landing = escape_cases(director, uuid.uuid4().hex[:8])[case]
     evil = tmp_path / "evil.tgz"
     with tarfile.open(evil, "w:gz") as out:
         manifest = yaml.safe_dump({"name": "evil", "version": "1", "jobs": [], "packages": []}).encode()
-        for name, data in (("release.MF", manifest), ("../../escaped", b"x")):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            out.addfile(info, io.BytesIO(data))
-    fails(director, "upload-release", str(evil), expect="escaped")
-    assert not (tmp_path.parent.parent / "escaped").exists()
+        info = tarfile.TarInfo("release.MF")
+        info.size = len(manifest)
+        out.addfile(info, io.BytesIO(manifest))
+        for member in members:
+            out.addfile(member, io.BytesIO(b"x") if member.isfile() else None)
+    before = director.json("releases")
+    try:
+        result = director.cli("upload-release", str(evil), check=False)
+        assert not landing.exists() and not landing.is_symlink(), f"{landing} was written"
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "unsafe tarball" in result.stdout + result.stderr and named in result.stdout + result.stderr
+        assert director.json("releases") == before
+    finally:
+        landing.unlink(missing_ok=True)
 
 
 def test_failing_packaging_script_shows_its_output(director, uploaded):

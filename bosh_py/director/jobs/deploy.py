@@ -23,7 +23,8 @@ from bosh_py.director.instance_updater import (InstanceChange, agent_responds, d
 from bosh_py.director.links import providers_of, resolve_links
 from bosh_py.director.manifest_input import DeploymentInput
 from bosh_py.director.models import Deployment, Event, Instance, Package, PersistentDisk
-from bosh_py.director.planner import DeploymentPlan, GroupPlan, InstancePlan, plan_deployment
+from bosh_py.director.orphan_disks import orphan
+from bosh_py.director.planner import DeploymentPlan, GroupPlan, InstancePlan, PlanError, plan_deployment
 from bosh_py.director.services import Director
 from bosh_py.director.tasks import TaskContext
 from bosh_py.director.vm_lifecycle import VmRequest, create_vm, delete_vm
@@ -101,6 +102,22 @@ def spec_identity(spec: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+def _refuse_disk_resizes(session, plan: DeploymentPlan, existing: list[Instance]) -> None:
+    """Before anything is touched: found later, a resize would leave its instance stopped."""
+    rows = {(row.group, row.index): row for row in existing}
+    for group in plan.groups:
+        if group.persistent_disk <= 0:
+            continue  # dropping the disk orphans it (instance_updater.ensure_disk)
+        for instance in group.instances:
+            row = rows.get((group.name, instance.index))
+            disk = row and session.scalars(select(PersistentDisk).where(
+                PersistentDisk.instance_id == row.id, PersistentDisk.active.is_(True))).first()
+            if disk and disk.size != group.persistent_disk:
+                raise PlanError(
+                    f"instance_groups/{group.name}: changing the persistent disk size ({disk.size} MB -> "
+                    f"{group.persistent_disk} MB) is not supported yet; the disk was left as it is")
+
+
 def _ensure_rows(director: Director, name: str, plan: DeploymentPlan) -> dict[tuple[str, int], int]:
     """Create DB rows for new instances (no VM yet) so every later step can record progress."""
     ids: dict[tuple[str, int], int] = {}
@@ -146,18 +163,18 @@ async def deploy(director: Director, ctx: TaskContext, source: DeploymentInput, 
         own_ips = {i.ip for i in existing if i.ip}
         with director.sessions() as session:
             plan = plan_deployment(session, manifest, cloud_config, existing, used_ips - own_ips)
+            _refuse_disk_resizes(session, plan, existing)
         archives = await release_store.job_archives(director, plan)
         release_store.validate_properties(plan, archives)
         providers = providers_of(name, plan.groups, archives)
 
-        rendered: dict[tuple[str, int], RenderedInstance] = {}
+        to_render = []
         for group in plan.groups:
             links = {job.name: resolve_links(group.name, job, archives[(job.release, job.name)], providers,
                                              f"instance_groups/{group.name}/jobs/{position}")
                      for position, job in enumerate(group.jobs)}
-            for instance in group.instances:
-                rendered[(group.name, instance.index)] = release_store.render_instance(
-                    group, archives, _instance_spec(name, group, instance), links)
+            to_render += [(group, _instance_spec(name, group, instance), links) for instance in group.instances]
+        rendered: dict[tuple[str, int], RenderedInstance] = await release_store.render_instances(archives, to_render)
         if options.dry_run:
             return "Dry run: the manifest plans, renders and validates"
 
@@ -295,20 +312,19 @@ async def _delete_instances(director: Director, instances: list[Instance], log) 
 
 
 async def delete_instance(director: Director, row: Instance, debug) -> None:
-    """Stop, delete the VM, delete the persistent disks, forget the instance."""
+    """Stop, delete the VM, orphan the persistent disks (detached, kept: see
+    orphan_disks.py), forget the instance. Never deletes a disk."""
     if row.vm_cid:
         if await agent_responds(director, row.agent_id):
             await stop_instance(director, row.agent_id, "shutdown", debug, tolerate_unresponsive=True)
         await delete_instance_vm(director, row, debug)
-    with director.sessions() as session:
-        disks = list(session.scalars(select(PersistentDisk).where(PersistentDisk.instance_id == row.id)))
-    for disk in disks:
-        try:
-            await director.cpi(debug).call("delete_disk", disk.cid)
-        except BoshPyError as error:
-            if getattr(error, "type", "") != "DiskNotFound":
-                raise
     with director.sessions.begin() as session:
         instance = session.get(Instance, row.id)
-        if instance is not None:
-            session.delete(instance)
+        if instance is None:
+            return
+        deployment = session.get(Deployment, instance.deployment_id)
+        for disk in list(session.scalars(select(PersistentDisk).where(PersistentDisk.instance_id == row.id))):
+            orphan(session, disk, deployment.name if deployment else "", f"{row.group}/{row.uuid}", row.az)
+            debug(f"Orphaned persistent disk {disk.cid} of {row.group}/{row.uuid}")
+        session.flush()
+        session.delete(instance)
