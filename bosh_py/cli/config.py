@@ -32,6 +32,7 @@ def save_cli_config(config: CliConfig) -> Path:
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a file an older version left 0644 holds the admin password too
     with os.fdopen(fd, "w") as out:
         json.dump(asdict(config), out)
     return path
