@@ -245,8 +245,8 @@ def build_app(director: Director) -> web.Application:
     async def attach_disk(request: web.Request) -> web.Response:
         """Give an orphaned disk back to an instance (BOSH's PUT /disks/:cid/attachments)."""
         cid = request.match_info["cid"]
-        body = await request.json()
-        deployment, instance = body["deployment"], body["instance"]
+        body = await json_object(request)
+        deployment, instance = string_field(body, "deployment"), string_field(body, "instance")
         with director.sessions() as session:
             deployment_views.find_deployment(session, deployment)
         task_id = director.tasks.submit(f"attach disk {cid} to {instance}", deployment,

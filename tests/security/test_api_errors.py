@@ -76,6 +76,8 @@ def test_output_of_a_task_that_does_not_exist_is_a_404_and_creates_nothing(direc
     ("POST", "/deployments/nope/ssh", {"instance": "web/0", "public_key": "x", "expires_in": 10 ** 30}, 400,
      "expires_in: must be between 1 and"),
     ("GET", "/deployments/nope/variables/secret", None, 404, "Variable 'secret' not found"),
+    ("PUT", "/disks/disk-1/attachments", ["x"], 400, "request body: expected a JSON object"),
+    ("PUT", "/disks/disk-1/attachments", {"deployment": "d"}, 400, "missing field 'instance'"),
     ("GET", "/resources/..%2F..%2Fdirector.db", None, 404, "Invalid blob id"),
     ("DELETE", "/resources/0123456789abcdef0123456789abcdef", None, 404, "No fetched logs"),
     ("GET", "/no/such/route", None, 404, "Not Found"),
