@@ -1,0 +1,1 @@
+"""One module per IaaS, each exposing ``PROVIDER`` (see ``cpi.libcloud.provider``)."""
