@@ -6,20 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cpi.libcloud.config import Config
+from cpi.protocol import CallLog
 from cpi.libcloud.provider import Provider, load_provider
-
-
-@dataclass
-class CallLog:
-    """Lines for the response's ``log`` field (the director prints them in debug logs)."""
-
-    lines: list[str] = field(default_factory=list)
-
-    def __call__(self, line: str) -> None:
-        self.lines.append(line)
-
-    def text(self) -> str:
-        return "".join(f"{line}\n" for line in self.lines)
 
 
 @dataclass

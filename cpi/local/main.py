@@ -11,54 +11,22 @@ failure is reported in the response's ``error`` so the director can act on its t
 
 from __future__ import annotations
 
-import inspect
 import json
 import sys
-import traceback
 from dataclasses import asdict
-from typing import Any
 
+from cpi import protocol
 from cpi.local.config import load_config
-from cpi.local.context import CallLog, Context
-from cpi.local.errors import CloudError, CpiFailure, InvalidCall, NotImplementedFailure
+from cpi.local.context import Context
+from cpi.local.errors import CpiFailure
 from cpi.local.methods import method_module
 
-
-def respond(result: Any = None, error: CpiFailure | None = None, log: str = "") -> dict:
-    failure = None
-    if error is not None:
-        failure = {"type": error.error_type, "message": str(error), "ok_to_retry": error.ok_to_retry}
-    return {"result": result, "error": failure, "log": log}
+LOCAL = protocol.Cpi(load_config, method_module, Context)
 
 
 def handle(raw: str, config_path: str | None) -> dict:
     """Turn one request text into one response dict; never raises."""
-    log = CallLog()
-    try:
-        try:
-            request = json.loads(raw)
-        except ValueError as error:
-            raise InvalidCall(f"request is not valid JSON: {error}") from error
-        if not isinstance(request, dict) or not isinstance(request.get("method"), str):
-            raise InvalidCall("request must be an object with a string 'method'")
-        arguments = request.get("arguments") or []
-        if not isinstance(arguments, list):
-            raise InvalidCall("'arguments' must be a list")
-        module = method_module(request["method"])
-        if module is None:
-            raise NotImplementedFailure(f"Must call implemented method: {request['method']}")
-        ctx = Context(load_config(config_path), log, request.get("context") or {})
-        try:
-            inspect.signature(module.run).bind(ctx, *arguments)
-        except TypeError as error:
-            raise InvalidCall(f"{request['method']}: wrong arguments: {error}") from error
-        result = module.run(ctx, *arguments)
-        return respond(result, log=log.text())
-    except CpiFailure as failure:
-        return respond(error=failure, log=log.text())
-    except Exception as error:  # a bug or an unexpected host failure: still a CPI answer
-        log(traceback.format_exc())
-        return respond(error=CloudError(f"{type(error).__name__}: {error}"), log=log.text())
+    return protocol.handle(LOCAL, raw, config_path)
 
 
 def _maintenance(command: str, args: list[str]) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cpi.libcloud.config import Config
-from cpi.libcloud.main import redact
+from cpi.protocol import redact
 from cpi.libcloud.providers.aws_errors import error_code
 from cpi.libcloud.providers.aws_instance_types import smallest_fitting
 from cpi.libcloud.retry import with_backoff
