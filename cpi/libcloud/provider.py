@@ -15,8 +15,9 @@ from typing import Any, Protocol
 from cpi.libcloud.config import Config
 from cpi.libcloud.errors import InvalidCall, NotImplementedFailure
 
-PROVIDERS: dict[str, str] = {"aws": "cpi.libcloud.providers.aws"}
-PLANNED = ("openstack", "vsphere")  # named in the issue, not written yet
+PROVIDERS: dict[str, str] = {"aws": "cpi.libcloud.providers.aws",
+                             "openstack": "cpi.libcloud.providers.openstack"}
+PLANNED = ("vsphere",)  # named in the issue, not written yet
 
 
 @dataclass(frozen=True)

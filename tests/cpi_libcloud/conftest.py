@@ -16,6 +16,7 @@ from tests.cpi_libcloud.support import (
     start_moto,
     write_config,
 )
+from tests.iaas.openstack_fake import OpenStackFake
 
 
 @pytest.fixture(scope="session")
@@ -36,3 +37,13 @@ def world(moto: MotoEc2) -> World:
 @pytest.fixture
 def cpi(tmp_path: Path, moto: MotoEc2, world: World) -> Cpi:
     return Cpi(write_config(tmp_path / "cpi.json", moto, world))
+
+
+@pytest.fixture
+def openstack_cloud() -> Iterator[OpenStackFake]:
+    """The OpenStack API emulator of tests/iaas on 127.0.0.1, fresh for each test, stopped after."""
+    fake = OpenStackFake().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()

@@ -124,7 +124,7 @@ def test_no_secret_in_any_output(cpi: Cpi, moto: MotoEc2, world: World) -> None:
 
 
 def test_planned_and_unknown_providers_are_named(tmp_path: Path) -> None:
-    for provider, kind in (("openstack", "NotImplemented"), ("vsphere", "NotImplemented"),
+    for provider, kind in (("vsphere", "NotImplemented"),
                            ("gce", "InvalidCall")):
         path = tmp_path / f"{provider}.json"
         path.write_text(json.dumps({"provider": provider, provider: {}}))

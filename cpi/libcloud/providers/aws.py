@@ -29,6 +29,7 @@ from cpi.libcloud.errors import (
 from cpi.libcloud.provider import VmSpec
 from cpi.libcloud.providers import aws_errors
 from cpi.libcloud.providers.aws_instance_types import smallest_fitting
+from cpi.libcloud.providers.common import primary_network, required_setting
 from cpi.libcloud.retry import with_backoff
 
 DEVICE_NAMES = tuple(f"/dev/sd{letter}" for letter in "fghijklmnop")
@@ -45,21 +46,15 @@ class Ec2Error(CloudError):
         self.code = code
 
 
-def _required(settings: dict[str, Any], key: str) -> str:
-    value = settings.get(key)
-    if not isinstance(value, str) or not value:
-        raise InvalidCall(f"CPI config aws.{key}: a non-empty string is required")
-    return value
-
-
 def make_driver(settings: dict[str, Any]) -> Any:
     """libcloud's EC2 driver for the configured region and, if given, endpoint.
 
     Region and credentials are always required: nothing defaults to some account or
     region. Without ``endpoint`` the driver uses the region's real EC2 endpoint.
     """
-    key, secret = _required(settings, "access_key_id"), _required(settings, "secret_access_key")
-    region = _required(settings, "region")
+    key = required_setting(settings, "aws", "access_key_id")
+    secret = required_setting(settings, "aws", "secret_access_key")
+    region = required_setting(settings, "aws", "region")
     options: dict[str, Any] = {"region": region, "signature_version": "4"}
     endpoint = settings.get("endpoint")
     if endpoint is not None:
@@ -208,7 +203,7 @@ class Ec2Provider:
         key_name = props.get("key_name") or self.default_key_name
         if key_name:
             params["KeyName"] = key_name
-        network = _primary_network(spec.networks)
+        network = primary_network(spec.networks)
         subnet = props.get("subnet_id") or (network.get("cloud_properties") or {}).get("subnet")
         if subnet:
             params["SubnetId"] = subnet
@@ -416,16 +411,6 @@ class Ec2Provider:
 
     def set_disk_metadata(self, disk_cid: str, metadata: dict[str, str]) -> None:
         self._tag(self._volume(disk_cid), metadata)
-
-
-def _primary_network(networks: dict[str, Any]) -> dict[str, Any]:
-    """The network the instance's one interface is on: the default gateway's, else the first."""
-    if not networks:
-        return {}
-    for net in networks.values():
-        if "gateway" in (net.get("default") or []):
-            return dict(net)
-    return dict(next(iter(networks.values())))
 
 
 def _b64(text: str) -> str:

@@ -1,0 +1,42 @@
+"""OpenStack error answers, read from libcloud's exceptions, and what each means to a CPI.
+
+libcloud's OpenStack driver raises ``BaseHTTPError`` with the HTTP status as ``code`` and the
+service's message (Nova/Cinder ``itemNotFound`` …, Neutron ``NeutronError``); a refused
+Keystone login is ``InvalidCredsError``, a refused token on a service call is a 401.
+"""
+
+from __future__ import annotations
+
+from libcloud.common.exceptions import BaseHTTPError
+from libcloud.common.types import InvalidCredsError
+
+THROTTLING = frozenset({429, 503})
+MISSING = 404
+QUOTA = 403  # Nova: "Quota exceeded for instances"
+
+
+def status_of(error: Exception) -> int | None:
+    """The HTTP status of a libcloud OpenStack error, or None when it carries none."""
+    if isinstance(error, InvalidCredsError):
+        return 401
+    code = getattr(error, "code", None)
+    return code if isinstance(error, BaseHTTPError) and isinstance(code, int) else None
+
+
+def is_throttled(error: Exception) -> bool:
+    return status_of(error) in THROTTLING
+
+
+def is_credentials(error: Exception) -> bool:
+    return status_of(error) == 401
+
+
+def is_capacity(error: Exception) -> bool:
+    """No room right now (quota, no valid host): worth retrying later."""
+    text = describe(error)
+    return (status_of(error) == QUOTA and "Quota exceeded" in text) or "No valid host" in text
+
+
+def describe(error: Exception) -> str:
+    text = str(getattr(error, "message", None) or getattr(error, "value", None) or error)
+    return text.strip("'\"")
