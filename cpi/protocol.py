@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import sys
 import traceback
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -130,3 +131,11 @@ def handle(cpi: Cpi, raw: str, config_path: str | None) -> dict:
     except Exception as error:  # noqa: BLE001 - a bug or an unexpected host failure: still a CPI answer
         log(traceback.format_exc())
         return respond(error=CloudError(f"{type(error).__name__}: {error}"), log=log.text(), secrets=secrets)
+
+
+def serve_one_call(cpi: Cpi, config_path: str | None) -> int:
+    """The executable's whole job: one request on stdin, one response on stdout, exit 0."""
+    response = handle(cpi, sys.stdin.read(), config_path)
+    sys.stdout.write(json.dumps(response) + "\n")
+    sys.stdout.flush()
+    return 0

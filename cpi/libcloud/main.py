@@ -9,7 +9,6 @@ ever reaches the response or stderr: every text leaving the process is redacted.
 
 from __future__ import annotations
 
-import json
 import sys
 
 from cpi import protocol
@@ -19,21 +18,13 @@ from cpi.libcloud.methods import method_module
 
 LIBCLOUD = protocol.Cpi(load_config, method_module, Context, lambda config: config.secrets())
 
-def handle(raw: str, config_path: str | None) -> dict:
-    """Turn one request text into one response dict; never raises. No credential of the
-    config reaches the response: every text leaving the process is redacted."""
-    return protocol.handle(LIBCLOUD, raw, config_path)
-
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in ("-h", "--help"):
         print(__doc__)
         return 0
-    response = handle(sys.stdin.read(), args[0] if args else None)
-    sys.stdout.write(json.dumps(response) + "\n")
-    sys.stdout.flush()
-    return 0
+    return protocol.serve_one_call(LIBCLOUD, args[0] if args else None)
 
 
 if __name__ == "__main__":

@@ -24,11 +24,6 @@ from cpi.local.methods import method_module
 LOCAL = protocol.Cpi(load_config, method_module, Context)
 
 
-def handle(raw: str, config_path: str | None) -> dict:
-    """Turn one request text into one response dict; never raises."""
-    return protocol.handle(LOCAL, raw, config_path)
-
-
 def _maintenance(command: str, args: list[str]) -> int:
     from cpi.local import leftovers
 
@@ -57,10 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     if args and args[0] in ("-h", "--help"):
         print(__doc__)
         return 0
-    response = handle(sys.stdin.read(), args[0] if args else None)
-    sys.stdout.write(json.dumps(response) + "\n")
-    sys.stdout.flush()
-    return 0
+    return protocol.serve_one_call(LOCAL, args[0] if args else None)
 
 
 if __name__ == "__main__":
