@@ -29,8 +29,7 @@ from cpi.libcloud.errors import (
 from cpi.libcloud.provider import VmSpec
 from cpi.libcloud.providers import aws_errors
 from cpi.libcloud.providers.aws_instance_types import smallest_fitting
-from cpi.libcloud.providers.common import primary_network, required_setting
-from cpi.libcloud.retry import with_backoff
+from cpi.libcloud.providers.common import ApiErrors, call_api, primary_network, required_setting
 
 DEVICE_NAMES = tuple(f"/dev/sd{letter}" for letter in "fghijklmnop")
 VOLUME_TYPES = ("standard", "gp2", "gp3", "io1", "io2", "st1", "sc1")
@@ -70,6 +69,17 @@ def make_driver(settings: dict[str, Any]) -> Any:
         raise InvalidCall(f"CPI config aws.region {region!r}: {error}") from error
 
 
+def _as_ec2_error(error: Exception) -> Ec2Error | None:
+    code = aws_errors.error_code(error)
+    if code is None and not type(error).__module__.startswith("libcloud"):
+        return None
+    return Ec2Error(code, aws_errors.describe(error))
+
+
+EC2_ERRORS = ApiErrors(aws_errors.is_throttled, aws_errors.is_credentials, aws_errors.describe, _as_ec2_error,
+                       "aws.access_key_id / aws.secret_access_key")
+
+
 class Ec2Provider:
     stemcell_formats = ("aws-light",)
 
@@ -87,22 +97,7 @@ class Ec2Provider:
 
     def _call(self, action: Callable[[], Any]) -> Any:
         """Run one driver call with throttling retried; EC2 errors become ``Ec2Error``."""
-        try:
-            return with_backoff(action, aws_errors.is_throttled, log=self.log, sleep=self.sleep)
-        except (CloudError, InvalidCall):
-            raise
-        except Exception as error:
-            if aws_errors.is_credentials(error):
-                raise CloudError(f"EC2 at {self.endpoint} rejected the configured credentials "
-                                 f"(check aws.access_key_id / aws.secret_access_key): "
-                                 f"{aws_errors.describe(error)}") from error
-            if isinstance(error, OSError) or type(error).__name__ == "ConnectionError":
-                raise CloudError(f"cannot reach EC2 at {self.endpoint}: {error}",
-                                 ok_to_retry=True) from error
-            code = aws_errors.error_code(error)
-            if code is None and not type(error).__module__.startswith("libcloud"):
-                raise
-            raise Ec2Error(code, aws_errors.describe(error)) from error
+        return call_api(action, EC2_ERRORS, f"EC2 at {self.endpoint}", self.log, self.sleep)
 
     def _request(self, params: dict[str, Any]) -> Any:
         return self._call(lambda: self.driver.connection.request(self.driver.path,

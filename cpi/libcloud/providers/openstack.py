@@ -31,8 +31,7 @@ from cpi.libcloud.errors import (
 )
 from cpi.libcloud.provider import VmSpec
 from cpi.libcloud.providers import openstack_errors
-from cpi.libcloud.providers.common import primary_network, required_setting
-from cpi.libcloud.retry import with_backoff
+from cpi.libcloud.providers.common import ApiErrors, call_api, primary_network, required_setting
 
 REQUIRED = ("auth_url", "username", "password", "project", "domain", "region")
 GONE_STATES = ("DELETED", "SOFT_DELETED")
@@ -62,6 +61,17 @@ def make_driver(settings: dict[str, Any]) -> Any:
                         ex_force_service_region=values["region"])
 
 
+def _as_openstack_error(error: Exception) -> OpenStackError | None:
+    if not type(error).__module__.startswith("libcloud"):
+        return None
+    return OpenStackError(openstack_errors.status_of(error), openstack_errors.describe(error))
+
+
+OPENSTACK_ERRORS = ApiErrors(openstack_errors.is_throttled, openstack_errors.is_credentials,
+                             openstack_errors.describe, _as_openstack_error,
+                             "openstack.username / password / project / domain")
+
+
 class OpenStackProvider:
     stemcell_formats = ("openstack-light",)
 
@@ -78,21 +88,7 @@ class OpenStackProvider:
 
     def _call(self, action: Callable[[], Any]) -> Any:
         """Run one driver call with throttling retried; API errors become ``OpenStackError``."""
-        try:
-            return with_backoff(action, openstack_errors.is_throttled, log=self.log, sleep=self.sleep)
-        except (CloudError, InvalidCall):
-            raise
-        except Exception as error:
-            if openstack_errors.is_credentials(error):
-                raise CloudError(f"{self.endpoint} rejected the configured credentials (check "
-                                 "openstack.username / password / project / domain): "
-                                 f"{openstack_errors.describe(error)}") from error
-            if isinstance(error, OSError) or type(error).__name__ == "ConnectionError":
-                raise CloudError(f"cannot reach {self.endpoint}: {error}", ok_to_retry=True) from error
-            if not type(error).__module__.startswith("libcloud"):
-                raise
-            raise OpenStackError(openstack_errors.status_of(error),
-                                 openstack_errors.describe(error)) from error
+        return call_api(action, OPENSTACK_ERRORS, self.endpoint, self.log, self.sleep)
 
     # --- lookups -------------------------------------------------------------------------
 
