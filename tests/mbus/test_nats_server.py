@@ -73,6 +73,9 @@ def test_agent_users_and_permissions(nats_server):
         await wait_for(a1_errors)
         assert 'permissions violation for subscription to "agent.a2"' in str(a1_errors[0]).lower()
         inbox = await a1.subscribe("agent.a1")
+        # nats-py's flush() can overtake a SUB still queued for its flusher task (seen under
+        # load): the second round trip is what proves the subscription reached the server
+        await a1.flush()
         await a1.flush()
         await director.publish("agent.a1", b"hello")
         try:
