@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import base64
+import json
 import socket
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -300,3 +303,107 @@ def test_stopping_the_fake_closes_its_port(openstack_fake: OpenStackFake) -> Non
     openstack_fake.stop()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((address.hostname, address.port), timeout=5)
+
+
+# --- fault injection (the emulator's test-only admin API) ------------------------------------------
+
+
+def test_an_armed_fault_answers_its_status_n_times_then_the_call_works(openstack_fake: OpenStackFake,
+                                                                       openstack: OpenStack_2_NodeDriver) -> None:
+    openstack.list_sizes()  # authenticated before the fault is armed
+    openstack_fake.admin.inject(service="nova", method="GET", path_regex=r"/flavors/detail$", status=429,
+                                times=2, message="Rate limit exceeded")
+    for _ in range(2):
+        throttled = error_of(openstack.list_sizes)
+        assert throttled.code == 429 and "Rate limit exceeded" in throttled.message
+    assert len(openstack.list_sizes()) == 2
+    seen = openstack_fake.admin.requests(service="nova", path_regex=r"/flavors/detail$")
+    assert [r["status"] for r in seen] == [200, 429, 429, 200]
+    assert openstack_fake.admin.requests(service="neutron") == []  # only what was asked of each service
+
+
+def test_a_fault_can_carry_the_services_own_body(openstack_fake: OpenStackFake,
+                                                 openstack: OpenStack_2_NodeDriver) -> None:
+    quota = "Quota exceeded for cores: Requested 2, but already used 20 of 20 cores"
+    openstack_fake.admin.inject(service="nova", method="POST", path_regex=r"/servers$", status=403,
+                                body={"forbidden": {"code": 403, "message": quota}})
+    refused = error_of(openstack.create_node, name="vm", size=openstack.list_sizes()[0],
+                       image=openstack.list_images()[0])
+    assert refused.code == 403 and quota in refused.message
+    assert_nothing_left(openstack)
+
+
+def test_the_admin_api_needs_its_token_and_names_a_bad_field(openstack_fake: OpenStackFake) -> None:
+    def post(body: object, token: str) -> urllib.error.HTTPError:
+        request = urllib.request.Request(f"{openstack_fake.base_url}/__fake/faults", method="POST",
+                                         data=json.dumps(body).encode(), headers={"X-Fake-Admin-Token": token})
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=10)
+        return caught.value
+
+    assert post({"status": 503}, "not-the-token").code == 403
+    bad = post({"status": 503, "service": "swift"}, openstack_fake.cloud.admin_token)
+    assert bad.code == 400 and "'service'" in bad.read().decode()
+    no_status = post({"path_regex": "x"}, openstack_fake.cloud.admin_token)
+    assert no_status.code == 400 and "'status'" in no_status.read().decode()
+    assert openstack_fake.cloud.faults.request_faults == []
+
+
+def test_an_armed_boot_outcome_builds_then_fails_and_can_leak_its_ports(openstack_fake: OpenStackFake,
+                                                                        openstack: OpenStack_2_NodeDriver) -> None:
+    openstack_fake.admin.boot(status="ERROR", build_polls=1, leak_ports=True,
+                              fault={"message": "No valid host was found. There are not enough hosts available."})
+    network = only(openstack.ex_list_networks(), "private")
+    params = openstack._create_args_to_params(None, name="vm", size=openstack.list_sizes()[0],
+                                              image=openstack.list_images()[0])
+    params["networks"] = [{"uuid": network.id}]
+    server_id = openstack.connection.request("/servers", method="POST", data={"server": params}).object["server"]["id"]
+    first = openstack.connection.request(f"/servers/{server_id}").object["server"]
+    assert (first["status"], first["OS-EXT-STS:vm_state"]) == ("BUILD", "building") and "fault" not in first
+    failed = openstack.connection.request(f"/servers/{server_id}").object["server"]
+    assert failed["status"] == "ERROR" and "No valid host" in failed["fault"]["message"]
+    openstack.connection.request(f"/servers/{server_id}", method="DELETE")
+    [leaked] = openstack.ex_list_ports()
+    assert leaked.extra["device_id"] == server_id  # bound to a server that no longer exists
+    assert openstack.list_nodes() == []
+    plain = openstack.create_node(name="next", size=openstack.list_sizes()[0], image=openstack.list_images()[0])
+    assert openstack.ex_get_node_details(plain.id).extra["vm_state"] == "active"  # armed once only
+
+
+def test_expiring_tokens_mid_run_gets_a_401_and_a_new_login_works(openstack_fake: OpenStackFake,
+                                                                  openstack: OpenStack_2_NodeDriver) -> None:
+    openstack.list_sizes()
+    openstack_fake.admin.inject(service="nova", path_regex=r"/flavors/detail$", expire_tokens=True)
+    expired = error_of(openstack.list_sizes)
+    assert expired.code == 401
+    assert len(openstack.list_sizes()) == 2  # libcloud dropped the refused token and logged in again
+    logins = openstack_fake.admin.requests(service="keystone", method="POST")
+    assert [r["status"] for r in logins] == [201, 201]
+
+
+def test_config_drive_is_recorded_as_nova_shows_it(openstack: OpenStack_2_NodeDriver) -> None:
+    args = {"size": openstack.list_sizes()[0], "image": openstack.list_images()[0]}
+    with_drive = openstack.create_node(name="with", ex_config_drive=True, **args)
+    without = openstack.create_node(name="without", **args)
+    shown = {node.name: openstack.connection.request(f"/servers/{node.id}").object["server"]["config_drive"]
+             for node in (with_drive, without)}
+    assert shown == {"with": "True", "without": ""}
+    refused = error_of(create_server, openstack, "bad", [], ex_config_drive="maybe", **args)
+    assert refused.code == 400 and "config_drive" in refused.message
+
+
+def test_a_fault_can_let_the_first_requests_through(openstack_fake: OpenStackFake,
+                                                    openstack: OpenStack_2_NodeDriver) -> None:
+    openstack_fake.admin.inject(service="glance", method="GET", path_regex=r"/images$", status=503, after=1)
+    assert len(openstack.list_images()) == 1
+    assert error_of(openstack.list_images).code == 503
+    assert len(openstack.list_images()) == 1
+    assert [r["status"] for r in openstack_fake.admin.requests(service="glance")] == [200, 503, 200]
+    openstack_fake.admin.reset()
+    assert openstack_fake.admin.requests() == []  # admin calls themselves are never logged
+
+
+def test_the_request_log_needs_the_admin_token_too(openstack_fake: OpenStackFake) -> None:
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(f"{openstack_fake.base_url}/__fake/requests", timeout=10)
+    assert caught.value.code == 403

@@ -25,17 +25,26 @@ Keystone ``{"error": {...}}`` with 401 for any bad credential. A server create c
 zone, key, security groups, user data, metadata and networks before making anything, and removes
 the ports it made if a later step fails, so a failed create leaves no server or port behind.
 
+Fault injection (test-only, ``admin.py``; never part of OpenStack's API): under ``/__fake/``, with the
+per-emulator admin token (``OpenStackFake.admin`` is the client), a test can make the next N requests
+matching a service, method and path regex answer an error status (429/503 throttling, Nova's 403 quota
+answer, any body) or find every Keystone token expired; make the next servers Nova accepts stay in BUILD
+for some reads and then go ACTIVE or to ERROR with Nova's ``fault`` ("No valid host was found."),
+optionally leaking their ports when deleted; and read the log of every API request with its status
+(to count retries and re-authentications).
+
 Deliberate simplifications (what a test must not rely on):
 
-- No asynchrony: servers are ACTIVE, volumes ``available`` / ``in-use`` and snapshots ``available``
-  as soon as the call returns; nothing passes through BUILD, creating, attaching or deleting.
+- No asynchrony unless a boot outcome is armed: servers are ACTIVE, volumes ``available`` /
+  ``in-use`` and snapshots ``available`` as soon as the call returns; deletes take effect at once.
 - One user, one project, one region, one availability zone ("nova") by default; no roles, quotas
   only for instances (``Cloud.quota_instances``, 403 as Nova's quota error), no pagination (all
   items in one page), only the query filters listed in the code.
 - A requested attach device (``/dev/vdX``) is honoured if free; real Nova on libvirt may ignore it,
   so callers must re-read the attachment for the device, as they must on a real cloud.
 - Deleting an attached volume is Cinder's 400 ``badRequest`` (InvalidVolume), as real Cinder does
-  (not 409). IPv4 only; no routers, floating IPs, config drive contents or image upload.
+  (not 409). IPv4 only; no routers, floating IPs or image upload. ``config_drive`` is checked and
+  shown as Nova shows it ("True" or ""), but no drive contents exist.
 - The server view includes ``OS-EXT-SRV-ATTR:user_data`` (admin-only microversion 2.3+ on a real
   cloud) so tests can see the user data a VM would read.
 

@@ -10,9 +10,11 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from . import cinder, glance, keystone, neutron, nova
+from . import admin, cinder, glance, keystone, neutron, nova
+from .admin import FakeAdmin
 from .cloud import Cloud
 from .errors import ApiError, error_body
+from .faults import service_named_by
 
 SERVICE_OF_PREFIX = {"/identity/": "keystone", "/network/": "neutron", "/compute/": "compute",
                      "/image/": "image", "/volume/": "volume"}
@@ -27,10 +29,33 @@ def service_of(path: str) -> str:
 
 def build_app(cloud: Cloud, base_url: str) -> web.Application:
     @web.middleware
+    async def admin_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The test-only ``/__fake/`` paths need the admin token; they are neither faulted nor logged."""
+        if not admin.is_admin_path(request.path):
+            return await handler(request)
+        if not admin.is_admin(cloud, request):
+            return web.json_response({"error": "the emulator's admin API needs its admin token"}, status=403)
+        return await handler(request)
+
+    @web.middleware
     async def openstack_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Require a token Keystone issued, and turn errors into the service's own error body."""
+        """Apply an armed fault, require a token Keystone issued, turn errors into the service's own
+        error body, and log the request with the status it got."""
+        if admin.is_admin_path(request.path):
+            return await handler(request)
+        response = await answer(request, handler)
+        cloud.faults.record(service_named_by(request.path), request.method, request.path, response.status)
+        return response
+
+    async def answer(request: web.Request, handler: Handler) -> web.StreamResponse:
         service = service_of(request.path)
         try:
+            fault = cloud.faults.take_request_fault(service_named_by(request.path), request.method, request.path)
+            if fault is not None and fault.expire_tokens:
+                cloud.tokens.clear()
+            elif fault is not None:
+                body = fault.body or error_body(service, ApiError(fault.status, fault.message))
+                return web.json_response(body, status=fault.status)
             if request.path not in AUTH_FREE_PATHS and request.headers.get("X-Auth-Token") not in cloud.tokens:
                 raise ApiError(401, "The request you have made requires authentication.")
             return await handler(request)
@@ -42,9 +67,9 @@ def build_app(cloud: Cloud, base_url: str) -> web.Application:
             return web.json_response(error_body(service, ApiError(405, f"{request.method} not allowed on "
                                                                        f"{request.path}")), status=405)
 
-    app = web.Application(middlewares=[openstack_errors])
+    app = web.Application(middlewares=[admin_only, openstack_errors])
     app.add_routes(keystone.routes(cloud, base_url) + nova.routes(cloud, base_url) + glance.routes(cloud)
-                   + neutron.routes(cloud) + cinder.routes(cloud))
+                   + neutron.routes(cloud) + cinder.routes(cloud) + admin.routes(cloud))
     return app
 
 
@@ -65,6 +90,11 @@ class OpenStackFake:
     @property
     def auth_url(self) -> str:
         return f"{self.base_url}/identity"
+
+    @property
+    def admin(self) -> FakeAdmin:
+        """The test-only admin API (fault injection, request log); see admin.py."""
+        return FakeAdmin(self.base_url, self.cloud.admin_token)
 
     def start(self) -> OpenStackFake:
         self._thread.start()

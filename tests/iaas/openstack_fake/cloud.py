@@ -6,9 +6,12 @@ Only the server's event-loop thread touches it (every handler runs there), so it
 from __future__ import annotations
 
 import ipaddress
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+from .faults import Faults
 
 
 def new_id() -> str:
@@ -52,6 +55,8 @@ class Cloud:
     volumes: dict[str, dict] = field(default_factory=dict)
     snapshots: dict[str, dict] = field(default_factory=dict)
     quota_instances: int | None = None  # a number makes the next create past it fail as Nova does (403)
+    faults: Faults = field(default_factory=Faults)  # armed through the admin API (admin.py)
+    admin_token: str = field(default_factory=lambda: secrets.token_hex(16), repr=False)
 
     def add_flavor(self, name: str, vcpus: int, ram: int, disk: int, flavor_id: str | None = None) -> dict:
         flavor = {"id": flavor_id or new_id(), "name": name, "vcpus": vcpus, "ram": ram, "disk": disk, "swap": "",

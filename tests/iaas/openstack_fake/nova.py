@@ -17,6 +17,10 @@ from .errors import ApiError, bad_request, conflict, not_found
 
 DEVICE_PATH = re.compile(r"^/dev/[sv]d[b-z]$")
 MAX_USER_DATA = 65535
+VM_STATES = {"ACTIVE": "active", "SHUTOFF": "stopped", "BUILD": "building", "ERROR": "error"}
+# What Nova's API schema (parameter_types.boolean) accepts for a boolean such as config_drive.
+TRUE_WORDS = ("true", "1", "on", "yes")
+FALSE_WORDS = ("false", "0", "off", "no", "")
 
 
 def get_server(cloud: Cloud, server_id: str) -> dict:
@@ -43,15 +47,30 @@ def server_view(cloud: Cloud, server: dict, base_url: str) -> dict:
         "created": server["created"], "updated": server["updated"], "addresses": addresses,
         "accessIPv4": "", "accessIPv6": "", "links": [{"rel": "self", "href": href}, {"rel": "bookmark",
                                                                                   "href": href}],
-        "key_name": server["key_name"], "config_drive": server["config_drive"], "progress": 0,
+        "key_name": server["key_name"], "config_drive": "True" if server["config_drive"] else "", "progress": 0,
         "OS-DCF:diskConfig": "MANUAL", "OS-EXT-AZ:availability_zone": server["availability_zone"],
-        "OS-EXT-STS:vm_state": "active" if server["status"] == "ACTIVE" else "stopped",
-        "OS-EXT-STS:power_state": 1 if server["status"] == "ACTIVE" else 4, "OS-EXT-STS:task_state": None,
+        "OS-EXT-STS:vm_state": VM_STATES[server["status"]],
+        "OS-EXT-STS:power_state": 1 if server["status"] == "ACTIVE" else 4 if server["status"] == "SHUTOFF" else 0,
+        "OS-EXT-STS:task_state": "spawning" if server["status"] == "BUILD" else None,
         "OS-EXT-SRV-ATTR:user_data": server["user_data"],
         "os-extended-volumes:volumes_attached": [{"id": volume_id} for volume_id in server["volumes"]],
         "security_groups": [{"name": cloud.security_groups[group_id]["name"]} for group_id in server["groups"]
                             if group_id in cloud.security_groups],
+        **({"fault": server["fault"]} if server.get("fault") else {}),
     }
+
+
+def advance_boot(server: dict) -> None:
+    """A server that stays in BUILD (an armed boot outcome) gets one read closer to its outcome."""
+    boot = server.get("boot")
+    if boot is None or server["status"] != "BUILD":
+        return
+    if boot.build_polls > 0:
+        boot.build_polls -= 1
+        return
+    server.update(status=boot.status, updated=now())
+    if boot.status == "ERROR":
+        server["fault"] = {"code": boot.fault_code, "message": boot.fault_message, "created": now()}
 
 
 def attachment_view(server: dict, volume_id: str) -> dict:
@@ -149,7 +168,15 @@ def validate_create(cloud: Cloud, spec: dict) -> dict:
     return {"name": spec["name"], "flavor_id": flavor_id, "image_id": image_id, "availability_zone": zone,
             "key_name": spec.get("key_name"), "groups": groups, "metadata": metadata,
             "user_data": checked_user_data(spec.get("user_data")), "nics": requested_nics(cloud, spec.get("networks")),
-            "config_drive": str(spec.get("config_drive", "")) in ("True", "true")}
+            "config_drive": checked_config_drive(spec.get("config_drive", False))}
+
+
+def checked_config_drive(value: object) -> bool:
+    word = str(value).lower()
+    if word not in TRUE_WORDS + FALSE_WORDS:
+        raise bad_request(f"Invalid input for field/attribute config_drive. Value: {value}. {value!r} is not "
+                          f"of type 'boolean', 'string'")
+    return word in TRUE_WORDS
 
 
 def build_server(cloud: Cloud, plan: dict) -> dict:
@@ -176,16 +203,21 @@ def build_server(cloud: Cloud, plan: dict) -> dict:
                 neutron.unbind_port(cloud.ports[nic["port"]])
         raise
     stamp = now()
-    server = {"id": server_id, "status": "ACTIVE", "host_id": new_id().replace("-", ""), "created": stamp,
-              "updated": stamp, "port_ids": port_ids, "created_ports": made, "volumes": {}, "reboots": 0,
-              **{key: value for key, value in plan.items() if key != "nics"}}
+    boot = cloud.faults.take_boot_outcome()
+    server = {"id": server_id, "status": "ACTIVE" if boot is None else "BUILD", "host_id": new_id().replace("-", ""),
+              "created": stamp, "updated": stamp, "port_ids": port_ids, "created_ports": made, "volumes": {},
+              "reboots": 0, "boot": boot, **{key: value for key, value in plan.items() if key != "nics"}}
     cloud.servers[server_id] = server
     return server
 
 
 def delete_server(cloud: Cloud, server: dict) -> None:
-    """Ports Nova made go with the server; ports the user made are unbound; volumes are detached."""
+    """Ports Nova made go with the server (unless an armed boot outcome leaks them); ports the user made
+    are unbound; volumes are detached."""
+    leak = server["boot"] is not None and server["boot"].leak_ports
     for port_id in server["port_ids"]:
+        if leak and port_id in server["created_ports"]:
+            continue
         if port_id in server["created_ports"]:
             del cloud.ports[port_id]
         else:
@@ -201,6 +233,8 @@ def routes(cloud: Cloud, base_url: str) -> list[web.RouteDef]:
         return server_view(cloud, server, base_url)
 
     async def list_servers(request: web.Request) -> web.Response:
+        for server in cloud.servers.values():
+            advance_boot(server)
         servers = [view(server) for server in cloud.servers.values()]
         if not request.path.endswith("/detail"):
             servers = [{"id": s["id"], "name": s["name"], "links": s["links"]} for s in servers]
@@ -213,7 +247,9 @@ def routes(cloud: Cloud, base_url: str) -> list[web.RouteDef]:
                                  "security_groups": view(server)["security_groups"]}}, status=202)
 
     async def show_server(request: web.Request) -> web.Response:
-        return reply({"server": view(get_server(cloud, request.match_info["id"]))})
+        server = get_server(cloud, request.match_info["id"])
+        advance_boot(server)
+        return reply({"server": view(server)})
 
     async def remove_server(request: web.Request) -> web.Response:
         delete_server(cloud, get_server(cloud, request.match_info["id"]))
