@@ -16,6 +16,7 @@ from tests.cpi_libcloud.support import (
     start_moto,
     write_config,
 )
+from tests.cpi_libcloud.vsphere_support import vcsim, vsphere, vsphere_cpi  # noqa: F401  (fixtures)
 from tests.iaas.openstack_fake import OpenStackFake
 
 

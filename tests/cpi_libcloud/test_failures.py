@@ -123,8 +123,8 @@ def test_no_secret_in_any_output(cpi: Cpi, moto: MotoEc2, world: World) -> None:
             assert secret not in stdout and secret not in stderr
 
 
-def test_planned_and_unknown_providers_are_named(tmp_path: Path) -> None:
-    for provider, kind in (("vsphere", "NotImplemented"),
+def test_unknown_providers_and_empty_sections_are_named(tmp_path: Path) -> None:
+    for provider, kind in (("vsphere", "InvalidCall"),  # vsphere.host is required
                            ("gce", "InvalidCall")):
         path = tmp_path / f"{provider}.json"
         path.write_text(json.dumps({"provider": provider, provider: {}}))
