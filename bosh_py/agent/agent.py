@@ -19,6 +19,7 @@ import nats
 
 from bosh_py.agent.actions import ACTIONS
 from bosh_py.agent.context import ActionContext
+from bosh_py.agent.disk_hints import parse_hint, wait_for_disk
 from bosh_py.agent.heartbeat import alert_subject, exit_alert, heartbeat_payload, heartbeat_subject
 from bosh_py.agent.mounts import is_mounted, mount_disk
 from bosh_py.agent.natsurl import connect_options, redact
@@ -80,7 +81,8 @@ class Agent:
         for cid, info in list(ctx.state.disks.items()):
             if not is_mounted(self.paths.store):
                 try:
-                    await asyncio.to_thread(mount_disk, self.paths.vm(info["hint"]), self.paths.store)
+                    device = await asyncio.to_thread(wait_for_disk, parse_hint(info["hint"]), self.paths.root)
+                    await asyncio.to_thread(mount_disk, device, self.paths.store)
                     self.log.info("remounted disk %s", cid)
                 except Exception as e:
                     self.log.error("cannot remount disk %s: %s", cid, e)

@@ -2,12 +2,15 @@
 
 The VM reads these from the IaaS metadata service at first boot, as bosh-agent's
 "CloudInit"/"HTTP" settings sources do; this is the only way they reach the VM.
+``encode`` is the plain JSON document; ``cloud_config`` wraps it for cloud-init (EC2).
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+from cpi.libcloud.errors import InvalidCall
 
 
 def agent_settings(agent_id: str, networks: dict[str, Any], env: dict[str, Any] | None,
@@ -26,3 +29,39 @@ def agent_settings(agent_id: str, networks: dict[str, Any], env: dict[str, Any] 
 
 def encode(settings: dict[str, Any]) -> str:
     return json.dumps({"settings": settings}, sort_keys=True)
+
+
+CLOUD_INIT_KEY_TYPES = {"ssh-ed25519": "ed25519", "ssh-rsa": "rsa", "ecdsa-sha2-nistp256": "ecdsa",
+                        "ecdsa-sha2-nistp384": "ecdsa", "ecdsa-sha2-nistp521": "ecdsa"}
+
+
+def cloud_config(settings: dict[str, Any]) -> str:
+    """The settings as a ``#cloud-config`` document, for images that run cloud-init (stock
+    EC2 AMIs do): cloud-init installs ``env.bosh.host_key`` as sshd's only host key before
+    sshd starts (``ssh_keys``, the image's own keys deleted), so the director's pinned key
+    is the one the VM presents, and ``env.bosh.authorized_keys`` for root
+    (``ssh_authorized_keys`` with ``disable_root: false``). The settings ride along under
+    ``settings``, a key cloud-init ignores. JSON is YAML, so the body stays JSON."""
+    bosh = (settings.get("env") or {}).get("bosh") or {}
+    document: dict[str, Any] = {"settings": settings}
+    keys = bosh.get("authorized_keys") or []
+    if isinstance(keys, str):
+        keys = [keys]
+    if keys:
+        document.update(ssh_authorized_keys=[str(k) for k in keys], disable_root=False)
+    host_key = bosh.get("host_key")
+    if host_key:
+        public = str(host_key.get("public_key") or "") if isinstance(host_key, dict) else ""
+        kind = CLOUD_INIT_KEY_TYPES.get(public.split(" ", 1)[0])
+        if kind is None or not host_key.get("private_key"):
+            raise InvalidCall("create_vm: env.bosh.host_key needs private_key and a public_key of "
+                              f"type {', '.join(CLOUD_INIT_KEY_TYPES)}")
+        document.update(ssh_keys={f"{kind}_private": str(host_key["private_key"]),
+                                  f"{kind}_public": public},
+                        ssh_deletekeys=True, ssh_genkeytypes=[kind])
+    return "#cloud-config\n" + json.dumps(document, sort_keys=True)
+
+
+def cloud_config_from(encoded: str) -> str:
+    """``cloud_config`` of an ``encode``d document (what a provider's VmSpec carries)."""
+    return cloud_config(json.loads(encoded)["settings"])

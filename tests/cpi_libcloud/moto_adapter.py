@@ -12,6 +12,9 @@ disagreement at the HTTP boundary so the CPI code stays exactly what real EC2 ne
 - moto omits ``<return>true</return>`` where libcloud reads it: added on success.
 - DetachVolume without InstanceId crashes moto: the volume's attachment fills it in, or the
   answer is EC2's own ``IncorrectState`` when the volume is not attached.
+- moto keeps a terminated instance's private IP taken until the object is garbage
+  collected (a later RunInstances with that PrivateIpAddress is a 500); EC2 releases it
+  with the instance, and BOSH re-creates a VM on the same static IP: released on success.
 - moto accepts any credentials: the adapter checks the SigV4 signature against the one
   key pair it was started with and answers ``AuthFailure`` as EC2 does, so "bad
   credentials" is tested over the wire.
@@ -109,6 +112,24 @@ def signature_ok(environ: dict, params: list[tuple[str, str]], body: bytes,
     return None
 
 
+def release_private_ips(region: str, instance_ids: list[str]) -> None:
+    """What EC2 does when an instance is terminated: its private IPs are free again."""
+    from moto.ec2.exceptions import InvalidInstanceIdError
+    from moto.ec2.models import ec2_backends
+
+    backend = ec2_backends[ACCOUNT_ID][region]
+    for instance_id in instance_ids:
+        try:
+            instance = backend.get_instance(instance_id)
+        except InvalidInstanceIdError:  # nothing to release
+            continue
+        if instance.state != "terminated" or not instance.subnet_id:
+            continue
+        subnet = backend.get_subnet(instance.subnet_id)
+        for ip in list(getattr(instance, "_private_ips", ())):
+            subnet.del_subnet_ip(ip)
+
+
 def attached_instance(region: str, volume_id: str) -> str | None:
     """The instance a volume is attached to, read from moto's own backend."""
     from moto.ec2.models import ec2_backends
@@ -174,6 +195,8 @@ class MotoEc2Adapter:
         if action in BOOLEAN_ACTIONS and captured["status"].startswith("200") \
                 and b"<return>" not in out:
             out = re.sub(rb"(</[A-Za-z]+Response>\s*)$", rb"<return>true</return>\1", out)
+        if action == "TerminateInstances" and captured["status"].startswith("200"):
+            release_private_ips(region, [v for k, v in params + form if k.startswith("InstanceId.")])
         headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
         start_response(captured["status"], headers + [("Content-Length", str(len(out)))])
         return [out]
@@ -202,18 +225,29 @@ class _Body:
         return self.read(size)
 
 
+def quiet_request_handler() -> type:
+    """moto's request handler, logging each request's path and EC2 action only: libcloud
+    sends EC2 calls as GET query strings, and RunInstances' UserData holds the VM's SSH host
+    private key, which must not reach the server's log."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class QuietRequestHandler(MotoRequestHandler):
+        def log_request(self, code: Any = "-", size: Any = "-") -> None:
+            path, _, query = self.path.partition("?")
+            action = dict(parse_qsl(query)).get("Action", "")
+            self.log("info", '"%s %s%s" %s', self.command, path, f" {action}" if action else "", code)
+
+    return QuietRequestHandler
+
+
 def serve() -> None:
     """Serve moto behind the adapter on 127.0.0.1; print the port, then block."""
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
     app = MotoEc2Adapter(DomainDispatcherApplication(create_backend_app),
                          os.environ["MOTO_ADAPTER_ACCESS_KEY"], os.environ["MOTO_ADAPTER_SECRET_KEY"])
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=quiet_request_handler())
     print(server.server_address[1], flush=True)
     server.serve_forever()
 

@@ -3,7 +3,7 @@ moto's EC2 (behind its adapter), checked against moto's own listing."""
 
 from __future__ import annotations
 
-import json
+import yaml
 
 from tests.cpi_libcloud.support import Cpi, MotoEc2, World
 
@@ -56,7 +56,7 @@ def test_vm_and_disk_lifecycle(cpi: Cpi, moto: MotoEc2, world: World) -> None:
     assert instance["instance_type"] == "t3.micro" and instance["subnet_id"] == world.subnet_id
     assert instance["key_name"] == world.key_name
     assert networks["default"]["ip"] == instance["private_ip_address"]
-    user_data = json.loads(moto.user_data(vm_cid))
+    user_data = yaml.safe_load(moto.user_data(vm_cid))  # a #cloud-config document (JSON body)
     assert user_data["settings"]["agent_id"] == "agent-1"
     assert user_data["settings"]["env"] == env
     assert user_data["settings"]["mbus"] == "nats://127.0.0.1:4222"
@@ -71,8 +71,8 @@ def test_vm_and_disk_lifecycle(cpi: Cpi, moto: MotoEc2, world: World) -> None:
     assert volume["size"] == 2 and volume["availability_zone"] == world.zone  # 1500 MB → 2 GiB
     assert cpi.result("has_disk", disk_cid) is True
 
-    device = cpi.result("attach_disk", vm_cid, disk_cid)
-    assert device == "/dev/sdf"
+    hint = cpi.result("attach_disk", vm_cid, disk_cid)
+    assert hint == {"path": "/dev/sdf", "volume_id": disk_cid}  # the agent resolves both
     assert attached_to(moto, disk_cid) == vm_cid
     assert cpi.result("get_disks", vm_cid) == [disk_cid]
     cpi.result("set_disk_metadata", disk_cid, {"deployment": "nats"})
@@ -100,9 +100,9 @@ def test_second_disk_gets_the_next_free_device(cpi: Cpi, world: World) -> None:
     vm_cid, _ = cpi.result("create_vm", "agent-2", world.ami, vm_props(world), NETWORK, [], {})
     first = cpi.result("create_disk", 1024, {}, vm_cid)
     second = cpi.result("create_disk", 1024, {"type": "gp2"}, vm_cid)
-    assert cpi.result("attach_disk", vm_cid, first) == "/dev/sdf"
-    assert cpi.result("attach_disk", vm_cid, second) == "/dev/sdg"
-    assert cpi.result("attach_disk", vm_cid, first) == "/dev/sdf"  # already there: same hint
+    assert cpi.result("attach_disk", vm_cid, first)["path"] == "/dev/sdf"
+    assert cpi.result("attach_disk", vm_cid, second)["path"] == "/dev/sdg"
+    assert cpi.result("attach_disk", vm_cid, first)["path"] == "/dev/sdf"  # already there: same hint
     assert cpi.result("get_disks", vm_cid) == sorted([first, second])
 
 
@@ -144,6 +144,6 @@ def test_attach_takes_the_next_device_when_ec2_says_in_use(cpi: Cpi, moto: MotoE
     vm_cid, _ = cpi.result("create_vm", "agent-5", world.ami, vm_props(world), NETWORK, [], {})
     disk_cid = cpi.result("create_disk", 1024, {}, vm_cid)
     moto.inject("AttachVolume", "VolumeInUse")
-    assert cpi.result("attach_disk", vm_cid, disk_cid) == "/dev/sdg"
+    assert cpi.result("attach_disk", vm_cid, disk_cid)["path"] == "/dev/sdg"
     assert attached_to(moto, disk_cid) == vm_cid
     assert "/dev/sdf on" in cpi.calls[-1][1]  # the retry is in the call's log

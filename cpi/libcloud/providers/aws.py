@@ -19,6 +19,7 @@ from libcloud.compute.base import Node, StorageVolume
 from libcloud.compute.providers import get_driver
 from libcloud.compute.types import Provider as LibcloudProvider
 
+from cpi.libcloud import user_data
 from cpi.libcloud.errors import (
     CloudError,
     DiskNotFound,
@@ -35,6 +36,11 @@ DEVICE_NAMES = tuple(f"/dev/sd{letter}" for letter in "fghijklmnop")
 VOLUME_TYPES = ("standard", "gp2", "gp3", "io1", "io2", "st1", "sc1")
 GONE_STATES = ("terminated", "shutting-down")
 RUNNING_TIMEOUT = 300.0
+# The user data holds the agent's settings and the VM's SSH host key: IMDSv2 only (a token
+# from a PUT, which an SSRF-style GET cannot get) and a hop limit of 1 (a container on the
+# VM, one hop further, gets no token). Any process on the VM itself can still read it.
+IMDS_OPTIONS = {"MetadataOptions.HttpEndpoint": "enabled", "MetadataOptions.HttpTokens": "required",
+                "MetadataOptions.HttpPutResponseHopLimit": "1"}
 
 
 class Ec2Error(CloudError):
@@ -190,7 +196,8 @@ class Ec2Provider:
             raise InvalidCall("create_vm: cloud_properties.instance_type is required")
         params: dict[str, Any] = {
             "Action": "RunInstances", "ImageId": spec.stemcell_cid, "MinCount": "1",
-            "MaxCount": "1", "InstanceType": instance_type, "UserData": _b64(spec.user_data),
+            "MaxCount": "1", "InstanceType": instance_type,
+            "UserData": _b64(user_data.cloud_config_from(spec.user_data)), **IMDS_OPTIONS,
         }
         zone = props.get("availability_zone") or self._zone_of_disks(spec.disk_cids)
         if zone:
@@ -330,14 +337,18 @@ class Ec2Provider:
             return False
         return True
 
-    def attach_disk(self, vm_cid: str, disk_cid: str) -> str:
+    def attach_disk(self, vm_cid: str, disk_cid: str) -> dict[str, str]:
         """Attach at the first free /dev/sd[f-p]; another attach may take that name at the
-        same moment (EC2 answers it is in use), so the next free one is tried."""
+        same moment (EC2 answers it is in use), so the next free one is tried.
+
+        The hint names the device asked for and the volume: a Xen instance shows /dev/sdf
+        as /dev/xvdf, a Nitro instance as some /dev/nvme<N>n1 whose serial is the volume id
+        (the agent's ``disk_hints`` resolves both)."""
         node = self._instance(vm_cid)
         volume = self._volume(disk_cid)
         holder = volume.extra.get("instance_id")
         if holder == vm_cid and volume.extra.get("device"):
-            return str(volume.extra["device"])
+            return _disk_hint(str(volume.extra["device"]), disk_cid)
         if holder:
             raise CloudError(f"disk {disk_cid} is already attached to VM {holder}")
         used = {m.get("device_name") for m in node.extra.get("block_device_mapping") or []}
@@ -351,7 +362,7 @@ class Ec2Provider:
                     self.log(f"attach_disk: {device} on {vm_cid} is taken; trying the next")
                     continue
                 raise
-            return device
+            return _disk_hint(device, disk_cid)
         raise CloudError(f"VM {vm_cid} has no free device name in /dev/sd[f-p]")
 
     def detach_disk(self, vm_cid: str, disk_cid: str) -> None:
@@ -406,6 +417,10 @@ class Ec2Provider:
 
     def set_disk_metadata(self, disk_cid: str, metadata: dict[str, str]) -> None:
         self._tag(self._volume(disk_cid), metadata)
+
+
+def _disk_hint(device: str, volume_id: str) -> dict[str, str]:
+    return {"path": device, "volume_id": volume_id}
 
 
 def _b64(text: str) -> str:
