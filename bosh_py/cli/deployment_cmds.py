@@ -140,13 +140,13 @@ def instances(deployment: str, ps: bool, vitals: bool, as_json: bool) -> None:
 def vms(deployment: str, vitals: bool, as_json: bool) -> None:
     """List the deployment's VMs."""
     rows = client().get(f"/deployments/{deployment}/instances")
-    columns = ["Instance", "Process State", "AZ", "IPs", "VM CID"]
+    columns = ["Instance", "Process State", "AZ", "IPs", "VM CID", "CPI"]
     if vitals:
         columns += ["Load (1m, 5m, 15m)", "CPU", "Memory", "System Disk", "Persistent Disk"]
-    table = [[r["instance"], r["process_state"], r["az"] or "", "\n".join(r["ips"]), r["vm_cid"] or ""]
+    table = [[r["instance"], r["process_state"], r["az"] or "", "\n".join(r["ips"]), r["vm_cid"] or "", r.get("cpi") or ""]
              + (_vitals(r["vitals"]) if vitals else []) for r in rows if r["vm_cid"]]
     print_table(f"Deployment '{deployment}'", columns, table, as_json,
-                [{k: r[k] for k in ("instance", "process_state", "az", "ips", "vm_cid", "agent_id", "vitals")}
+                [{k: r.get(k) for k in ("instance", "process_state", "az", "ips", "vm_cid", "cpi", "agent_id", "vitals")}
                  for r in rows if r["vm_cid"]])
 
 
@@ -177,8 +177,8 @@ def disks(orphaned: bool, as_json: bool) -> None:
         raise BoshPyError("`bosh-py disks` lists orphaned disks only: add --orphaned "
                           "(`bosh-py instances -d NAME` shows the disks in use)")
     rows = client().get("/disks", orphaned="true")
-    print_table("Orphaned disks", ["Disk CID", "Size (MB)", "Deployment", "Instance", "AZ", "Orphaned at"],
-                [[r["disk_cid"], r["size"], r["deployment"], r["instance"], r["az"] or "",
+    print_table("Orphaned disks", ["Disk CID", "CPI", "Size (MB)", "Deployment", "Instance", "AZ", "Orphaned at"],
+                [[r["disk_cid"], r.get("cpi") or "", r["size"], r["deployment"], r["instance"], r["az"] or "",
                   time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(r["orphaned_at"]))] for r in rows],
                 as_json, rows)
 

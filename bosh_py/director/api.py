@@ -16,13 +16,14 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy import select
 
-from bosh_py.director import deployment_views, orphan_disks
+from bosh_py.director import cpi_configs, deployment_views, orphan_disks
 from bosh_py.director.api_errors import (MAX_ID, ApiError, NotFound, bool_field, errors_as_json, int_field,
                                          int_query, json_object, path_id, string_field)
 from bosh_py.director.auth import basic_auth_middleware
+from bosh_py.director.cpi_registry import cpi_names_in_force
 from bosh_py.director.event_log import read_from
 from bosh_py.director.jobs import attach_disk as attach_disk_job
-from bosh_py.director.jobs import deployment_actions, upload_release, upload_stemcell
+from bosh_py.director.jobs import delete_stemcell, deployment_actions, upload_release, upload_stemcell
 from bosh_py.director.jobs.deploy import DeployOptions, deploy
 from bosh_py.director.manifest_input import prepare_cloud_config, prepare_deployment, stored_variables
 from bosh_py.director.models import CloudConfig, Deployment, Event, Release, Stemcell, Task
@@ -85,9 +86,18 @@ def build_app(director: Director) -> web.Application:
         return web.json_response({"name": director.config.name, "uuid": director.uuid, "version": VERSION,
                                   "cpi": director.config.cpi.executable, "user": None})
 
-    # --- cloud config -------------------------------------------------------------------
+    # --- cloud config and cpi config -------------------------------------------------------
+    def config_type(value: object) -> str:
+        kind = "cloud" if value is None else value
+        if kind not in ("cloud", "cpi"):
+            raise ApiError(f"type: unknown config type '{str(kind)[:40]}' (cloud, cpi)")
+        return str(kind)
+
     @routes.get("/configs")
     async def get_configs(request: web.Request) -> web.Response:
+        if config_type(request.query.get("type")) == "cpi":
+            shown = await asyncio.to_thread(cpi_configs.redacted_cpi_config, director)
+            return web.json_response([shown] if shown else [])
         with director.sessions() as session:
             latest = session.scalars(select(CloudConfig).order_by(CloudConfig.id.desc())).first()
         if latest is None:
@@ -98,7 +108,10 @@ def build_app(director: Director) -> web.Application:
     async def post_config(request: web.Request) -> web.Response:
         body = await json_object(request)
         text = string_field(body, "content", default="") or ""
-        prepare_cloud_config(text)
+        if config_type(body.get("type")) == "cpi":
+            result = await asyncio.to_thread(cpi_configs.update_cpi_config, director, text)
+            return web.json_response(result, status=201 if result["changed"] else 200)
+        prepare_cloud_config(text, cpi_names_in_force(director.sessions))
         with director.sessions.begin() as session:
             latest = session.scalars(select(CloudConfig).order_by(CloudConfig.id.desc())).first()
             if latest is not None and latest.content == text:
@@ -129,9 +142,22 @@ def build_app(director: Director) -> web.Application:
     @routes.get("/stemcells")
     async def stemcells(_request: web.Request) -> web.Response:
         with director.sessions() as session:
-            rows = [{"name": s.name, "version": s.version, "os": s.operating_system, "cid": s.cid}
+            rows = [{"name": s.name, "version": s.version, "os": s.operating_system, "cid": s.cid, "cpi": s.cpi}
                     for s in session.scalars(select(Stemcell).order_by(Stemcell.name, Stemcell.id))]
         return web.json_response(rows)
+
+    @routes.delete("/stemcells/{name}/{version}")
+    async def delete_stemcell_route(request: web.Request) -> web.Response:
+        """Every copy, each through the CPI that holds it (BOSH's DELETE /stemcells/:name/:version)."""
+        name, version = request.match_info["name"], request.match_info["version"]
+        await asyncio.to_thread(delete_stemcell.check_deletable, director, name, version)
+        task_id = director.tasks.submit(f"delete stemcell {name}/{version}", None,
+                                        lambda ctx: delete_stemcell.run(director, ctx, name, version))
+        return task_response(task_id)
+
+    @routes.get("/cpis")
+    async def cpis(_request: web.Request) -> web.Response:
+        return web.json_response(await cpi_configs.list_cpis(director))
 
     @routes.post("/stemcells")
     async def post_stemcell(request: web.Request) -> web.Response:

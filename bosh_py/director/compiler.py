@@ -40,10 +40,15 @@ class SourcePackage:
 
 @dataclass(frozen=True)
 class StemcellRef:
+    """A stemcell version, with its cid in each CPI that holds a copy (``(cpi, cid)`` pairs)."""
+
     name: str
     operating_system: str
     version: str
-    cid: str
+    cids: tuple[tuple[str, str], ...] = ()
+
+    def cid_in(self, cpi: str) -> str | None:
+        return dict(self.cids).get(cpi)
 
 
 @dataclass(frozen=True)

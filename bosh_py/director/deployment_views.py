@@ -78,6 +78,7 @@ async def instances_with_state(director: Director, name: str) -> list[dict]:
         result.append({
             "instance": f"{row.group}/{row.uuid}", "group": row.group, "id": row.uuid, "index": row.index,
             "az": row.az, "ips": [row.ip] if row.ip else [], "vm_cid": row.vm_cid, "agent_id": row.agent_id,
+            "cpi": row.cpi if row.vm_cid else None,
             "bootstrap": row.bootstrap, "expected_state": row.state, "disk_cids": disks[row.id],
             "host_public_key": row.host_public_key,
             "process_state": state.get("job_state"), "processes": state.get("processes") or [],
@@ -88,7 +89,7 @@ async def instances_with_state(director: Director, name: str) -> list[dict]:
 
 def orphaned_disks(session: Session) -> list[dict]:
     """`bosh-py disks --orphaned`: disks kept after their instance or disk went away."""
-    return [{"disk_cid": d.cid, "size": d.size, "deployment": d.deployment_name, "instance": d.instance_name,
+    return [{"disk_cid": d.cid, "cpi": d.cpi, "size": d.size, "deployment": d.deployment_name, "instance": d.instance_name,
              "az": d.az, "orphaned_at": int(d.orphaned_at.timestamp())}
             for d in session.scalars(select(OrphanDisk).order_by(OrphanDisk.orphaned_at.desc(), OrphanDisk.id))]
 

@@ -84,7 +84,7 @@ async def agent_responds(director: Director, agent_id: str | None, timeout: floa
 async def delete_instance_vm(director: Director, row: Instance, debug: Callable[[str], None]) -> None:
     """Unmount and detach the disk (kept), then delete the VM."""
     disk = _active_disk(director, row.id)
-    cpi = director.cpi(debug)
+    cpi = director.cpi(debug, row.cpi)
     if disk is not None:
         if await agent_responds(director, row.agent_id):
             try:
@@ -95,7 +95,7 @@ async def delete_instance_vm(director: Director, row: Instance, debug: Callable[
             await cpi.call("detach_disk", row.vm_cid, disk.cid)
         except BoshPyError as error:
             debug(f"detach_disk on {row.group}/{row.uuid}: {error}")
-    await delete_vm(director, row.vm_cid, row.agent_id, debug)
+    await delete_vm(director, row.vm_cid, row.agent_id, debug, row.cpi)
     _save(director, row.id, vm_cid=None, agent_id=None, host_public_key=None, vm_spec_digest=None)
 
 
@@ -108,11 +108,11 @@ async def ensure_vm(director: Director, change: InstanceChange, deployment: str,
         await delete_instance_vm(director, row, debug)
     plan = change.plan
     vm = await create_vm(director, VmRequest(
-        change.group.stemcell.cid, plan.cloud_properties, plan.networks, change.group.env,
+        plan.stemcell_cid, plan.cloud_properties, plan.networks, change.group.env,
         {"deployment": deployment, "instance_group": plan.group, "job": plan.group, "index": str(plan.index),
-         "id": plan.uuid, "name": plan.name, "director": director.config.name},
+         "id": plan.uuid, "name": plan.name, "director": director.config.name}, plan.cpi,
     ), debug)
-    _save(director, row.id, vm_cid=vm.cid, agent_id=vm.agent_id, host_public_key=vm.host_public_key,
+    _save(director, row.id, vm_cid=vm.cid, cpi=vm.cpi, agent_id=vm.agent_id, host_public_key=vm.host_public_key,
           vm_spec_digest=plan.vm_digest, ip=plan.ip, az=plan.az, applied_spec={})
     return _row(director, row.id)
 
@@ -121,7 +121,7 @@ async def ensure_disk(director: Director, change: InstanceChange, row: Instance,
     size = change.group.persistent_disk
     deployment_name = str(change.apply_spec.get("deployment", ""))
     disk = _active_disk(director, row.id)
-    cpi = director.cpi(debug)
+    cpi = director.cpi(debug, row.cpi)  # the VM's CPI: a disk is made and attached where its VM lives
     agent = director.agent(row.agent_id)
     if size <= 0:
         if disk is not None:  # the manifest dropped the disk: keep its data as an orphan
@@ -136,10 +136,14 @@ async def ensure_disk(director: Director, change: InstanceChange, row: Instance,
         raise InstanceUpdateError(
             f"instance_groups/{change.group.name}: changing the persistent disk size ({disk.size} MB -> {size} MB) "
             f"is not supported yet; the disk was left as it is")
+    if disk is not None and disk.cpi != row.cpi:
+        raise InstanceUpdateError(
+            f"instance_groups/{change.group.name}: persistent disk {disk.cid} lives in CPI '{disk.cpi}', "
+            f"the VM in CPI '{row.cpi}'; a disk cannot move between CPIs")
     if disk is None:
         cid = await cpi.call("create_disk", size, change.group.disk_cloud_properties, row.vm_cid)
         with director.sessions.begin() as session:
-            session.add(PersistentDisk(instance_id=row.id, cid=cid, size=size, active=True))
+            session.add(PersistentDisk(instance_id=row.id, cid=cid, cpi=row.cpi, size=size, active=True))
         disk_cid = cid
     else:
         disk_cid = disk.cid

@@ -23,6 +23,7 @@ from bosh_py.director.blob_grants import BlobGrants
 from bosh_py.director.blobstore import LocalBlobstore
 from bosh_py.director.blobstore_http import blobstore_app
 from bosh_py.director.config import DirectorConfig
+from bosh_py.director.cpi_registry import sync_properties
 from bosh_py.director.db import open_database
 from bosh_py.director.locks import LockManager
 from bosh_py.director.models import Event
@@ -46,6 +47,7 @@ async def serve(config: DirectorConfig) -> None:
         private_dir(directory)
     secrets = load_or_create_secrets(config.secrets_path)
     sessions = open_database(config.database_url)
+    sync_properties(config, sessions)  # each CPI of the cpi-config in force has its 0600 config file
     nats_server = NatsServer(config.data_dir / "nats", host=config.nats_listen_host, port=config.nats_port,
                              director_password=secrets.nats_password)
     await asyncio.to_thread(nats_server.start)

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from bosh_py.director.cpi_registry import cpi_names_in_force
 from bosh_py.director.models import CloudConfig, Variable
 from bosh_py.director.services import Director
 from bosh_py.errors import BoshPyError
+from bosh_py.manifest.cpi_config import check_cloud_config_cpis
 from bosh_py.manifest import (ManifestError, check_against_cloud_config, generate_variables,
                               interpolate, load_yaml, parse_cloud_config, parse_deployment, secret_values)
 
@@ -28,9 +30,11 @@ class DeploymentInput:
     secret_values: list[str]
 
 
-def prepare_cloud_config(text: str) -> dict:
+def prepare_cloud_config(text: str, cpi_names: list[str]) -> dict:
+    """A valid cloud-config whose AZs name CPIs of the cpi-config in force (``cpi_names``;
+    empty when there is none, and then no AZ may name a CPI)."""
     doc = load_yaml(text, "cloud-config")
-    parse_cloud_config(doc, "cloud-config")
+    check_cloud_config_cpis(parse_cloud_config(doc, "cloud-config"), cpi_names)
     return doc
 
 
@@ -73,5 +77,7 @@ def prepare_deployment(director: Director, text: str, generate: bool,
     manifest, _ = interpolate(raw, store, "manifest")
     parsed = parse_deployment(manifest, "manifest")
     cloud_config, cloud_config_id = latest_cloud_config(director, cloud_config_id)
-    check_against_cloud_config(parsed, parse_cloud_config(cloud_config, "cloud-config"))
+    cloud = parse_cloud_config(cloud_config, "cloud-config")
+    check_cloud_config_cpis(cloud, cpi_names_in_force(director.sessions))
+    check_against_cloud_config(parsed, cloud)
     return DeploymentInput(manifest, text, cloud_config, cloud_config_id, sorted(secret_values(store)))

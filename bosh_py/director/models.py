@@ -13,6 +13,15 @@ from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
+# The director's own CPI (its config's ``cpi``): what made every VM, disk and stemcell copy
+# when no cpi-config names others, and what made the rows older than the cpi-config.
+DEFAULT_CPI = "default"
+
+
+def _cpi_column() -> Mapped[str]:
+    return mapped_column(String(255), default=DEFAULT_CPI, server_default=DEFAULT_CPI)
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
@@ -23,6 +32,16 @@ class Base(DeclarativeBase):
 
 class CloudConfig(Base):
     __tablename__ = "cloud_configs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    content: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CpiConfig(Base):
+    """A version of the cpi-config (BOSH's ``cpis:``), kept like cloud-configs: the newest
+    is the one in force. Its properties hold IaaS credentials: never sent out in clear."""
+
+    __tablename__ = "cpi_configs"
     id: Mapped[int] = mapped_column(primary_key=True)
     content: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -92,13 +111,16 @@ class CompiledPackage(Base):
 
 
 class Stemcell(Base):
+    """One copy of a stemcell in one CPI (a stemcell uploaded to two CPIs is two rows)."""
+
     __tablename__ = "stemcells"
-    __table_args__ = (UniqueConstraint("name", "version"),)
+    __table_args__ = (UniqueConstraint("name", "version", "cpi", name="uq_stemcells_name_version_cpi"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(255))
     version: Mapped[str] = mapped_column(String(255))
     operating_system: Mapped[str] = mapped_column(String(255))
     cid: Mapped[str] = mapped_column(String(255))
+    cpi: Mapped[str] = _cpi_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -126,6 +148,7 @@ class Instance(Base):
     state: Mapped[str] = mapped_column(String(32), default="started")
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     vm_cid: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    cpi: Mapped[str] = _cpi_column()  # the CPI that made vm_cid: every call for that VM goes there
     agent_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     host_public_key: Mapped[str | None] = mapped_column(Text, nullable=True)
     vm_metadata: Mapped[dict] = mapped_column(JSON, default=dict)
@@ -140,6 +163,7 @@ class PersistentDisk(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"))
     cid: Mapped[str] = mapped_column(String(255))
+    cpi: Mapped[str] = _cpi_column()
     size: Mapped[int] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(default=True)
     instance: Mapped[Instance] = relationship(back_populates="disks")
@@ -154,6 +178,7 @@ class OrphanDisk(Base):
     __tablename__ = "orphan_disks"
     id: Mapped[int] = mapped_column(primary_key=True)
     cid: Mapped[str] = mapped_column(String(255), unique=True)
+    cpi: Mapped[str] = _cpi_column()
     size: Mapped[int] = mapped_column(Integer)
     deployment_name: Mapped[str] = mapped_column(String(255))
     instance_name: Mapped[str] = mapped_column(String(255))  # group/uuid

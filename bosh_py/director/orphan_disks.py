@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 def orphan(session: Session, disk: PersistentDisk, deployment: str, instance_name: str, az: str | None,
            task_id: int | None = None) -> None:
     """Move a (detached) disk from its instance to the orphans, in the caller's transaction."""
-    session.add(OrphanDisk(cid=disk.cid, size=disk.size, deployment_name=deployment,
+    session.add(OrphanDisk(cid=disk.cid, cpi=disk.cpi, size=disk.size, deployment_name=deployment,
                            instance_name=instance_name, az=az, orphaned_at=utcnow()))
     session.add(Event(action="orphan", object_type="disk", object_name=disk.cid, task_id=task_id,
                       deployment_name=deployment, instance=instance_name,
@@ -43,14 +43,15 @@ def expired(orphaned_at: Iterable[tuple[str, datetime]], now: datetime, max_age_
 
 
 async def delete_orphan(director: Director, cid: str, debug: Callable[[str], None] = lambda _l: None) -> None:
-    """Delete one orphaned disk in the CPI, then forget it (a disk the CPI lost is forgotten too)."""
+    """Delete one orphaned disk in the CPI that made it, then forget it (a disk the CPI lost
+    is forgotten too)."""
     with director.sessions() as session:
         row = session.scalars(select(OrphanDisk).where(OrphanDisk.cid == cid)).first()
         if row is None:
             raise BoshPyError(f"Orphaned disk '{cid}' not found (`bosh-py disks --orphaned` lists them)")
-        deployment = row.deployment_name
+        deployment, cpi = row.deployment_name, row.cpi
     try:
-        await director.cpi(debug).call("delete_disk", cid)
+        await director.cpi(debug, cpi).call("delete_disk", cid)
     except BoshPyError as error:
         if getattr(error, "type", "") != "DiskNotFound":
             raise

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from bosh_py.director.compiler import StemcellRef
 from bosh_py.director.ip_allocation import IpAllocator, Subnet
-from bosh_py.director.models import Instance, Release, ReleaseVersion, Stemcell
+from bosh_py.director.models import DEFAULT_CPI, Instance, Release, ReleaseVersion, Stemcell
 from bosh_py.director.update_config import UpdateConfig, resolve_update
 from bosh_py.manifest.network import expand_ip_entries
 from bosh_py.errors import BoshPyError
@@ -48,6 +48,8 @@ class InstancePlan:
     cloud_properties: dict
     vm_digest: str
     state: str = "started"
+    cpi: str = DEFAULT_CPI  # the CPI of the instance's AZ: it makes the VM
+    stemcell_cid: str = ""  # the group's stemcell in that CPI
 
     @property
     def name(self) -> str:
@@ -76,6 +78,7 @@ class DeploymentPlan:
     compilation: dict
     compilation_subnet: Subnet
     ip_allocator: IpAllocator
+    compilation_cpi: str = DEFAULT_CPI
 
 
 def _by_name(items: list[dict] | None, kind: str) -> dict[str, dict]:
@@ -120,13 +123,47 @@ def resolve_stemcell(session: Session, manifest: dict, alias: str, where: str) -
         what = entry.get("os") or entry.get("name")
         raise PlanError(f"stemcells/{alias}: no uploaded stemcell matches {what} version '{wanted}' "
                         f"(`bosh-py upload-stemcell`)")
-    chosen = max(candidates, key=lambda s: s.id)
-    return StemcellRef(chosen.name, chosen.operating_system, chosen.version, chosen.cid)
+    # One row per CPI copy. Named by `os`, a stemcell version may be a different stemcell in
+    # each CPI (a local rootfs, an AWS light stemcell), as BOSH matches them; named by `name`,
+    # it is that stemcell. "latest" is the version uploaded last, not the last copy made.
+    def key_of(row: Stemcell) -> tuple[str, str]:
+        return (row.name if entry.get("name") else row.operating_system, row.version)
+
+    first_upload: dict[tuple[str, str], int] = {}
+    for row in candidates:
+        first_upload[key_of(row)] = min(first_upload.get(key_of(row), row.id), row.id)
+    chosen = max(first_upload, key=lambda key: first_upload[key])
+    newest_per_cpi: dict[str, Stemcell] = {}
+    for row in sorted((r for r in candidates if key_of(r) == chosen), key=lambda r: r.id):
+        newest_per_cpi[row.cpi] = row
+    copies = list(newest_per_cpi.values())
+    first = min(copies, key=lambda r: r.id)
+    return StemcellRef(first.name, first.operating_system, first.version,
+                       tuple(sorted((c.cpi, c.cid) for c in copies)))
 
 
-def vm_digest(stemcell_cid: str, cloud_properties: dict, networks: dict, env: dict) -> str:
-    """What, when it changes, means the VM itself must be recreated."""
-    payload = json.dumps([stemcell_cid, cloud_properties, networks, env], sort_keys=True)
+def stemcell_cid_in(stemcell: StemcellRef, cpi: str, where: str) -> str:
+    """The stemcell's copy in ``cpi``; a CPI without one fails the plan, before any VM exists."""
+    cid = stemcell.cid_in(cpi)
+    if cid is None:
+        held = ", ".join(f"'{name}'" for name, _ in stemcell.cids) or "none"
+        raise PlanError(f"{where}: CPI '{cpi}' has no copy of stemcell '{stemcell.name}/{stemcell.version}' "
+                        f"(CPIs holding it: {held}); `bosh-py upload-stemcell` puts it in every CPI "
+                        f"whose stemcell formats accept it")
+    return cid
+
+
+def cpi_of_az(azs: dict[str, dict], az: str | None) -> str:
+    """The CPI an AZ names in the cloud-config, else the director's own."""
+    return (azs.get(az) or {}).get("cpi") or DEFAULT_CPI if az else DEFAULT_CPI
+
+
+def vm_digest(stemcell_cid: str, cloud_properties: dict, networks: dict, env: dict,
+              cpi: str = DEFAULT_CPI) -> str:
+    """What, when it changes, means the VM itself must be recreated (the CPI only when it is
+    not the director's own, so VMs made before cpi-configs existed keep their digest)."""
+    parts: list = [stemcell_cid, cloud_properties, networks, env] + ([cpi] if cpi != DEFAULT_CPI else [])
+    payload = json.dumps(parts, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -223,11 +260,13 @@ def plan_deployment(session: Session, manifest: dict, cloud_config: dict, existi
                 primary_ip = primary_ip or ip
             cloud_properties = {**(azs.get(az, {}).get("cloud_properties") or {} if az else {}),
                                 **(vm_type.get("cloud_properties") or {})}
+            cpi = cpi_of_az(azs, az)
+            stemcell_cid = stemcell_cid_in(stemcell, cpi, f"{where}/azs/{group_azs.index(az)}" if az else where)
             instances.append(InstancePlan(
                 gname, index, current.uuid if current else str(uuid.uuid4()), az, index == 0, settings,
                 primary_ip, current.id if current else None, cloud_properties,
-                vm_digest(stemcell.cid, cloud_properties, settings, group_plan.env),
-                current.state if current else "started"))
+                vm_digest(stemcell_cid, cloud_properties, settings, group_plan.env, cpi),
+                current.state if current else "started", cpi, stemcell_cid))
             wanted_slots.add((gname, index))
         groups.append(group_plan)
 
@@ -237,9 +276,11 @@ def plan_deployment(session: Session, manifest: dict, cloud_config: dict, existi
         raise PlanError("cloud-config/compilation: a compilation block (workers, network, vm_type) is required")
     compilation_subnet = subnet_for(subnets_of(cloud_config, compilation.get("network", ""), "cloud-config/compilation/network"),
                                     compilation.get("az"), "cloud-config/compilation")
+    compilation_cpi = cpi_of_az(azs, compilation.get("az"))
     compilation["cloud_properties"] = {
         **(azs.get(compilation.get("az"), {}).get("cloud_properties") or {} if compilation.get("az") else {}),
         **((vm_types.get(compilation.get("vm_type", "")) or {}).get("cloud_properties") or {}),
         **(compilation.get("cloud_properties") or {}),
     }
-    return DeploymentPlan(manifest["name"], groups, releases, obsolete, compilation, compilation_subnet, allocator)
+    return DeploymentPlan(manifest["name"], groups, releases, obsolete, compilation, compilation_subnet, allocator,
+                          compilation_cpi)

@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from bosh_py.director.blobstore import LocalBlobstore
 from bosh_py.director.config import DirectorConfig
 from bosh_py.director.cpi_client import CpiClient
+from bosh_py.director.cpi_registry import resolve
 from bosh_py.director.locks import LockManager
+from bosh_py.director.models import DEFAULT_CPI
 from bosh_py.director.secrets import DirectorSecrets
 from bosh_py.director.tasks import TaskRunner
 from bosh_py.ssh.keys import KeyPair
@@ -39,8 +41,11 @@ class Director:
     def uuid(self) -> str:
         return self.secrets.director_uuid
 
-    def cpi(self, debug: Callable[[str], None] = lambda _line: None) -> CpiClient:
-        return CpiClient(self.config.cpi.executable, self.config.cpi.config_path, self.uuid, debug)
+    def cpi(self, debug: Callable[[str], None] = lambda _line: None, name: str = DEFAULT_CPI) -> CpiClient:
+        """The client of the CPI called ``name``: for an existing VM, disk or stemcell copy,
+        always the one its row records (cpi_registry.py)."""
+        target = resolve(self.config, self.sessions, name)
+        return CpiClient(target.executable, target.config_path, self.uuid, debug)
 
     def agent(self, agent_id: str) -> Any:
         return self.replies.client(agent_id, timeout=self.config.rpc_timeout)

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from bosh_py.director.agent_credentials import AgentCredentials
 from bosh_py.director.cpi_client import CpiError
+from bosh_py.director.models import DEFAULT_CPI
 from bosh_py.director.secrets import new_password
 from bosh_py.director.services import Director
 from bosh_py.ssh.bootstrap import install_agent
@@ -28,6 +29,7 @@ class VmRequest:
     networks: dict  # CPI network settings, keyed by network name
     env: dict = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
+    cpi: str = DEFAULT_CPI  # the CPI that makes it (the AZ's); stemcell_cid is that CPI's copy
 
 
 @dataclass
@@ -36,6 +38,7 @@ class CreatedVm:
     agent_id: str
     host_public_key: str
     ip: str
+    cpi: str
 
 
 def primary_ip(networks: dict) -> str:
@@ -68,7 +71,7 @@ async def create_vm(director: Director, request: VmRequest, debug: Callable[[str
         "authorized_keys": [director.ssh_key.public_key],
         "host_key": host_key.as_env(),
     }})
-    cpi = director.cpi(debug)
+    cpi = director.cpi(debug, request.cpi)
     vm_cid: str | None = None
     try:
         await asyncio.to_thread(director.nats_server.add_agent, agent_id, password)
@@ -84,7 +87,8 @@ async def create_vm(director: Director, request: VmRequest, debug: Callable[[str
             raise
         vm_cid = result[0] if isinstance(result, list) else result
         ip = primary_ip(request.networks)
-        debug(f"Created VM {vm_cid} ({ip}) for agent {agent_id}")
+        debug(f"Created VM {vm_cid} ({ip}) for agent {agent_id} ({request.metadata.get('name', '')}) "
+              f"through CPI '{request.cpi}'")
         settings = {
             "agent_id": agent_id,
             "mbus": director.nats_server.agent_url(agent_id, password, host=director.config.agent_endpoint_host),
@@ -99,17 +103,18 @@ async def create_vm(director: Director, request: VmRequest, debug: Callable[[str
         await director.agent(agent_id).wait_until_ready(director.config.agent_wait_timeout, ping_timeout=1.0)
         if request.metadata:
             await cpi.call("set_vm_metadata", vm_cid, request.metadata)
-        return CreatedVm(vm_cid, agent_id, host_key.public_key, ip)
+        return CreatedVm(vm_cid, agent_id, host_key.public_key, ip, request.cpi)
     except BaseException:
-        await asyncio.shield(_undo_create(director, vm_cid, agent_id, debug))
+        await asyncio.shield(_undo_create(director, vm_cid, agent_id, debug, request.cpi))
         raise
 
 
-async def _undo_create(director: Director, vm_cid: str | None, agent_id: str, debug: Callable[[str], None]) -> None:
+async def _undo_create(director: Director, vm_cid: str | None, agent_id: str, debug: Callable[[str], None],
+                       cpi: str) -> None:
     try:
         if vm_cid is not None:
             try:
-                await director.cpi(debug).call("delete_vm", vm_cid)
+                await director.cpi(debug, cpi).call("delete_vm", vm_cid)
             except CpiError as error:
                 debug(f"Cleaning up VM {vm_cid} after a failed create: {error}")
     finally:
@@ -117,9 +122,11 @@ async def _undo_create(director: Director, vm_cid: str | None, agent_id: str, de
         await asyncio.to_thread(director.nats_server.remove_agent, agent_id)
 
 
-async def delete_vm(director: Director, vm_cid: str, agent_id: str | None, debug: Callable[[str], None]) -> None:
+async def delete_vm(director: Director, vm_cid: str, agent_id: str | None, debug: Callable[[str], None],
+                    cpi: str) -> None:
+    """Through ``cpi``, the CPI that made the VM (its row says which), never another."""
     try:
-        await director.cpi(debug).call("delete_vm", vm_cid)
+        await director.cpi(debug, cpi).call("delete_vm", vm_cid)
     except CpiError as error:
         if error.type != "VMNotFound":
             raise

@@ -29,7 +29,7 @@ def test_reopening_a_migrated_database_is_a_no_op(db_url):
     sessions = open_database(db_url)
     with sessions() as session:
         assert [task.description for task in session.scalars(select(Task))] == ["deploy"]
-        assert session.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
+        assert session.scalar(text("SELECT version_num FROM alembic_version")) == "0003"
 
 
 def test_a_0001_database_upgrades_keeping_its_rows_and_gains_orphan_disks(db_url):

@@ -39,7 +39,8 @@ class DirectorParts:
     config: object
     cpi_config: Path
 
-    def cpi(self, debug=lambda _line: None) -> CpiClient:  # type: ignore[no-untyped-def]
+    def cpi(self, debug=lambda _line: None, name: str = "default") -> CpiClient:  # type: ignore[no-untyped-def]
+        assert name == "default", name  # orphans recorded with no cpi-config belong to the director's own CPI
         return CpiClient(str(BIN / "bosh-py-cpi-local"), str(self.cpi_config), "director-uuid", debug)
 
 

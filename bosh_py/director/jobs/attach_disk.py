@@ -31,6 +31,9 @@ def _target(director: Director, deployment: str, selector: str, cid: str) -> tup
         disk = session.scalars(select(OrphanDisk).where(OrphanDisk.cid == cid)).first()
         if disk is None:
             raise BoshPyError(f"Orphaned disk '{cid}' not found (`bosh-py disks --orphaned` lists them)")
+        if disk.cpi != row.cpi:
+            raise BoshPyError(f"Disk {cid} lives in CPI '{disk.cpi}' and {row.group}/{row.uuid}'s VM in CPI "
+                              f"'{row.cpi}': a disk can only be attached to a VM of the CPI that made it")
         session.expunge(row)
         session.expunge(disk)
         return row, disk
@@ -41,7 +44,7 @@ async def attach_disk(director: Director, ctx: TaskContext, deployment: str, sel
         row, disk = _target(director, deployment, selector, cid)
         name = f"{row.group}/{row.uuid}"
         agent = director.agent(row.agent_id)
-        cpi = director.cpi(ctx.log.debug)
+        cpi = director.cpi(ctx.log.debug, row.cpi)
         stage = ctx.log.stage("Attaching disk", 3, [name])
         with stage.task(f"Stopping {name}"):
             await stop_instance(director, row.agent_id, "shutdown", ctx.log.debug, tolerate_unresponsive=False)
@@ -57,7 +60,7 @@ async def attach_disk(director: Director, ctx: TaskContext, deployment: str, sel
             hint = await cpi.call("attach_disk", row.vm_cid, cid)
             await agent.run("mount_disk", cid, hint)
             with director.sessions.begin() as session:
-                session.add(PersistentDisk(instance_id=row.id, cid=cid, size=disk.size, active=True))
+                session.add(PersistentDisk(instance_id=row.id, cid=cid, cpi=disk.cpi, size=disk.size, active=True))
                 session.delete(session.get(OrphanDisk, disk.id))
                 session.add(Event(action="attach", object_type="disk", object_name=cid, task_id=ctx.id,
                                   deployment_name=deployment, instance=name,

@@ -24,7 +24,8 @@ from bosh_py.director.links import providers_of, resolve_links
 from bosh_py.director.manifest_input import DeploymentInput
 from bosh_py.director.models import Deployment, Event, Instance, Package, PersistentDisk
 from bosh_py.director.orphan_disks import orphan
-from bosh_py.director.planner import DeploymentPlan, GroupPlan, InstancePlan, PlanError, plan_deployment
+from bosh_py.director.planner import (DeploymentPlan, GroupPlan, InstancePlan, PlanError, plan_deployment,
+                                      stemcell_cid_in)
 from bosh_py.director.services import Director
 from bosh_py.director.tasks import TaskContext
 from bosh_py.director.vm_lifecycle import VmRequest, create_vm, delete_vm
@@ -102,8 +103,9 @@ def spec_identity(spec: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def _refuse_disk_resizes(session, plan: DeploymentPlan, existing: list[Instance]) -> None:
-    """Before anything is touched: found later, a resize would leave its instance stopped."""
+def _refuse_disk_changes(session, plan: DeploymentPlan, existing: list[Instance]) -> None:
+    """Before anything is touched: a disk resize, or a disk whose instance would move to another
+    CPI, found later would leave its instance stopped."""
     rows = {(row.group, row.index): row for row in existing}
     for group in plan.groups:
         if group.persistent_disk <= 0:
@@ -116,6 +118,11 @@ def _refuse_disk_resizes(session, plan: DeploymentPlan, existing: list[Instance]
                 raise PlanError(
                     f"instance_groups/{group.name}: changing the persistent disk size ({disk.size} MB -> "
                     f"{group.persistent_disk} MB) is not supported yet; the disk was left as it is")
+            if disk and disk.cpi != instance.cpi:
+                raise PlanError(
+                    f"instance_groups/{group.name}: {instance.name} would move from CPI '{disk.cpi}' to "
+                    f"'{instance.cpi}' (az '{instance.az}'), but its persistent disk {disk.cid} lives in "
+                    f"'{disk.cpi}' and cannot follow; nothing was changed")
 
 
 def _ensure_rows(director: Director, name: str, plan: DeploymentPlan) -> dict[tuple[str, int], int]:
@@ -163,7 +170,7 @@ async def deploy(director: Director, ctx: TaskContext, source: DeploymentInput, 
         own_ips = {i.ip for i in existing if i.ip}
         with director.sessions() as session:
             plan = plan_deployment(session, manifest, cloud_config, existing, used_ips - own_ips)
-            _refuse_disk_resizes(session, plan, existing)
+            _refuse_disk_changes(session, plan, existing)
         archives = await release_store.job_archives(director, plan)
         release_store.validate_properties(plan, archives)
         providers = providers_of(name, plan.groups, archives)
@@ -228,15 +235,16 @@ async def deploy(director: Director, ctx: TaskContext, source: DeploymentInput, 
 
 def _compilation_vm_factory(director: Director, plan: DeploymentPlan, stemcell: StemcellRef, debug):
     async def create(number: int):
+        stemcell_cid = stemcell_cid_in(stemcell, plan.compilation_cpi, "cloud-config/compilation/az")
         ip = plan.ip_allocator.next_dynamic(plan.compilation_subnet, "cloud-config/compilation")
         networks = {plan.compilation_subnet.network: plan.compilation_subnet.settings(ip)}
         vm = await create_vm(director, VmRequest(
-            stemcell.cid, plan.compilation["cloud_properties"], networks, dict(plan.compilation.get("env") or {}),
+            stemcell_cid, plan.compilation["cloud_properties"], networks, dict(plan.compilation.get("env") or {}),
             {"deployment": plan.name, "compiling": "true", "name": f"compilation-{number}",
-             "director": director.config.name}), debug)
+             "director": director.config.name}, plan.compilation_cpi), debug)
 
         async def delete() -> None:
-            await delete_vm(director, vm.cid, vm.agent_id, debug)
+            await delete_vm(director, vm.cid, vm.agent_id, debug, vm.cpi)
             plan.ip_allocator.release(vm.ip)
 
         return vm.agent_id, delete
