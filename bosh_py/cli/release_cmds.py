@@ -1,5 +1,6 @@
 """Release and stemcell commands: create-release, upload-release, releases,
-upload-stemcell, stemcells, and `stemcell build-local` for the local CPI's stemcell."""
+upload-stemcell, stemcells, `stemcell build-local` for the local CPI's stemcell and
+`stemcell build-light` for a cloud's light stemcell."""
 
 from __future__ import annotations
 
@@ -78,6 +79,29 @@ def build_local(cache_dir: Path, output: Path | None) -> None:
     output = output or cache_dir / "bosh-py-local-debian-bookworm-1.1.tar"
     path = build_local_stemcell(cache_dir, output)
     console.print(f"Stemcell: {path}")
+
+
+@stemcell_group.command("build-light")
+@click.argument("definition", type=click.Path(path_type=Path))
+@click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
+              help="A cloud property of the image: ami.<region>=ami-… (aws), image_id=<uuid> "
+                   "(openstack), template=<name> (vsphere); repeatable")
+@click.option("--version", default=None, help="Stemcell version (default: the definition's)")
+@click.option("--name", default=None,
+              help="Stemcell name (default: the definition's; one deployment across several CPIs "
+                   "needs one name and version on all of them)")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Tarball to write (default: ./light-<name>-<version>.tgz)")
+def build_light(definition: Path, assignments: tuple[str, ...], version: str | None, name: str | None,
+                output: Path | None) -> None:
+    """Write a light stemcell (stemcell.MF naming an existing cloud image, empty image) from a
+    definition such as stemcells/aws; upload it with upload-stemcell."""
+    from bosh_py.stemcell.light import build_light_stemcell
+
+    built = build_light_stemcell(definition, assignments, version=version, output=output, name=name)
+    manifest = built.manifest
+    console.print(f"Stemcell: {built.path}\nName: {manifest['name']}\nVersion: {manifest['version']}\n"
+                  f"Formats: {', '.join(manifest['stemcell_formats'])}")
 
 
 COMMANDS = [create_release_command, upload_release, releases, upload_stemcell, stemcells, stemcell_group]
