@@ -1,6 +1,4 @@
-"""Several CPIs at once (BOSH's cpi-config): update-cpi-config, cpi-config, cpis, and
-delete-stemcell, which deletes a stemcell's copy in every CPI (it belongs beside
-upload-stemcell in release_cmds.py; it lives here until that file is free to edit)."""
+"""Several CPIs at once (BOSH's cpi-config): update-cpi-config, cpi-config, cpis."""
 
 from __future__ import annotations
 
@@ -11,14 +9,10 @@ import yaml
 
 from bosh_py.cli.common import (
     client,
-    confirm,
-    follow,
     render_input,
     vars_options,
-    yes_option,
 )
 from bosh_py.cli.output import console, print_table
-from bosh_py.errors import BoshPyError
 
 
 @click.command("update-cpi-config")
@@ -52,17 +46,4 @@ def cpis(as_json: bool) -> None:
     print_table("CPIs", ["Name", "Type", "Stemcell formats", "Stemcells", "VMs", "Disks"], table, as_json, rows)
 
 
-@click.command("delete-stemcell")
-@yes_option
-@click.argument("name_version", metavar="NAME/VERSION")
-def delete_stemcell(yes: bool, name_version: str) -> None:
-    """Delete a stemcell no deployment uses: its copy in every CPI that holds one."""
-    name, _, version = name_version.partition("/")
-    if not name or not version:
-        raise BoshPyError(f"Expected NAME/VERSION (as `bosh-py stemcells` lists them), got '{name_version}'")
-    confirm(yes)
-    director = client()
-    follow(director, director.delete(f"/stemcells/{name}/{version}"))
-
-
-COMMANDS = [update_cpi_config, cpi_config, cpis, delete_stemcell]
+COMMANDS = [update_cpi_config, cpi_config, cpis]

@@ -1,5 +1,5 @@
 """Release and stemcell commands: create-release, upload-release, releases,
-upload-stemcell, stemcells, `stemcell build-local` for the local CPI's stemcell and
+upload-stemcell, stemcells, delete-stemcell, `stemcell build-local` for the local CPI's stemcell and
 `stemcell build-light` for a cloud's light stemcell."""
 
 from __future__ import annotations
@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
-from bosh_py.cli.common import client, follow, json_option
+from bosh_py.cli.common import client, confirm, follow, json_option, yes_option
 from bosh_py.cli.output import console, print_table
+from bosh_py.errors import BoshPyError
 from bosh_py.release.create import create_release
 
 
@@ -57,10 +58,24 @@ def upload_stemcell(tarball: Path) -> None:
 @click.command()
 @json_option
 def stemcells(as_json: bool) -> None:
-    """List uploaded stemcells."""
+    """List uploaded stemcells: one row per copy, each in the CPI that holds it."""
     rows = client().get("/stemcells")
-    print_table("Stemcells", ["Name", "Version", "OS", "CID"],
-                [[s["name"], s["version"], s["os"], s["cid"]] for s in rows], as_json, rows)
+    print_table("Stemcells", ["Name", "Version", "OS", "CPI", "CID"],
+                [[s["name"], s["version"], s["os"], s.get("cpi", ""), s["cid"]] for s in rows],
+                as_json, rows)
+
+
+@click.command("delete-stemcell")
+@yes_option
+@click.argument("name_version", metavar="NAME/VERSION")
+def delete_stemcell(yes: bool, name_version: str) -> None:
+    """Delete a stemcell no deployment uses: its copy in every CPI that holds one."""
+    name, _, version = name_version.partition("/")
+    if not name or not version:
+        raise BoshPyError(f"Expected NAME/VERSION (as `bosh-py stemcells` lists them), got '{name_version}'")
+    confirm(yes)
+    director = client()
+    follow(director, director.delete(f"/stemcells/{name}/{version}"))
 
 
 @click.group("stemcell")
@@ -104,4 +119,5 @@ def build_light(definition: Path, assignments: tuple[str, ...], version: str | N
                   f"Formats: {', '.join(manifest['stemcell_formats'])}")
 
 
-COMMANDS = [create_release_command, upload_release, releases, upload_stemcell, stemcells, stemcell_group]
+COMMANDS = [create_release_command, upload_release, releases, upload_stemcell, stemcells, delete_stemcell,
+            stemcell_group]

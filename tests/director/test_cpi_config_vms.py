@@ -90,6 +90,8 @@ def test_one_deployment_across_two_cpis(director, tmp_path):
     assert sorted(r["cpi"] for r in rows) == ["default", "local-a", "local-b"]
     for config, name in ((cpi_a, "local-a"), (cpi_b, "local-b")):
         assert cpi_listing(config)["stemcells"] == [next(r["cid"] for r in rows if r["cpi"] == name)]
+    table = director.cli("stemcells").stdout
+    assert "CPI" in table and "local-a" in table and "local-b" in table
 
     director.cli("deploy", "-n", write(tmp_path, two_az_manifest("across")))
     [task] = director.json("tasks", "--recent", "1")
