@@ -2,13 +2,15 @@
 
 The config file holds the IaaS credentials, so it is read from a path (the director writes
 it from ``((vars))``), never from a manifest; ``secrets()`` lists the values that must
-never appear in a response or log.
+never appear in a response or log. Credentials may instead come from the CPI's environment
+(``credentials_source: env``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,16 @@ from typing import Any
 from cpi.libcloud.errors import InvalidCall
 
 CONFIG_ENV = "BOSH_PY_CPI_CONFIG"
+# With `credentials_source: env` a provider's credentials come from the CPI's environment
+# (the director's, e.g. a systemd EnvironmentFile) under the names each IaaS's own tools use,
+# so they need not sit in any file the director writes (BOSH's AWS CPI: env_or_profile).
+ENV_CREDENTIALS: dict[str, dict[str, str]] = {
+    "aws": {"access_key_id": "AWS_ACCESS_KEY_ID", "secret_access_key": "AWS_SECRET_ACCESS_KEY",
+            "session_token": "AWS_SESSION_TOKEN"},
+    "openstack": {"password": "OS_PASSWORD"},
+    "vsphere": {"password": "VSPHERE_PASSWORD"},
+}
+OPTIONAL_ENV_CREDENTIALS = frozenset({"AWS_SESSION_TOKEN"})
 SECRET_KEYS = frozenset({"access_key_id", "secret_access_key", "password", "token",
                          "session_token", "application_credential_secret"})
 
@@ -52,4 +64,32 @@ def load_config(path: str | None) -> Config:
     agent = raw.get("agent") or {}
     if not isinstance(agent, dict):
         raise InvalidCall(f"CPI config {path}: 'agent' must be an object")
-    return Config(provider, settings, agent)
+    return Config(provider, with_credentials_source(provider, settings, os.environ), agent)
+
+
+def with_credentials_source(provider: str, settings: dict[str, Any],
+                            environ: Mapping[str, str]) -> dict[str, Any]:
+    """``settings`` with its credentials filled from ``environ`` when ``credentials_source``
+    is ``env``; ``static`` (the default) leaves them as the config file has them."""
+    source = settings.get("credentials_source", "static")
+    if source == "static":
+        return settings
+    if source != "env":
+        raise InvalidCall(f"CPI config {provider}.credentials_source: {source!r} is not "
+                          "'static' or 'env'")
+    names = ENV_CREDENTIALS.get(provider, {})
+    if not names:
+        raise InvalidCall(f"CPI config {provider}.credentials_source: 'env' is not supported "
+                          f"for provider {provider!r}")
+    filled = dict(settings)
+    for key, variable in names.items():
+        if key in settings:
+            raise InvalidCall(f"CPI config {provider}.{key}: set in the config while "
+                              f"credentials_source is 'env' (it comes from ${variable})")
+        value = environ.get(variable)
+        if value:
+            filled[key] = value
+        elif variable not in OPTIONAL_ENV_CREDENTIALS:
+            raise InvalidCall(f"CPI config {provider}.credentials_source is 'env' but "
+                              f"${variable} is not set in the CPI's environment")
+    return filled

@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,9 +22,9 @@ from tests.cpi_libcloud.support import (
     Cpi,
     MotoEc2,
     make_world,
-    start_moto,
     write_config,
 )
+from tests.cpi_libcloud.emulator_fixtures import moto, openstack_cloud  # noqa: F401  (fixtures)
 from tests.cpi_libcloud.vsphere_support import (  # noqa: F401  (fixtures)
     TEMPLATE,
     VsphereWorld,
@@ -182,24 +181,6 @@ def test_definition_formats_are_the_ones_the_cpi_announces(tmp_path: Path, iaas:
     cpi = Cpi(config)
     definition = yaml.safe_load((STEMCELLS / iaas / "light-stemcell.yml").read_text())
     assert definition["stemcell_formats"] == cpi.result("info")["stemcell_formats"]
-
-
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoEc2]:
-    server = start_moto(tmp_path_factory.mktemp("moto") / "moto.log")
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def openstack_cloud() -> Iterator[OpenStackFake]:
-    fake = OpenStackFake().start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
 
 
 def uploaded(tmp_path: Path, tarball: Path) -> tuple[str, dict]:

@@ -41,6 +41,9 @@ RUNNING_TIMEOUT = 300.0
 # VM, one hop further, gets no token). Any process on the VM itself can still read it.
 IMDS_OPTIONS = {"MetadataOptions.HttpEndpoint": "enabled", "MetadataOptions.HttpTokens": "required",
                 "MetadataOptions.HttpPutResponseHopLimit": "1"}
+# Where the agent finds the root and ephemeral volumes (the ephemeral disk is asked for as
+# /dev/sdb; the agent also tries the Xen and NVMe spellings).
+EC2_DISKS = {"system": "/dev/xvda", "ephemeral": "/dev/sdb", "persistent": {}}
 
 
 class Ec2Error(CloudError):
@@ -61,6 +64,8 @@ def make_driver(settings: dict[str, Any]) -> Any:
     secret = required_setting(settings, "aws", "secret_access_key")
     region = required_setting(settings, "aws", "region")
     options: dict[str, Any] = {"region": region, "signature_version": "4"}
+    if settings.get("session_token"):  # temporary credentials (STS)
+        options["token"] = required_setting(settings, "aws", "session_token")
     endpoint = settings.get("endpoint")
     if endpoint is not None:
         parts = urlsplit(str(endpoint))
@@ -197,7 +202,7 @@ class Ec2Provider:
         params: dict[str, Any] = {
             "Action": "RunInstances", "ImageId": spec.stemcell_cid, "MinCount": "1",
             "MaxCount": "1", "InstanceType": instance_type,
-            "UserData": _b64(user_data.cloud_config_from(spec.user_data)), **IMDS_OPTIONS,
+            "UserData": _b64(user_data.cloud_config_from(spec.user_data, disks=EC2_DISKS)), **IMDS_OPTIONS,
         }
         zone = props.get("availability_zone") or self._zone_of_disks(spec.disk_cids)
         if zone:
