@@ -2,7 +2,12 @@
 
 The VM reads these from the IaaS metadata service at first boot, as bosh-agent's
 "CloudInit"/"HTTP" settings sources do; this is the only way they reach the VM.
-``encode`` is the plain JSON document; ``cloud_config`` wraps it for cloud-init (EC2).
+``encode`` is the plain JSON document the method module hands a provider; every provider sends
+it as ``cloud_config`` (EC2 and OpenStack user data, vSphere's ``guestinfo.userdata``), since a
+stock cloud image runs cloud-init and only a ``#cloud-config`` document makes it install the
+host key the director pinned. Where the system and ephemeral disks show up is the IaaS's to
+say (``/dev/xvda`` on EC2, ``/dev/vda`` on OpenStack, SCSI units on vSphere), so each provider
+puts its own ``disks`` in (``cloud_config_from(..., disks=...)``).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ def agent_settings(agent_id: str, networks: dict[str, Any], env: dict[str, Any] 
         "agent_id": agent_id,
         "vm": {"name": f"vm-{agent_id}"},
         "networks": networks,
-        "disks": {"system": "/dev/xvda", "ephemeral": "/dev/sdb", "persistent": {}},
+        "disks": {"persistent": {}},  # system and ephemeral: the provider's (cloud_config_from)
         "env": env or {},
     }
     settings.update(agent_config)
@@ -62,6 +67,13 @@ def cloud_config(settings: dict[str, Any]) -> str:
     return "#cloud-config\n" + json.dumps(document, sort_keys=True)
 
 
-def cloud_config_from(encoded: str) -> str:
-    """``cloud_config`` of an ``encode``d document (what a provider's VmSpec carries)."""
-    return cloud_config(json.loads(encoded)["settings"])
+def decode(encoded: str) -> dict[str, Any]:
+    """The settings of an ``encode``d document (what a provider's VmSpec carries)."""
+    settings: dict[str, Any] = json.loads(encoded)["settings"]
+    return settings
+
+
+def cloud_config_from(encoded: str, **provider_says: Any) -> str:
+    """``cloud_config`` of an ``encode``d document, with the top-level settings only the
+    provider knows (``disks``; on vSphere also ``networks`` with each NIC's MAC) replaced."""
+    return cloud_config({**decode(encoded), **provider_says})

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from libcloud.compute.drivers.openstack import OpenStack_2_NodeDriver
 
+from bosh_py.ssh.keys import generate_keypair
+from tests.cpi_libcloud.cloud_config_checks import assert_installs_keys, parsed_cloud_config
 from tests.cpi_libcloud.openstack_support import PROPS, assert_nothing_left, image_id, network, write_config
 from tests.cpi_libcloud.support import Cpi
 from tests.iaas.conftest import openstack_driver
@@ -38,8 +40,9 @@ def test_vm_and_disk_lifecycle_with_a_static_ip(cpi: Cpi, driver: OpenStack_2_No
     assert (node.extra["availability_zone"], node.extra["key_name"]) == ("nova", "bosh")
     assert node.extra["flavorId"] == "2"  # m1.small, named by the operator, sent as Nova's id
     served = driver.connection.request(f"/servers/{vm_cid}").object["server"]
-    settings = json.loads(base64.b64decode(served["OS-EXT-SRV-ATTR:user_data"]))["settings"]
+    settings = parsed_cloud_config(base64.b64decode(served["OS-EXT-SRV-ATTR:user_data"]).decode())["settings"]
     assert settings["agent_id"] == "agent-1" and settings["env"] == env
+    assert settings["disks"] == {"system": "/dev/vda", "persistent": {}}  # m1.small: no ephemeral disk
     assert settings["mbus"] == "nats://127.0.0.1:4222"
     assert cpi.result("has_vm", vm_cid) is True
 
@@ -85,6 +88,31 @@ def test_vm_and_disk_lifecycle_with_a_static_ip(cpi: Cpi, driver: OpenStack_2_No
     assert cpi.result("has_disk", disk_cid) is False
     cpi.result("delete_vm", vm_cid)
     assert cpi.result("has_vm", vm_cid) is False
+    assert_nothing_left(driver)
+
+
+def test_user_data_is_the_cloud_config_that_installs_the_pinned_host_key(
+        cpi: Cpi, driver: OpenStack_2_NodeDriver) -> None:
+    """What Nova serves (and writes to a config drive) is the #cloud-config EC2 gets: cloud-init on
+    a stock image makes the director's pinned key the VM's host key and its key root's."""
+    host, director = generate_keypair("host"), generate_keypair("director")
+    env = {"bosh": {"host_key": host.as_env(), "authorized_keys": [director.public_key]}}
+    vm_cid, _ = cpi.result("create_vm", "agent-1", image_id(driver), {**PROPS, "config_drive": True},
+                           network(driver), [], env)
+    served = driver.connection.request(f"/servers/{vm_cid}").object["server"]
+    assert served["config_drive"] == "True"
+    document = parsed_cloud_config(base64.b64decode(served["OS-EXT-SRV-ATTR:user_data"]).decode())
+    assert_installs_keys(document, host.public_key, host.private_key, [director.public_key])
+    assert document["settings"]["agent_id"] == "agent-1" and document["settings"]["env"] == env
+    cpi.result("delete_vm", vm_cid)
+    assert_nothing_left(driver)
+
+
+def test_a_host_key_cloud_init_cannot_install_makes_nothing(cpi: Cpi, driver: OpenStack_2_NodeDriver) -> None:
+    env = {"bosh": {"host_key": {"private_key": "PRIVATE-KEY-TEXT", "public_key": "ssh-dss AAAA"}}}
+    answer = cpi.call("create_vm", "agent-1", image_id(driver), PROPS, network(driver), [], env)
+    assert answer["error"]["type"] == "InvalidCall" and "env.bosh.host_key" in answer["error"]["message"]
+    assert "PRIVATE-KEY-TEXT" not in json.dumps(answer)  # the private key is not echoed
     assert_nothing_left(driver)
 
 

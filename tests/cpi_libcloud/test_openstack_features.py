@@ -5,12 +5,14 @@ Neutron recorded is read back through their own APIs."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
 from libcloud.compute.drivers.openstack import OpenStack_2_NodeDriver
 
 from tests.cpi_libcloud import openstack_support
+from tests.cpi_libcloud.cloud_config_checks import parsed_cloud_config
 from tests.cpi_libcloud.openstack_support import assert_nothing_left, image_id, net_id, network, served, write_config
 from tests.cpi_libcloud.support import Cpi
 from tests.iaas.openstack_fake import OpenStackFake
@@ -70,7 +72,13 @@ def test_config_drive_from_cloud_properties_or_the_cpi_config(
     refused, _ = by_config.result("create_vm", "a-4", image, {**SMALL, "config_drive": False}, net, [], {})
     assert served(rich_driver, defaulted)["config_drive"] == "True"
     assert served(rich_driver, refused)["config_drive"] == ""
-    assert served(rich_driver, defaulted)["OS-EXT-SRV-ATTR:user_data"]  # the settings the drive carries
+    # the drive carries the user data: the #cloud-config, its disks as this flavor has them
+    drive_data = base64.b64decode(served(rich_driver, defaulted)["OS-EXT-SRV-ATTR:user_data"]).decode()
+    assert parsed_cloud_config(drive_data)["settings"]["disks"] == {"system": "/dev/vda", "persistent": {}}
+    ephemeral, _ = by_config.result("create_vm", "a-5", image, {"flavor": "e1.small"}, net, [], {})
+    ephemeral_data = base64.b64decode(served(rich_driver, ephemeral)["OS-EXT-SRV-ATTR:user_data"]).decode()
+    assert parsed_cloud_config(ephemeral_data)["settings"]["disks"] == \
+        {"system": "/dev/vda", "ephemeral": "/dev/vdb", "persistent": {}}  # e1.small has an ephemeral disk
 
 
 def test_a_bad_config_drive_value_is_refused_before_any_server(rich_cpi: Cpi,

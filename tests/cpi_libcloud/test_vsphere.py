@@ -4,15 +4,22 @@ what exists is read back from vcsim's own inventory through pyvmomi, not through
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pyVmomi import vim
 
+from bosh_py.ssh.keys import generate_keypair
 from cpi.libcloud.providers import vsphere_devices
+from tests.cpi_libcloud.cloud_config_checks import (
+    assert_installs_keys,
+    parsed_cloud_config,
+)
 from tests.cpi_libcloud.support import Cpi
 from tests.cpi_libcloud.vsphere_support import (
     CLUSTER,
@@ -40,12 +47,21 @@ def extra_config(vm: Any) -> dict[str, str]:
     return {option.key: option.value for option in vm.config.extraConfig}
 
 
-def user_data_settings(vm: Any) -> dict[str, Any]:
-    from cpi.libcloud.providers.vsphere_guestinfo import read_user_data
+def user_data(vm: Any) -> dict[str, Any]:
+    """guestinfo.userdata as cloud-init's VMware datasource reads it: base64, a #cloud-config."""
+    options = extra_config(vm)
+    assert options["guestinfo.userdata.encoding"] == "base64"
+    return parsed_cloud_config(base64.b64decode(options["guestinfo.userdata"]).decode())
 
-    text = read_user_data(vm.config.extraConfig)
-    assert text is not None, "no guestinfo.userdata"
-    return json.loads(text)["settings"]
+
+def metadata(vm: Any) -> dict[str, Any]:
+    options = extra_config(vm)
+    assert options["guestinfo.metadata.encoding"] == "base64"
+    return yaml.safe_load(base64.b64decode(options["guestinfo.metadata"]))  # type: ignore[no-any-return]
+
+
+def user_data_settings(vm: Any) -> dict[str, Any]:
+    return user_data(vm)["settings"]  # type: ignore[no-any-return]
 
 
 def devices_of(vm: Any, kind: type) -> list[Any]:
@@ -74,9 +90,16 @@ def test_vm_and_disk_lifecycle_with_a_static_ip(vsphere_cpi: Cpi, vsphere: Vsphe
     assert settings["agent_id"] == "agent-1" and settings["env"] == env
     assert settings["networks"]["default"]["ip"] == "10.0.0.50"  # the static IP, as the VM reads it
     assert settings["mbus"] == "nats://127.0.0.1:4222"
-    assert extra_config(vm)["guestinfo.userdata.encoding"] == "base64"
     [nic] = devices_of(vm, vim.vm.device.VirtualEthernetCard)
     assert isinstance(nic, vim.vm.device.VirtualVmxnet3)
+    assert nic.macAddress and settings["networks"]["default"]["mac"] == nic.macAddress
+    assert metadata(vm) == {"instance-id": vm.name, "local-hostname": vm.name, "network": {
+        "version": 2, "ethernets": {"nic0": {"match": {"macaddress": nic.macAddress}, "addresses": ["10.0.0.50/24"],
+                                             "gateway4": "10.0.0.1"}}}}  # the static IP, for cloud-init
+    [system] = [d for d in devices_of(vm, vim.vm.device.VirtualDisk) if d.capacityInKB != 2048 * 1024]
+    [scratch] = [d for d in devices_of(vm, vim.vm.device.VirtualDisk) if d.capacityInKB == 2048 * 1024]
+    assert settings["disks"] == {"system": {"id": str(system.unitNumber)},  # SCSI units, as attach_disk's hint
+                                 "ephemeral": {"id": str(scratch.unitNumber)}, "persistent": {}}
     port_group = next(n for n in vm.network if n.name == PORT_GROUP)
     assert nic.backing.port.portgroupKey == port_group.key
     ephemeral = [d for d in devices_of(vm, vim.vm.device.VirtualDisk) if d.capacityInKB == 2048 * 1024]
@@ -149,6 +172,28 @@ def test_a_dynamic_network_on_a_standard_port_group(vsphere_cpi: Cpi, vsphere: V
     [nic] = devices_of(vsphere.vm(vm_cid), vim.vm.device.VirtualEthernetCard)
     assert nic.backing.deviceName == STANDARD_NETWORK
     assert networks["default"]["type"] == "dynamic" and "ip" not in networks["default"]
+    vm = vsphere.vm(vm_cid)
+    assert "network" not in metadata(vm)  # no static IP: the guest asks DHCP
+    assert user_data_settings(vm)["networks"]["default"]["mac"] == nic.macAddress
+
+
+def test_guestinfo_userdata_installs_the_pinned_host_key(vsphere_cpi: Cpi, vsphere: VsphereWorld) -> None:
+    """guestinfo.userdata is the #cloud-config EC2 and OpenStack get: cloud-init's VMware
+    datasource makes the director's pinned key the VM's host key and its key root's."""
+    host, director = generate_keypair("host"), generate_keypair("director")
+    env = {"bosh": {"host_key": host.as_env(), "authorized_keys": [director.public_key]}}
+    vm_cid, _ = vsphere_cpi.result("create_vm", "agent-1", vsphere.template_uuid, PROPS, network(), [], env)
+    document = user_data(vsphere.vm(vm_cid))
+    assert_installs_keys(document, host.public_key, host.private_key, [director.public_key])
+    assert document["settings"]["agent_id"] == "agent-1" and document["settings"]["env"] == env
+
+
+def test_a_host_key_cloud_init_cannot_install_clones_nothing(vsphere_cpi: Cpi, vsphere: VsphereWorld) -> None:
+    env = {"bosh": {"host_key": {"private_key": "PRIVATE-KEY-TEXT", "public_key": "ssh-dss AAAA"}}}
+    answer = vsphere_cpi.call("create_vm", "agent-1", vsphere.template_uuid, PROPS, network(), [], env)
+    assert answer["error"]["type"] == "InvalidCall" and "env.bosh.host_key" in answer["error"]["message"]
+    assert "PRIVATE-KEY-TEXT" not in json.dumps(answer)
+    assert_nothing_left(vsphere)
 
 
 def test_deleting_a_vm_keeps_its_attached_persistent_disk(vsphere_cpi: Cpi, vsphere: VsphereWorld) -> None:

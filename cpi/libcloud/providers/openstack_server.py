@@ -1,6 +1,13 @@
 """The Nova server-create request a VmSpec becomes: flavor, image, zone, key, security groups, NICs,
 config drive, user data and metadata.
 
+The user data is the same ``#cloud-config`` document EC2 gets (``user_data.cloud_config``): on a
+stock image cloud-init installs the director's pinned host key from it, whether it reads the
+metadata service or the config drive (Nova writes the same user data to the drive's
+``openstack/latest/user_data``). Disks are virtio: the root disk is ``/dev/vda`` and, only when the
+flavor has an ephemeral disk, that disk is ``/dev/vdb`` (as BOSH's OpenStack CPI says it; without
+one the agent puts its ephemeral data on the root disk).
+
 Everything that needs no API call is checked first, so a bad manifest fails before the cloud is
 asked anything. libcloud's create_node cannot ask for a fixed IP, so the body is built with the
 driver's own request builder and Nova's ``networks: [{uuid, fixed_ip}]`` is set on it.
@@ -15,10 +22,11 @@ from typing import Any
 
 from libcloud.compute.base import NodeImage, NodeSize
 
+from cpi.libcloud import user_data
 from cpi.libcloud.errors import InvalidCall, VMCreationFailed
 from cpi.libcloud.provider import VmSpec
 from cpi.libcloud.providers.openstack_api import OpenStackApi
-from cpi.libcloud.providers.openstack_flavors import flavor_id, flavors_from
+from cpi.libcloud.providers.openstack_flavors import Flavor, flavor_id, flavors_from
 from cpi.libcloud.providers.openstack_networks import Nic, nics_for
 
 CONFIG_DRIVE_WORDS = {True: True, False: False, "cdrom": True, "disk": True}
@@ -78,7 +86,8 @@ def server_request(api: OpenStackApi, spec: VmSpec, defaults: ServerDefaults) ->
         size=NodeSize(flavor, flavor, 0, 0, None, None, api.driver),
         image=NodeImage(spec.stemcell_cid, spec.stemcell_cid, api.driver),
         ex_availability_zone=zone, ex_keyname=props.get("key_name") or defaults.key_name,
-        ex_userdata=spec.user_data, ex_metadata={"agent_id": spec.agent_id})
+        ex_userdata=user_data.cloud_config_from(spec.user_data, disks=agent_disks(flavors, flavor)),
+        ex_metadata={"agent_id": spec.agent_id})
     body["flavorRef"] = flavor_id(flavors, flavor) or flavor  # unknown: Nova's answer names it
     body["networks"] = [nic.as_nova() for nic in nics]
     if group_ids:
@@ -86,6 +95,15 @@ def server_request(api: OpenStackApi, spec: VmSpec, defaults: ServerDefaults) ->
     if config_drive:
         body["config_drive"] = True
     return ServerRequest(body, nics)
+
+
+def agent_disks(flavors: list[Flavor], wanted: str) -> dict[str, Any]:
+    """Where the agent finds the root and ephemeral disks on a server of flavor ``wanted``."""
+    disks: dict[str, Any] = {"system": "/dev/vda", "persistent": {}}
+    flavor = next((f for f in flavors if wanted in (f.name, f.id)), None)
+    if flavor is not None and flavor.ephemeral_gib > 0:
+        disks["ephemeral"] = "/dev/vdb"
+    return disks
 
 
 def security_group_ids(api: OpenStackApi, wanted: list[str]) -> list[str]:

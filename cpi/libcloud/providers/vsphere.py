@@ -9,8 +9,9 @@ the same logged-in session (``vsphere_session``).
 
 A VM is created as BOSH's vSphere CPI creates one: clone the stemcell template (powered off)
 into the cluster's resource pool and the datastore, then one ReconfigVM_Task sets CPU, memory,
-the annotation (``bosh agent_id=…``), the guestinfo user data, one NIC on the network's port
-group and a thin ephemeral disk, then power on. Anything failing after the clone exists destroys
+the annotation (``bosh agent_id=…``), one NIC on the network's port group and a thin ephemeral
+disk, a second one the guestinfo user data and metadata (which name the NIC's MAC and the disks'
+SCSI units, known only once vCenter made them), then power on. Anything failing after the clone exists destroys
 the clone before the error is answered. The vm cid is the VM's instance UUID.
 """
 
@@ -30,7 +31,7 @@ from cpi.libcloud.providers import vsphere_errors
 from cpi.libcloud.providers.common import primary_network
 from cpi.libcloud.providers.vsphere_connect import parse_settings
 from cpi.libcloud.providers.vsphere_disks import PersistentDisks
-from cpi.libcloud.providers.vsphere_guestinfo import extra_config
+from cpi.libcloud.providers.vsphere_guestinfo import check_settings, extra_config, made_devices
 from cpi.libcloud.providers.vsphere_inventory import NotInDatacenter
 from cpi.libcloud.providers.vsphere_session import Session, VsphereError, is_retryable, positive_int
 
@@ -81,6 +82,7 @@ class VsphereProvider:
         props = spec.cloud_properties
         cpu, ram, disk = (positive_int(props, key, "create_vm") for key in ("cpu", "ram", "disk"))
         self._check_datacenter(props)
+        check_settings(spec.user_data)
         network_name = self._network_name(spec.networks, props)
         cluster_name = props.get("cluster") or self.settings.default_cluster
         if not cluster_name:
@@ -141,7 +143,11 @@ class VsphereProvider:
         changes.append(devices.add_new_disk(controller, unit, disk, datastore, key=-101))
         self.session.reconfigure(vm, vim.vm.ConfigSpec(
             numCPUs=cpu, memoryMB=ram, annotation=f"bosh agent_id={spec.agent_id}",
-            extraConfig=extra_config(spec.user_data, name), deviceChange=changes))
+            deviceChange=changes))
+        # the settings name what vCenter just made (the NIC's MAC, the disks' units): a second
+        # reconfigure, still before power-on, as BOSH's vSphere CPI writes its env after the clone
+        made = made_devices(self.session.devices(vm), controller.key, unit)
+        self.session.reconfigure(vm, vim.vm.ConfigSpec(extraConfig=extra_config(spec.user_data, name, made)))
 
     def _network_name(self, networks: dict[str, Any], props: dict[str, Any]) -> str:
         network = primary_network(networks)
