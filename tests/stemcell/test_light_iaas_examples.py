@@ -12,7 +12,6 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from bosh_py.manifest import (
     parse_deployment,
 )
 from bosh_py.manifest.cpi_config import is_credential_key, parse_cpi_config
+from tests.cpi_libcloud.emulator_fixtures import openstack_cloud  # noqa: F401  (fixtures)
 from tests.cpi_libcloud.support import Cpi
 from tests.cpi_libcloud.vsphere_support import (  # noqa: F401  (fixtures)
     CLUSTER,
@@ -87,14 +87,18 @@ def test_the_examples_owned_here_exist() -> None:
 def test_example_cloud_config_is_valid_and_fits_cf_and_nats(tmp_path: Path, example: str) -> None:
     path = DEPLOYMENTS / example
     text = render(tmp_path, path, {name: example_value(name) for name in placeholders(path)})
-    doc = prepare_cloud_config(text, [])  # the director's check, no cpi-config in force
+    # an example whose azs already name CPIs goes with the cpi-config example of its name
+    paired = DEPLOYMENTS / example.replace("cloud-config-", "cpi-config-")
+    names_cpis = any("cpi" in az for az in yaml.safe_load(text)["azs"])
+    cpi_config = paired if names_cpis else DEPLOYMENTS / "cpi-config-clouds.yml"
+    cpi_names = [cpi["name"] for cpi in yaml.safe_load(cpi_config.read_text())["cpis"]]
+    doc = prepare_cloud_config(text, cpi_names if names_cpis else [])  # the director's check
     cloud = parse_cloud_config(doc, "cloud-config")
     assert {az.name for az in cloud.azs} >= {"z1", "z2", "z3"}
-    # beside other clouds: each az names a CPI of the cpi-config example
-    cpi_names = [cpi["name"] for cpi in yaml.safe_load((DEPLOYMENTS / "cpi-config-clouds.yml").read_text())["cpis"]]
-    for az in doc["azs"]:
-        az["cpi"] = cpi_names[-1]
-    prepare_cloud_config(yaml.safe_dump(doc), cpi_names)
+    if not names_cpis:  # beside other clouds: each az names a CPI of the cpi-config example
+        for az in doc["azs"]:
+            az["cpi"] = cpi_names[-1]
+        prepare_cloud_config(yaml.safe_dump(doc), cpi_names)
     for manifest_name in ("cf.yml", "nats.yml"):
         raw = yaml.safe_load((DEPLOYMENTS / manifest_name).read_text())
         generated = generate_variables(raw.get("variables") or [], {})
@@ -119,15 +123,6 @@ def test_example_cloud_config_holds_no_credential(example: str) -> None:
 
     walk(yaml.safe_load((DEPLOYMENTS / example).read_text()), "")
     assert found == []
-
-
-@pytest.fixture
-def openstack_cloud() -> Iterator[OpenStackFake]:
-    fake = OpenStackFake().start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
 
 
 def openstack_cpi(tmp_path: Path, fake: OpenStackFake) -> Cpi:
