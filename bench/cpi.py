@@ -12,13 +12,20 @@ gives the median wall time per method, the ratio, and the difference: the per-ca
 cost. The emulators answer in milliseconds where a real cloud takes seconds, so the ratio
 here is the worst case; the difference is what each call adds on any cloud.
 
-Run: `.venv/bin/python bench/cpi.py [--runs 5] [--providers aws,openstack]`.
+Then (as root) the same 20-instance deploy through the EC2 harness (director →
+bosh-py-cpi-libcloud → moto → real namespace VMs, tests/iaas/ec2_vms) and on the local CPI,
+``--deploy-runs`` times each: wall times, their ratio and the time inside CPI calls
+(bench/cpi_deploy.py). Everything made is removed, after a failure or Ctrl-C too.
+
+Run: `BOSH_PY_TEST_NET=N .venv/bin/python bench/cpi.py [--runs 5] [--providers aws,openstack]
+[--deploy-runs 3]` (`--providers ""` or `--deploy-runs 0` skips a part).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -36,6 +43,8 @@ sys.path.insert(0, str(REPO))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from bench.cpi_deploy import cleanup_survives_a_second_interrupt, deploy_table  # noqa: E402
+from bench.cpi_deploy import measure as measure_deploys  # noqa: E402
 from cpi.libcloud.config import load_config  # noqa: E402
 from cpi.libcloud.context import Context  # noqa: E402
 from cpi.libcloud.methods import method_module  # noqa: E402
@@ -193,28 +202,37 @@ def interpreter_ms(samples: int = 5) -> float:
 
 
 def twenty_instance_deploy_section(runs: int) -> Table | None:
-    """Hook for the issue's second table: a 20-instance deploy through the EC2 harness
-    (tests/iaas/ec2_vms) against the same deploy on the local CPI. Not written yet: it
-    returns None and main() prints nothing for it."""
-    return None
+    """The issue's second table: a 20-instance deploy through the EC2 harness
+    (tests/iaas/ec2_vms) against the same deploy on the local CPI (bench/cpi_deploy.py);
+    None when ``runs`` is 0 (skipped)."""
+    return deploy_table(measure_deploys(runs)) if runs else None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="measured lifecycles per way (default 5)")
     parser.add_argument("--providers", default="aws,openstack",
-                        help=f"comma-separated, from: {', '.join(CLOUDS)}")
+                        help=f"comma-separated, from: {', '.join(CLOUDS)} (empty: none)")
+    parser.add_argument("--deploy-runs", type=int, default=3,
+                        help="20-instance deploys per CPI, local and EC2 harness (default 3; 0 skips; root)")
     args = parser.parse_args()
     chosen = [name.strip() for name in args.providers.split(",") if name.strip()]
     unknown = [name for name in chosen if name not in CLOUDS]
-    if unknown or args.runs < 1:
-        parser.error(f"unknown provider(s) {unknown}" if unknown else "--runs must be at least 1")
+    if unknown:
+        parser.error(f"--providers: unknown provider(s) {', '.join(unknown)}; known: {', '.join(CLOUDS)}")
+    if args.runs < 1:
+        parser.error(f"--runs must be at least 1, got {args.runs}")
+    if args.deploy_runs < 0:
+        parser.error(f"--deploy-runs must be 0 (skip) or more, got {args.deploy_runs}")
+    if args.deploy_runs and os.geteuid() != 0:
+        parser.error("--deploy-runs needs root (the deploys boot namespace VMs); pass --deploy-runs 0 to skip")
+    cleanup_survives_a_second_interrupt()
     console = Console()
     for name in chosen:
         with tempfile.TemporaryDirectory(prefix="bosh-py-bench-cpi-") as tmp, CLOUDS[name](Path(tmp)) as cloud:
             figures = measure(cloud, args.runs)
             console.print(provider_table(cloud, figures, args.runs))
-    deploy = twenty_instance_deploy_section(args.runs)
+    deploy = twenty_instance_deploy_section(args.deploy_runs)
     if deploy is not None:
         console.print(deploy)
 
