@@ -38,6 +38,10 @@ from tests.iaas.ec2_vms.local_cpi import LocalCpi, LocalCpiError
 StartResponse = Callable[..., Any]
 BACKED_ACTIONS = frozenset({"RunInstances", "TerminateInstances", "RebootInstances", "CreateVolume",
                             "DeleteVolume", "AttachVolume", "DetachVolume"})
+# A VM owns its cgroup hierarchy, as any EC2 instance does: the local CPI's delegated cgroup
+# v1 memory and pids subtree, writable by the VM's root (a DEA makes its containers' groups
+# there; without it the DEA runs apps without memory or process limits).
+VM_CLOUD_PROPERTIES: dict[str, Any] = {"cgroups": True}
 
 
 @dataclass
@@ -165,7 +169,8 @@ class VmBacking:
             agent_id, env = cloud_init_env(user_data)
             networks = {"ec2": {"type": "manual", "ip": ip, "netmask": str(self.subnet.netmask),
                                 "gateway": str(next(self.subnet.hosts())), "cloud_properties": {}}}
-            vm_cid, _ = self.local.call("create_vm", agent_id or instance_id, stemcell, {}, networks, [], env)
+            vm_cid, _ = self.local.call("create_vm", agent_id or instance_id, stemcell, VM_CLOUD_PROPERTIES,
+                                        networks, [], env)
         except Exception as error:  # noqa: BLE001 - any boot failure ends the instance, as on EC2
             traceback.print_exc()
             self._moto_terminate(environ, [instance_id])
