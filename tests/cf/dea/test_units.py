@@ -99,6 +99,7 @@ def test_config(tmp_path):
     config = DeaConfig.from_dict(base)
     assert config.nats.servers == ["nats://10.0.0.1:4222"] and config.id.startswith("0-")
     assert config.memory_mb == 2048 and config.heartbeat_interval == 10 and config.health_check_timeout == 60
+    assert config.require_cgroups is True  # fail closed: no limits, no apps
     with pytest.raises(ConfigError, match="unknown keys bogus"):
         DeaConfig.from_dict({**base, "bogus": 1})
     with pytest.raises(ConfigError, match="ip"):
@@ -171,3 +172,21 @@ def test_log_tail(tmp_path):
     path.write_text("".join(f"line {n}\n" for n in range(500)))
     assert logs.tail(path, 3) == "line 497\nline 498\nline 499\n"
     assert logs.tail(tmp_path / "missing", 3) == ""
+
+
+def test_a_dea_without_usable_cgroups_refuses_to_start_by_default(tmp_path):
+    """A cloud image booting cgroup v2 only (stock Debian 12) leaves the DEA no v1 hierarchy:
+    it must refuse rather than run hostile apps without memory and pids limits."""
+    from cf_platform.dea.agent import Dea as DeaAgent
+    (tmp_path / "cgroup").mkdir()
+
+    def config(name: str, **extra) -> DeaConfig:
+        return DeaConfig.from_dict({"ip": "10.0.0.5", "base_dir": str(tmp_path / name),
+                                    "cgroup_root": str(tmp_path / "cgroup"), **extra,
+                                    "nats": {"servers": "nats://10.0.0.1:4222", "user": "u", "password": "p"}})
+
+    with pytest.raises(RuntimeError, match="cgroups are required but unusable: .*memory"):
+        DeaAgent(config("data")).prepare_host()
+    allowed = DeaAgent(config("data2", require_cgroups=False))  # the operator's explicit choice
+    allowed.prepare_host()
+    assert allowed.cgroups_enabled is False

@@ -45,7 +45,7 @@ class DeaConfig:
     max_bits_mb: int = 1024                  # refuse larger downloads/unpacked apps
     cgroup_root: Path = Path("/sys/fs/cgroup")
     cgroup_parent: str = "dea"
-    require_cgroups: bool = False            # refuse to start apps without enforced limits
+    require_cgroups: bool = True             # no enforced limits: refuse to start (fail closed)
     pids_max: int = 1024
     container_uid_base: int = 20000          # instance uid = base + (port - port_range_start)
     container_network: str = "10.254.0.0/20"  # one /30 per port slot (Warden's pool, grown)
