@@ -107,11 +107,22 @@ def test_memory_limit_cgroup(cpi, make_vm, client_key):
     assert int((group / "memory.limit_in_bytes").read_text()) == 96 * 1024 * 1024
     # A process started over SSH, found on the host by its PID inside the VM, is in the group.
     vm_pid = int(ssh(vm, client_key, "nohup sleep 60 >/dev/null 2>&1 & echo $!").strip())
-    in_group = [int(p) for p in (group / "cgroup.procs").read_text().split()]
-    assert any(_pid_in_vm(pid) == vm_pid and "sleep" in Path(f"/proc/{pid}/cmdline").read_text()
-               for pid in in_group), (vm_pid, in_group)
+
+    def sleep_in_group() -> bool:
+        # $! is the forked shell: under load it may not have exec'd nohup/sleep yet
+        in_group = [int(p) for p in (group / "cgroup.procs").read_text().split()]
+        return any(_pid_in_vm(pid) == vm_pid and "sleep" in _cmdline(pid) for pid in in_group)
+
+    assert wait_for(sleep_in_group, timeout=10), (vm_pid, (group / "cgroup.procs").read_text())
     cpi.ok("delete_vm", vm.cid)
     assert not group.exists()
+
+
+def _cmdline(host_pid: int) -> str:
+    try:
+        return Path(f"/proc/{host_pid}/cmdline").read_text()
+    except OSError:
+        return ""
 
 
 def _pid_in_vm(host_pid: int) -> int | None:
