@@ -185,8 +185,9 @@ def test_a_dea_without_usable_cgroups_refuses_to_start_by_default(tmp_path):
                                     "cgroup_root": str(tmp_path / "cgroup"), **extra,
                                     "nats": {"servers": "nats://10.0.0.1:4222", "user": "u", "password": "p"}})
 
+    # it refuses before making anything: no nftables table, no container manager
+    # (the DEA's network setup must never run in the test host's own namespace)
+    agent = DeaAgent(config("data"))
     with pytest.raises(RuntimeError, match="cgroups are required but unusable: .*memory"):
-        DeaAgent(config("data")).prepare_host()
-    allowed = DeaAgent(config("data2", require_cgroups=False))  # the operator's explicit choice
-    allowed.prepare_host()
-    assert allowed.cgroups_enabled is False
+        agent.prepare_host()
+    assert agent.manager is None
