@@ -18,6 +18,7 @@ from bosh_py.director.cpi_registry import (
     cpi_config_in_force,
     default_target,
     resources_by_cpi,
+    stemcell_formats_of,
     targets_in_force,
     write_properties,
 )
@@ -90,8 +91,7 @@ async def _formats(director: Director, target: CpiTarget) -> tuple[list[str], st
         info = await asyncio.wait_for(director.cpi(name=target.name).call("info"), INFO_TIMEOUT)
     except (TimeoutError, BoshPyError) as error:
         return [], str(error) or "timed out"
-    formats = info.get("stemcell_formats") if isinstance(info, dict) else None
-    return ([str(f) for f in formats] if isinstance(formats, list) else []), None
+    return stemcell_formats_of(info), None
 
 
 async def list_cpis(director: Director) -> list[dict]:

@@ -76,10 +76,20 @@ def cpi_config_in_force(session: Session) -> CpiConfigDoc | None:
     return doc if doc.cpis else None
 
 
+def _doc_in_force(sessions: sessionmaker[Session]) -> CpiConfigDoc | None:
+    with sessions() as session:
+        return cpi_config_in_force(session)
+
+
+def stemcell_formats_of(info: object) -> list[str]:
+    """The ``stemcell_formats`` of a CPI's ``info`` answer (none when it names none)."""
+    formats = info.get("stemcell_formats") if isinstance(info, dict) else None
+    return [str(f) for f in formats] if isinstance(formats, list) else []
+
+
 def cpi_names_in_force(sessions: sessionmaker[Session]) -> list[str]:
     """The names AZs may give; empty when no cpi-config is in force."""
-    with sessions() as session:
-        doc = cpi_config_in_force(session)
+    doc = _doc_in_force(sessions)
     return doc.names() if doc else []
 
 
@@ -90,8 +100,7 @@ def target_of(config: DirectorConfig, entry: CpiEntry) -> CpiTarget:
 def resolve(config: DirectorConfig, sessions: sessionmaker[Session], name: str) -> CpiTarget:
     if name == DEFAULT_CPI:
         return default_target(config)
-    with sessions() as session:
-        doc = cpi_config_in_force(session)
+    doc = _doc_in_force(sessions)
     entry = doc.get(name) if doc else None
     if entry is None:
         raise UnknownCpi(f"CPI '{name}' is not in the cpi-config in force "
@@ -101,8 +110,7 @@ def resolve(config: DirectorConfig, sessions: sessionmaker[Session], name: str) 
 
 def targets_in_force(config: DirectorConfig, sessions: sessionmaker[Session]) -> list[CpiTarget]:
     """The CPIs new VMs and stemcells go to: the cpi-config's, else the director's own."""
-    with sessions() as session:
-        doc = cpi_config_in_force(session)
+    doc = _doc_in_force(sessions)
     if doc is None:
         return [default_target(config)]
     return [target_of(config, entry) for entry in doc.cpis]
@@ -122,8 +130,7 @@ def write_properties(config: DirectorConfig, doc: CpiConfigDoc) -> None:
 
 def sync_properties(config: DirectorConfig, sessions: sessionmaker[Session]) -> None:
     """At director start: the files match the cpi-config in force (a restored data dir)."""
-    with sessions() as session:
-        doc = cpi_config_in_force(session)
+    doc = _doc_in_force(sessions)
     write_properties(config, doc or CpiConfigDoc())
 
 

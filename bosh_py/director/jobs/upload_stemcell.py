@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 from sqlalchemy import select
 
-from bosh_py.director.cpi_registry import CpiTarget, targets_in_force
+from bosh_py.director.cpi_registry import CpiTarget, stemcell_formats_of, targets_in_force
 from bosh_py.director.models import Event, Stemcell
 from bosh_py.director.services import Director
 from bosh_py.director.tasks import TaskContext
@@ -47,9 +47,7 @@ def accepts(cpi_formats: list[str], stemcell_formats: list[str] | None) -> bool:
 
 
 async def _formats_of(director: Director, ctx: TaskContext, target: CpiTarget) -> list[str]:
-    info = await director.cpi(ctx.log.debug, target.name).call("info")
-    formats = (info or {}).get("stemcell_formats") if isinstance(info, dict) else None
-    return [str(f) for f in formats] if isinstance(formats, list) else []
+    return stemcell_formats_of(await director.cpi(ctx.log.debug, target.name).call("info"))
 
 
 async def run(director: Director, ctx: TaskContext, tarball: Path) -> str:
