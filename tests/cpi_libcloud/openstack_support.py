@@ -84,6 +84,18 @@ def rich_fake() -> Iterator[OpenStackFake]:
 
 
 @pytest.fixture
+def driver(openstack_cloud: OpenStackFake) -> OpenStack_2_NodeDriver:
+    """The tests' own view of the default emulator: libcloud straight at it."""
+    return openstack_driver(openstack_cloud)
+
+
+@pytest.fixture
+def cpi(tmp_path: Path, openstack_cloud: OpenStackFake) -> Cpi:
+    """The real executable configured for the default emulator (shadows the EC2 ``cpi``)."""
+    return Cpi(write_config(tmp_path / "cpi.json", openstack_cloud))
+
+
+@pytest.fixture
 def rich_driver(rich_fake: OpenStackFake) -> OpenStack_2_NodeDriver:
     """The tests' own view of the cloud: libcloud straight at the emulator."""
     return openstack_driver(rich_fake)

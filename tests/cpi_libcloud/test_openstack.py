@@ -13,21 +13,11 @@ from libcloud.compute.drivers.openstack import OpenStack_2_NodeDriver
 
 from bosh_py.ssh.keys import generate_keypair
 from tests.cpi_libcloud.cloud_config_checks import assert_installs_keys, parsed_cloud_config
+from tests.cpi_libcloud.openstack_support import cpi, driver  # noqa: F401  (fixtures)
 from tests.cpi_libcloud.openstack_support import PROPS, assert_nothing_left, image_id, network, write_config
 from tests.cpi_libcloud.support import Cpi
-from tests.iaas.conftest import openstack_driver
 from tests.iaas.openstack_fake import OpenStackFake
 
-
-@pytest.fixture
-def driver(openstack_cloud: OpenStackFake) -> OpenStack_2_NodeDriver:
-    """The tests' own view of the cloud: libcloud straight at the emulator."""
-    return openstack_driver(openstack_cloud)
-
-
-@pytest.fixture
-def cpi(tmp_path: Path, openstack_cloud: OpenStackFake) -> Cpi:
-    return Cpi(write_config(tmp_path / "cpi.json", openstack_cloud))
 
 
 def test_vm_and_disk_lifecycle_with_a_static_ip(cpi: Cpi, driver: OpenStack_2_NodeDriver,

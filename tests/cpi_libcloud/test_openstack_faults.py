@@ -10,23 +10,14 @@ from pathlib import Path
 import pytest
 from libcloud.compute.drivers.openstack import OpenStack_2_NodeDriver
 
+from tests.cpi_libcloud.openstack_support import cpi, driver  # noqa: F401  (fixtures)
 from tests.cpi_libcloud.openstack_support import PROPS, assert_nothing_left, image_id, network, write_config
 from tests.cpi_libcloud.support import Cpi
-from tests.iaas.conftest import openstack_driver
 from tests.iaas.openstack_fake import OpenStackFake
 
 NO_VALID_HOST = "No valid host was found. There are not enough hosts available."
 SERVER_PATH = r"/servers/[0-9a-f-]{36}$"
 
-
-@pytest.fixture
-def driver(openstack_cloud: OpenStackFake) -> OpenStack_2_NodeDriver:
-    return openstack_driver(openstack_cloud)
-
-
-@pytest.fixture
-def cpi(tmp_path: Path, openstack_cloud: OpenStackFake) -> Cpi:
-    return Cpi(write_config(tmp_path / "cpi.json", openstack_cloud))
 
 
 def create_vm(cpi: Cpi, driver: OpenStack_2_NodeDriver, ip: str | None = None) -> dict:
