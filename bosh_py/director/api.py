@@ -8,8 +8,6 @@ the credentials an operator asks for by name (none yet).
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import tempfile
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bosh_py.director import cpi_configs, deployment_views, orphan_disks
+from bosh_py.director.api_common import INSTANCE_ACTIONS, api_user, task_json
 from bosh_py.director.api_errors import (MAX_ID, ApiError, NotFound, bool_field, errors_as_json, int_field,
                                          int_query, json_object, path_id, string_field)
 from bosh_py.director.auth import basic_auth_middleware
@@ -31,24 +30,6 @@ from bosh_py.director.services import Director
 from bosh_py.errors import BoshPyError
 
 VERSION = "0.1.0"
-
-
-def task_json(task: Task) -> dict:
-    return {"id": task.id, "state": task.state, "description": task.description,
-            "deployment": task.deployment_name, "result": task.result,
-            "started_at": int(task.started_at.timestamp()) if task.started_at else None,
-            "ended_at": int(task.ended_at.timestamp()) if task.ended_at else None}
-
-
-INSTANCE_ACTIONS = ("start", "stop", "restart", "recreate")
-
-
-def api_user(request: web.Request) -> str:
-    """The operator's user name from the (already checked) basic-auth header, for events."""
-    try:
-        return base64.b64decode(request.headers.get("Authorization", "")[6:]).decode().partition(":")[0]
-    except (binascii.Error, UnicodeDecodeError):
-        return "unknown"
 
 
 def build_app(director: Director) -> web.Application:
