@@ -3,6 +3,7 @@ and subnet, so tests never touch an operator's director; everything is removed a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -12,7 +13,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -116,3 +117,23 @@ class LocalDirector:
             if log.exists():  # kept for the post-mortem of a failed run
                 shutil.copy(log, Path(tempfile.gettempdir()) / f"bosh-py-test-director-{self.root.name}.log")
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def director_with_stemcell(root: Path) -> Iterator[LocalDirector]:
+    """A started local director holding the local stemcell and this run's cloud-config; at
+    the end it is stopped and every VM, disk and namespace it made removed. Skips without
+    root (namespace VMs need it)."""
+    import pytest
+
+    if os.geteuid() != 0:
+        pytest.skip("namespace VMs need root")
+    stemcell = ensure_stemcell()
+    local = LocalDirector(root)
+    try:
+        local.start()
+        local.cli("upload-stemcell", str(stemcell))
+        local.update_cloud_config()
+        yield local
+    finally:
+        local.stop()

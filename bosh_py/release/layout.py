@@ -7,6 +7,8 @@ jobs/<job>/monit             processes the agent supervises (YAML, rendered)
 jobs/<job>/templates/*       Jinja2 templates named by spec.templates
 packages/<pkg>/spec          PackageSpec (files: globs under src/, then blobs/)
 packages/<pkg>/packaging     bash build script
+packages/<pkg>/spec.lock     instead of spec + packaging: a vendored package (name,
+                             fingerprint), taken from .final_builds (see vendor.py)
 ```
 
 Everything is checked before anything is built: unknown packages referenced by jobs or as
@@ -21,6 +23,7 @@ import fnmatch
 import glob
 import os
 import posixpath
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,8 @@ from .errors import ReleaseError
 from .fingerprint import FileEntry, fingerprint
 from .models import JobSpec, PackageSpec, format_validation_error
 from .safe_tar import is_safe_relative_path
+
+FINGERPRINT_RE = re.compile(r"^[0-9a-f]{40,64}$")
 
 
 @dataclass
@@ -52,9 +57,16 @@ class PackageSource:
     spec: PackageSpec
     directory: Path
     files: list[FileEntry]  # packaging + the matched files at their relative paths
+    locked_fingerprint: str | None = None  # set for a vendored package (spec.lock): no files here
+
+    @property
+    def vendored(self) -> bool:
+        return self.locked_fingerprint is not None
 
     @property
     def fingerprint(self) -> str:
+        if self.locked_fingerprint is not None:
+            return self.locked_fingerprint
         return fingerprint(self.files, self.spec.dependencies)
 
 
@@ -145,8 +157,27 @@ def _glob_files(root: Path, pattern: str) -> list[str]:
     return sorted(m.replace(os.sep, "/") for m in matches if (root / m).is_file())
 
 
+def read_vendored_package(pkg_dir: Path) -> PackageSource:
+    """A package directory holding only ``spec.lock``: name, fingerprint and dependencies of
+    a final build that ``vendor-package`` copied into this release's final blobstore."""
+    lock_path = pkg_dir / "spec.lock"
+    data = _load_yaml(lock_path)
+    if not isinstance(data, dict):
+        raise ReleaseError(f"{lock_path}: expected a YAML mapping with name and fingerprint")
+    name, fp, deps = data.get("name"), data.get("fingerprint"), data.get("dependencies") or []
+    if name != pkg_dir.name:
+        raise ReleaseError(f"{lock_path}: name: '{name}' does not match the directory name '{pkg_dir.name}'")
+    if not isinstance(fp, str) or not FINGERPRINT_RE.match(fp):
+        raise ReleaseError(f"{lock_path}: fingerprint: expected a hex fingerprint, got {fp!r}")
+    if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
+        raise ReleaseError(f"{lock_path}: dependencies: expected a list of package names")
+    return PackageSource(name, PackageSpec(name=name, dependencies=deps), pkg_dir, [], locked_fingerprint=fp)
+
+
 def read_package(pkg_dir: Path, release_dir: Path) -> PackageSource:
     spec_path = pkg_dir / "spec"
+    if not spec_path.exists() and (pkg_dir / "spec.lock").exists():
+        return read_vendored_package(pkg_dir)
     spec: PackageSpec = _parse(PackageSpec, spec_path)
     if spec.name != pkg_dir.name:
         raise ReleaseError(f"{spec_path}: name: '{spec.name}' does not match the directory name '{pkg_dir.name}'")

@@ -11,6 +11,7 @@ import urllib.request
 
 import httpx
 import pytest
+import yaml
 
 from cf_platform.client.cc_client import CcClient
 from tests.harness import BIN, REPO, wait_until
@@ -23,8 +24,8 @@ DOMAIN = "bosh-py.local"
 def cf(director, tmp_path_factory):
     for script in ("prepare-release-blobs", "prepare-cf-blobs", "prepare-cf-router-blobs"):
         subprocess.run([str(REPO / "scripts" / script)], check=True, capture_output=True)
-    director.cli("upload-release", str(REPO / "releases/nats"))
-    director.cli("upload-release", str(REPO / "releases/cf"))
+    for release in yaml.safe_load((REPO / "deployments/cf.yml").read_text())["releases"]:  # nats, router, dea …
+        director.cli("upload-release", str(REPO / "releases" / release["name"]))
     director.cli("deploy", "-n", str(REPO / "deployments/cf.yml"), "-o", str(REPO / "tests/e2e/cf-test-ops.yml"))
     rows = director.json("instances", "-d", "cf")
     ips = {}

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from cf_platform.client.cc_client import CcClient
 
 from tests.e2e.test_cf import DOMAIN, through_router
@@ -102,8 +103,8 @@ def test_cf_on_ec2_through_the_libcloud_cpi(director: Ec2Director, ec2: Ec2Vms,
         subprocess.run([str(REPO / "scripts" / script)], check=True, capture_output=True)
     director.cli("upload-stemcell", str(write_light_stemcell(director.root / "light-stemcell.tgz", ec2.ami)))
     director.cli("update-cloud-config", str(REPO / "deployments/cloud-config-aws.yml"), *cloud_config_vars(ec2))
-    director.cli("upload-release", str(REPO / "releases/nats"))
-    director.cli("upload-release", str(REPO / "releases/cf"))
+    for release in yaml.safe_load((REPO / "deployments/cf.yml").read_text())["releases"]:  # nats, router, dea …
+        director.cli("upload-release", str(REPO / "releases" / release["name"]))
 
     deploying = time.monotonic()
     director.cli("deploy", "-n", str(REPO / "deployments/cf.yml"))

@@ -3,7 +3,7 @@ real release templates with the properties of the shipped manifests (deployments
 deployments/nats.yml); each component's credentials are read from its own rendered config
 file, which is what an attacker who reads that file holds.
 
-- A component's credentials reach only its own subjects (the table in releases/cf/README.md):
+- A component's credentials reach only its own subjects (the table in releases/cf_platform/README.md):
   a DEA cannot start, stage or stop apps nor read the health manager's, the router's or the
   cloud controller's messages; a router cannot register routes; replies reach only the
   component that asked.
@@ -104,14 +104,14 @@ def nats_cluster(properties: dict[str, Any], addresses: list[str], http_port: in
 
 def component_credentials(properties: dict[str, dict[str, Any]], link: dict) -> dict[str, tuple[str | None, str | None]]:
     """Each CF component's NATS user and password as its rendered config file holds them."""
-    cc_job = release_job("cf", "cloud_controller", properties["cloud_controller"])
+    cc_job = release_job("cloud_controller", "cloud_controller", properties["cloud_controller"])
     cc_link = link_from_provider(cc_job.spec, properties["cloud_controller"], "cloud_controller",
                                  [{"name": "cloud_controller", "id": "cc-0", "index": 0, "address": "127.3.0.5"}])
     links = {"router": {"nats": link}, "dea": {"nats": link}, "cloud_controller": {"nats": link},
              "health_manager": {"nats": link, "cloud_controller": cc_link}}
     credentials = {}
     for index, name in enumerate(COMPONENTS):
-        files = render(release_job("cf", name, properties[name]), instance(name, 0, f"127.3.0.{20 + index}"),
+        files = render(release_job(name, name, properties[name]), instance(name, 0, f"127.3.0.{20 + index}"),
                        links[name])
         nats = json.loads(files[CONFIG_FILES[name]])["nats"]
         credentials[name] = (nats["user"], nats["password"])

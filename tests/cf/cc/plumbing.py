@@ -1,5 +1,5 @@
 """Real processes for the cloud controller's tests: nats-server, the CC itself, and a
-small DEA stand-in on NATS that follows releases/cf/README.md's contract (it answers
+small DEA stand-in on NATS that follows releases/cf_platform/README.md's contract (it answers
 dea.discover, stages by fetching bits over HTTP and PUTting a droplet, records
 dea.<id>.start and dea.stop, and answers dea.find.droplet for the instances it "runs").
 
@@ -37,7 +37,7 @@ import nats
 from tests.harness import free_port
 REPO = Path(__file__).resolve().parents[3]
 NATS_SERVER = Path(sys.executable).parent / "nats-server"
-SRC = REPO / "releases" / "cf" / "src"
+SRC = REPO / "releases" / "cf_platform" / "src"
 
 
 

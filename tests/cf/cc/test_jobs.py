@@ -15,13 +15,13 @@ from cf_platform.cloud_controller.config import parse_config as parse_cc
 from cf_platform.health_manager.config import parse_config as parse_hm
 
 REPO = Path(__file__).resolve().parents[3]
-JOBS = REPO / "releases" / "cf" / "jobs"
+RELEASES = REPO / "releases"  # one release per component: releases/<job>/jobs/<job>
 CC_PROPS = {"cc": {"domain": "bosh-py.local", "admin_password": "p'w\"<x>", "token_secret": "s3cret",
                    "internal_api": {"user": "internal", "password": "in\\ternal"}}}
 
 
 def job(name: str, props: dict) -> JobForRender:
-    d = JOBS / name
+    d = RELEASES / name / "jobs" / name
     spec = yaml.safe_load((d / "spec").read_text())
     return JobForRender(name, spec, (d / "monit").read_text(),
                         {src: (d / "templates" / src).read_text() for src in spec["templates"]}, props)

@@ -29,7 +29,7 @@ import nats
 from tests.harness import TEST_NET, wait_until
 
 REPO = Path(__file__).resolve().parents[3]
-BUILDPACKS = REPO / "releases" / "cf" / "src" / "buildpacks"
+BUILDPACKS = REPO / "releases" / "dea" / "src" / "buildpacks"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 DEA_TEST_SUBNET = f"10.246.{TEST_NET}"      # one /30 per DEA network namespace of a test run
 
@@ -389,7 +389,7 @@ class DeaProcess:
 
     def start(self) -> "DeaProcess":
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8",
-               "PYTHONPATH": str(REPO / "releases" / "cf" / "src")}
+               "PYTHONPATH": str(REPO / "releases" / "cf_platform" / "src")}
         with open(self.log_path, "ab") as log:
             # nsenter joins only the network namespace (``ip netns exec`` would remount /sys
             # and hide the cgroup hierarchies) and execs the DEA: the PID is the DEA's.

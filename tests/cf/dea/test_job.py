@@ -1,4 +1,4 @@
-"""The dea job and buildpacks package of releases/cf: the spec validates, the template
+"""The dea job and buildpacks package of releases/dea: the spec validates, the template
 renders (through bosh-py's renderer, with a `nats` link) into a config the DEA loads, the
 monit file runs the module, and the packaging script installs runnable buildpacks."""
 
@@ -17,8 +17,8 @@ from cf_platform.dea.config import DeaConfig
 
 from .helpers import REPO
 
-CF = REPO / "releases" / "cf"
-JOB = CF / "jobs" / "dea"
+DEA = REPO / "releases" / "dea"
+JOB = DEA / "jobs" / "dea"
 NATS_JOB = REPO / "releases" / "nats" / "jobs" / "nats"
 
 
@@ -75,13 +75,13 @@ def test_nats_without_auth():
 
 def test_buildpacks_packaging_installs_runnable_scripts(tmp_path):
     compile_dir, install = tmp_path / "compile", tmp_path / "install"
-    shutil.copytree(CF / "src" / "buildpacks", compile_dir / "buildpacks")
+    shutil.copytree(DEA / "src" / "buildpacks", compile_dir / "buildpacks")
     install.mkdir()
-    done = subprocess.run(["bash", str(CF / "packages" / "buildpacks" / "packaging")], cwd=compile_dir,
+    done = subprocess.run(["bash", str(DEA / "packages" / "buildpacks" / "packaging")], cwd=compile_dir,
                           env={"BOSH_INSTALL_TARGET": str(install), "PATH": "/usr/bin:/bin"},
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     for name in ("python", "staticfile"):
         assert (install / name / "bin" / "detect").stat().st_mode & 0o111
-    spec = yaml.safe_load((CF / "packages" / "buildpacks" / "spec").read_text())
+    spec = yaml.safe_load((DEA / "packages" / "buildpacks" / "spec").read_text())
     assert spec["name"] == "buildpacks" and spec["files"] == ["buildpacks/**/*"]

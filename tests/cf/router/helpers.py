@@ -242,7 +242,7 @@ def start_router(nats: Nats, nginx_binary: str, **overrides: Any) -> RouterProce
         "prune_interval": 0.5, **overrides,
     }
     (workdir / "router.json").write_text(json.dumps(config))
-    env = {**os.environ, "PYTHONPATH": str(REPO / "releases" / "cf" / "src")}
+    env = {**os.environ, "PYTHONPATH": str(REPO / "releases" / "cf_platform" / "src")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "cf_platform.router", "--config", str(workdir / "router.json")],
         stdin=subprocess.DEVNULL, stdout=open(workdir / "router.stdout.log", "wb"),

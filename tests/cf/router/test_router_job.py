@@ -1,4 +1,4 @@
-"""The router job of releases/cf: its templates render a configuration the router accepts,
+"""The router job of releases/router: its templates render a configuration the router accepts,
 from the nats link or from properties, and its monit file starts the control plane."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from cf_platform.router.config import parse_config
 
 from .helpers import REPO
 
-CF = REPO / "releases" / "cf"
+ROUTER = REPO / "releases" / "router"
 NATS = REPO / "releases" / "nats"
 
 
@@ -30,7 +30,7 @@ def _render(props: dict, links: dict | None = None) -> tuple[dict, dict]:
 
 def _router_job():
     """Reading the release is part of what is tested: an error fails the test, never skips it."""
-    return read_release_dir(CF).jobs["router"]
+    return read_release_dir(ROUTER).jobs["router"]
 
 
 def test_renders_from_the_nats_link():

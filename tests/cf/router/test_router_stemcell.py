@@ -28,8 +28,9 @@ from tests.harness import STEMCELL_CACHE
 from .helpers import (REPO, free_port, pid_alive, start_backend, stop_pid, wait_for_port,
                       wait_until)
 
-CF = REPO / "releases" / "cf"
-NGINX_BLOBS = CF / "blobs" / "nginx"
+ROUTER = REPO / "releases" / "router"
+CF_PLATFORM = REPO / "releases" / "cf_platform"
+NGINX_BLOBS = ROUTER / "blobs" / "nginx"
 
 
 def _ensure_rootfs() -> Path:
@@ -86,7 +87,7 @@ def _install_packages(root: Path) -> None:
     (compile_dir / "nginx").mkdir(parents=True)
     for deb in NGINX_BLOBS.glob("*.deb"):
         shutil.copy(deb, compile_dir / "nginx" / deb.name)
-    shutil.copy(CF / "packages/nginx/packaging", compile_dir / "packaging")
+    shutil.copy(ROUTER / "packages/nginx/packaging", compile_dir / "packaging")
     (root / "var/vcap/packages/nginx").mkdir(parents=True)
     built = _chroot(root, "set -e; cd /var/vcap/data/compile/nginx; bash ./packaging",
                     {"BOSH_COMPILE_TARGET": "/var/vcap/data/compile/nginx",
@@ -96,14 +97,14 @@ def _install_packages(root: Path) -> None:
     # cf-platform: what the lead's package installs (cf_platform + nats-py under lib/).
     lib = root / "var/vcap/packages/cf-platform/lib"
     lib.mkdir(parents=True)
-    shutil.copytree(CF / "src/cf_platform", lib / "cf_platform",
+    shutil.copytree(CF_PLATFORM / "src/cf_platform", lib / "cf_platform",
                     ignore=shutil.ignore_patterns("__pycache__"))
     import nats
     shutil.copytree(Path(nats.__file__).parent, lib / "nats", ignore=shutil.ignore_patterns("__pycache__"))
 
 
 def _render_job(root: Path, props: dict) -> tuple[list[str], dict[str, str]]:
-    job = read_release_dir(CF).jobs["router"]
+    job = read_release_dir(ROUTER).jobs["router"]
     templates = {src: (job.directory / "templates" / src).read_text() for src in job.spec.templates}
     spec = {"deployment": "cf", "name": "router", "id": "stemcell-router", "index": 0, "az": "z1",
             "bootstrap": True, "networks": {"default": {"ip": "127.0.0.1", "default": ["gateway"]}}}
