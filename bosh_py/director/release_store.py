@@ -60,12 +60,15 @@ def validate_properties(plan: DeploymentPlan, archives: dict[JobKey, JobArchive]
 InstanceToRender = tuple[GroupPlan, dict, dict[str, dict]]  # (group, apply spec, consumed links)
 
 
-async def render_instances(archives: dict[JobKey, JobArchive],
-                           wanted: list[InstanceToRender]) -> dict[tuple[str, int], RenderedInstance]:
+async def render_instances(archives: dict[JobKey, JobArchive], wanted: list[InstanceToRender],
+                           release_versions: dict[str, str] | None = None,
+                           ) -> dict[tuple[str, int], RenderedInstance]:
     """Render (group, instance spec, links) for every instance of a deploy in one worker
     process, off the event loop and bounded in time and memory (``isolated_render``);
     the first failure becomes a PlanError naming the instance, job and template."""
-    jobs_by_group = {group.name: [JobForRender.from_archive(archives[(job.release, job.name)], job.properties)
+    versions = release_versions or {}  # release name -> version, for spec.release
+    jobs_by_group = {group.name: [JobForRender.from_archive(archives[(job.release, job.name)], job.properties,
+                                                            {"name": job.release, "version": versions.get(job.release)})
                                   for job in group.jobs] for group, _, _ in wanted}
     requests = [RenderRequest(jobs_by_group[group.name], spec, links) for group, spec, links in wanted]
     results = await render_isolated(requests)

@@ -12,6 +12,7 @@ A template over a limit becomes a RenderError naming the job, the template and t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import pickle
 import signal
@@ -118,6 +119,9 @@ async def render_isolated(requests: list[RenderRequest], limits: RenderLimits = 
         except (BrokenPipeError, ConnectionResetError):
             pass  # the worker died before reading; _read_results reports how
         results = await _read_results(worker, len(requests), limits)
+        if len(results) == len(requests):  # let it end the Ruby renderers it started
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(process.wait(), KILL_GRACE)
     finally:
         await worker.kill()
         await stderr_reader

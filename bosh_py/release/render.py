@@ -1,4 +1,4 @@
-"""Rendering an instance's job templates on the director (Jinja2, strict).
+"""Rendering an instance's job templates on the director (Jinja2, strict; ERB for ``.erb``).
 
 What a template sees (documented for release authors):
 
@@ -9,8 +9,8 @@ What a template sees (documented for release authors):
   tuple of values for several names) and empty otherwise, so both forms work:
   ``{% if if_p("a") %}`` and ``{% for user, pass in if_p("u", "p") %}...{% else %}...{% endfor %}``.
   ``has_p("a", ...)`` is the plain boolean.
-- ``spec``: name, id, index, address, ip, az, deployment, bootstrap, networks, job.name
-  (and any other apply-spec key), with attribute access.
+- ``spec``: name, id, index, address, ip, az, deployment, bootstrap, networks, job.name,
+  release.name/version, persistent_disk (and any other apply-spec key), with attribute access.
 - ``link("name")``: ``.instances`` (each: name, id, index, az, address, bootstrap),
   ``.p("prop"[, default])`` and ``.if_p(...)`` over the provider's shared properties,
   ``.address`` (the first instance's, unless the director gave one), ``.name``.
@@ -22,6 +22,11 @@ The director renders them in a separate process (``isolated_render``): a templat
 10 s and use 256 MiB; past that the deploy fails naming the job and the template. Every template of every job is rendered before
 any error is raised, so one RenderError lists all problems (job, template, line, message).
 The ``monit`` file is rendered too and must be YAML of the documented shape.
+
+A template whose source name ends in ``.erb`` (and a ``monit`` file holding ``<%``) is
+rendered by Ruby's ERB with bosh-template's helpers instead, in an isolated Ruby process
+per job (``bosh_py.release.erb``), under the same time and memory limits; its errors read
+the same way (job, template, line). docs/templates.md describes both for release authors.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import yaml
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .digest import sha256_bytes
+from .erb import ErbOutcome, ErbRenderers, is_erb
 from .errors import RenderError
 from .models import JobSpec
 from .properties import MISSING, as_job_spec, effective_properties, link_properties, lookup
@@ -156,14 +162,18 @@ class JobForRender:
     monit: str
     templates: dict[str, str]  # template src (as in spec.templates) -> template text
     properties: dict[str, Any] = field(default_factory=dict)
+    release: dict[str, Any] = field(default_factory=dict)  # {"name", "version"}: spec.release
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "spec", as_job_spec(self.spec))
         object.__setattr__(self, "properties", dict(self.properties or {}))
+        object.__setattr__(self, "release", dict(self.release or {}))
 
     @classmethod
-    def from_archive(cls, archive: JobArchive, properties: Mapping[str, Any] | None = None) -> "JobForRender":
-        return cls(archive.name, archive.spec, archive.monit, dict(archive.templates), dict(properties or {}))
+    def from_archive(cls, archive: JobArchive, properties: Mapping[str, Any] | None = None,
+                     release: Mapping[str, Any] | None = None) -> "JobForRender":
+        return cls(archive.name, archive.spec, archive.monit, dict(archive.templates), dict(properties or {}),
+                   dict(release or {}))
 
 
 @dataclass(frozen=True)
@@ -200,7 +210,14 @@ def instance_spec_view(instance_spec: Mapping[str, Any]) -> AttrDict:
     view["address"] = instance_spec.get("address") or ip
     view["bootstrap"] = bool(instance_spec.get("bootstrap", False))
     view["job"] = instance_spec.get("job") or {"name": instance_spec.get("name")}
+    view.setdefault("persistent_disk", 0)
     return _attrs(view)
+
+
+def _job_spec_view(spec_view: AttrDict, job: JobForRender) -> AttrDict:
+    """``spec`` as one job sees it: ``spec.release`` is that job's release."""
+    release = {"name": job.release.get("name"), "version": job.release.get("version")}
+    return AttrDict({**spec_view, "release": AttrDict(release)})
 
 
 def _line_of(exc: BaseException, template_name: str) -> int | None:
@@ -219,6 +236,10 @@ _PROCESS_KEYS = {"name": str, "executable": str, "args": list, "env": dict, "wor
 
 def _check_monit(text: str) -> str | None:
     """None if the rendered monit file has the documented shape, else what is wrong."""
+    from bosh_py.agent.monit_classic import is_classic  # the agent's own parser: one truth
+    from bosh_py.agent.monitfile import monit_problem
+    if is_classic(text):
+        return monit_problem(text)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -298,7 +319,7 @@ class TemplateTimedOut(TemplateLimitExceeded):
     """The template ran past its time limit (raised by the worker's alarm)."""
 
 
-TemplateGuard = Callable[[str], ContextManager[None]]
+TemplateGuard = Callable[[str, bool], ContextManager[None]]  # (where, timed by the guard itself)
 
 
 def render_instance_jobs(jobs: list[JobForRender], instance_spec: Mapping[str, Any],
@@ -310,8 +331,9 @@ def render_instance_jobs(jobs: list[JobForRender], instance_spec: Mapping[str, A
     network). ``links`` maps job name -> consumed link name -> link data as built by
     ``link_from_provider`` (instances, properties, optional address).
 
-    This runs in the caller's process with no time or memory bound; the director renders
-    through ``bosh_py.release.isolated_render`` instead.
+    Jinja2 templates render in the caller's process with no time or memory bound (ERB ones
+    in their isolated Ruby processes, bounded); the director renders through
+    ``bosh_py.release.isolated_render`` instead.
     """
     return package_rendered(render_job_files(jobs, instance_spec, links))
 
@@ -319,13 +341,18 @@ def render_instance_jobs(jobs: list[JobForRender], instance_spec: Mapping[str, A
 def render_job_files(jobs: list[JobForRender], instance_spec: Mapping[str, Any],
                      links: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None,
                      guard: TemplateGuard | None = None,
-                     compiler: TemplateCompiler | None = None) -> dict[str, dict[str, str]]:
+                     compiler: TemplateCompiler | None = None,
+                     erb: ErbRenderers | None = None) -> dict[str, dict[str, str]]:
     """Job name -> {destination path: rendered text}; raises RenderError listing every problem.
 
-    Each template renders inside ``guard("job 'x' template 'y'")`` when given: how a
-    supervising process bounds and names the template running. A ``compiler``
-    shared between calls compiles each template once for all instances.
+    Each template renders inside ``guard("job 'x' template 'y'", timed)`` when given: how a
+    supervising process bounds and names the template running (``timed`` is False for
+    ERB, which ``erb`` times itself). A ``compiler`` shared between calls compiles each
+    template once for all instances; ``erb`` likewise keeps the Ruby processes.
     """
+    if erb is None:
+        with ErbRenderers() as own:
+            return render_job_files(jobs, instance_spec, links, guard, compiler, own)
     links = links or {}
     spec_view = instance_spec_view(instance_spec)
     compiler = compiler or TemplateCompiler()
@@ -341,7 +368,10 @@ def render_job_files(jobs: list[JobForRender], instance_spec: Mapping[str, Any],
         if not is_safe_name(job.name):
             errors.append(f"job '{job.name}': not a valid job name")
             continue
-        props = _Properties(effective_properties(job.spec, job.properties), "Can't find property '{}'")
+        tree = effective_properties(job.spec, job.properties)
+        props = _Properties(tree, "Can't find property '{}'")
+        job_spec_view = _job_spec_view(spec_view, job)
+        job_link_data = dict(links.get(job.name) or {})
         job_links = {name: Link(name, data) for name, data in (links.get(job.name) or {}).items()}
 
         def link(name: str, _links: dict[str, Link] = job_links) -> Link:
@@ -352,7 +382,7 @@ def render_job_files(jobs: list[JobForRender], instance_spec: Mapping[str, Any],
         def if_link(name: str, _links: dict[str, Link] = job_links) -> list[Link]:
             return [_links[name]] if name in _links else []
 
-        context = {"p": props.p, "if_p": props.if_p, "has_p": props.has_p, "spec": spec_view,
+        context = {"p": props.p, "if_p": props.if_p, "has_p": props.has_p, "spec": job_spec_view,
                    "link": link, "if_link": if_link}
         out: dict[str, str] = {}
         items = [(src, dest, job.templates.get(src)) for src, dest in sorted(job.spec.templates.items())]
@@ -365,20 +395,31 @@ def render_job_files(jobs: list[JobForRender], instance_spec: Mapping[str, Any],
             if text is None:
                 errors.append(f"{where}: template source is missing from the job")
                 continue
-            template_name = TemplateCompiler.name_for(
-                f"{job.name}/templates/{src}" if src != "monit" else f"{job.name}/monit", text)
-            try:
-                with guard(where) if guard is not None else contextlib.nullcontext():
-                    result = compiler.load(template_name, text).render(context)
-            except (TemplateLimitExceeded, MemoryError) as exc:
-                line = _line_of(exc, template_name)
-                kind = TemplateOutOfMemory if isinstance(exc, MemoryError) else type(exc)
-                raise kind(f"{where}{f' line {line}' if line else ''}") from None
-            except Exception as exc:  # noqa: BLE001 - every failure becomes a RenderError line
-                line = _line_of(exc, template_name)
-                message = exc.message if isinstance(exc, jinja2.TemplateError) and exc.message else str(exc)
-                errors.append(f"{where}{f' line {line}' if line else ''}: {message}")
-                continue
+            if is_erb(src) or (src == "monit" and "<%" in text):
+                with guard(where, False) if guard is not None else contextlib.nullcontext():
+                    outcome = erb.render(f"{job.release.get('name') or ''}/{job.name}", {
+                        "source": text, "template": src, "properties": tree, "spec": job_spec_view,
+                        "links": job_link_data})
+                problem = _erb_problem(outcome, where, erb, raise_limits=guard is not None)
+                if problem:
+                    errors.append(problem)
+                    continue
+                result = outcome.text or ""
+            else:
+                template_name = TemplateCompiler.name_for(
+                    f"{job.name}/templates/{src}" if src != "monit" else f"{job.name}/monit", text)
+                try:
+                    with guard(where, True) if guard is not None else contextlib.nullcontext():
+                        result = compiler.load(template_name, text).render(context)
+                except (TemplateLimitExceeded, MemoryError) as exc:
+                    line = _line_of(exc, template_name)
+                    kind = TemplateOutOfMemory if isinstance(exc, MemoryError) else type(exc)
+                    raise kind(f"{where}{f' line {line}' if line else ''}") from None
+                except Exception as exc:  # noqa: BLE001 - every failure becomes a RenderError line
+                    line = _line_of(exc, template_name)
+                    message = exc.message if isinstance(exc, jinja2.TemplateError) and exc.message else str(exc)
+                    errors.append(f"{where}{f' line {line}' if line else ''}: {message}")
+                    continue
             if src == "monit":
                 problem = _check_monit(result)
                 if problem:
@@ -392,6 +433,22 @@ def render_job_files(jobs: list[JobForRender], instance_spec: Mapping[str, Any],
         message = head if len(errors) == 1 else head + "\n" + "\n".join(f"- {e}" for e in errors)
         raise RenderError(message, errors)
     return rendered
+
+
+def _erb_problem(outcome: ErbOutcome, where: str, erb: ErbRenderers, raise_limits: bool) -> str | None:
+    """The error line for an ERB outcome (None when it rendered). A limit is raised as
+    TemplateLimitExceeded when a supervising worker renders (it stops there, as for
+    Jinja2), and is an ordinary error line otherwise."""
+    at = f"{where}{f' line {outcome.line}' if outcome.line else ''}"
+    if outcome.limit:
+        if raise_limits:
+            raise (TemplateOutOfMemory if outcome.limit == "memory" else TemplateTimedOut)(at)
+        if outcome.limit == "memory":
+            return f"{at}: rendering used more than {erb.memory_mib} MiB"
+        return f"{at}: rendering took longer than {erb.seconds:g} s"
+    if outcome.error is not None:
+        return f"{at}: {outcome.error}"
+    return None
 
 
 def package_rendered(rendered: Mapping[str, Mapping[str, str]]) -> RenderedInstance:

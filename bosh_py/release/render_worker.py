@@ -13,7 +13,9 @@ template code could have touched):
     {"limit": "time" | "memory", "instance": i, "where": "... line 3"}  then the process exits
 
 A template's time limit is an alarm raised inside it (so the error has its line); the
-director kills this process if even that does not stop it.
+director kills this process if even that does not stop it. ERB templates render in Ruby
+processes this one starts (``bosh_py.release.erb``), with the same time and memory
+limits, timed by ``ErbRenderers`` rather than this process's alarm.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Iterator, TextIO
 
+from .erb import ErbRenderers
 from .errors import RenderError
 from .render import (JobForRender, TemplateCompiler, TemplateLimitExceeded, TemplateOutOfMemory,
                      TemplateTimedOut, render_job_files)
@@ -58,9 +61,14 @@ def _address_space_in_use() -> int:
 
 
 def apply_limits(memory_bytes: int, cpu_seconds: int) -> None:
-    """Cap this process: ``memory_bytes`` more address space than it has now, and CPU time."""
+    """Cap this process: ``memory_bytes`` more address space than it has now, and CPU time.
+
+    The address-space cap is the soft limit only, so the Ruby renderers this process starts
+    for ERB can set their own (their own size plus ``memory_bytes``): a template cannot
+    call setrlimit from the sandbox, and the director runs as root, whom a hard limit
+    does not bind anyway."""
     limit = _address_space_in_use() + memory_bytes
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 5))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
@@ -77,16 +85,21 @@ def _time_is_up(_signum: int, _frame: Any) -> None:
 def serve(source: BinaryIO, out: TextIO) -> int:
     work: WorkerInput = pickle.load(source)  # written by the director itself, never by a release
     apply_limits(work.memory_bytes, work.cpu_seconds)
+    with ErbRenderers(work.seconds, work.memory_bytes, work.cpu_seconds) as erb:
+        return _render_all(work, erb, out)
+
+
+def _render_all(work: WorkerInput, erb: ErbRenderers, out: TextIO) -> int:
     signal.signal(signal.SIGALRM, _time_is_up)
     compiler = TemplateCompiler()  # one for all instances: each template compiles once
     for index, request in enumerate(work.requests):
         current = {"where": f"instance {index}"}
 
         @contextlib.contextmanager
-        def bounded(where: str, _index: int = index) -> Iterator[None]:
+        def bounded(where: str, timed: bool, _index: int = index) -> Iterator[None]:
             current["where"] = where
             _emit(out, {"started": _index, "where": where})
-            signal.setitimer(signal.ITIMER_REAL, work.seconds)
+            signal.setitimer(signal.ITIMER_REAL, work.seconds if timed else 0)
             try:
                 yield
             finally:
@@ -94,7 +107,7 @@ def serve(source: BinaryIO, out: TextIO) -> int:
 
         try:
             try:
-                files = render_job_files(request.jobs, request.instance_spec, request.links, bounded, compiler)
+                files = render_job_files(request.jobs, request.instance_spec, request.links, bounded, compiler, erb)
             except RenderError as error:
                 _emit(out, {"rendered": index, "errors": error.errors, "message": str(error)})
             else:
