@@ -28,6 +28,7 @@ from bosh_py.agent.settings import Settings
 from bosh_py.agent.state import AgentState
 from bosh_py.agent.supervisor import ProcessExit, Supervisor
 from bosh_py.agent.tasks import TaskManager, exception_reply
+from bosh_py.agent.vcap_user import ensure_vcap_user
 from bosh_py.agent.vitals import VitalsSampler
 from bosh_py.errors import BoshPyError
 
@@ -49,6 +50,7 @@ class Agent:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         self.paths.ensure_layout()
+        ensure_vcap_user(self.paths.root, self.log)
         settings = Settings.load(self.settings_path)
         self.ctx = ActionContext(
             paths=self.paths, settings_path=self.settings_path, settings=settings,

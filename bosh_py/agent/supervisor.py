@@ -15,6 +15,11 @@ starting duplicates. A process is recognised by its PID file, being a session le
 the ``BOSH_PY_PROCESS=<job>/<name>@<definition hash>`` variable the agent put in its
 environment (command lines change when wrapper scripts exec the real program). A
 leftover whose definition changed is stopped and started anew.
+
+Classic monit checks (``check process ... with pidfile``) are supervised by
+``monit_process.MonitRunner`` instead: the pidfile is the truth, start/stop programs are
+run, ``depends on`` orders starts (a check starts once its dependencies have a live
+process) and stops (dependents first).
 """
 
 from __future__ import annotations
@@ -25,51 +30,26 @@ import logging
 import os
 import signal
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from bosh_py.agent.commands import base_env
-from bosh_py.agent.monitfile import ProcessSpec, load_job_processes
+from bosh_py.agent.monit_classic import MonitCheck
+from bosh_py.agent.monit_process import MonitRunner
+from bosh_py.agent.process_state import Backoff, ProcessExit, ProcessStatus, RestartingProcess
+from bosh_py.agent.monitfile import ProcessSpec, Supervised, load_job_processes
 from bosh_py.agent.paths import Paths
-from bosh_py.agent.procfs import (pid_alive, process_age, process_environ_value,
-                                  process_session)
+from bosh_py.agent.procfs import (
+    pid_alive,
+    process_age,
+    process_environ_value,
+    process_session,
+)
 
 IDENTITY_VAR = "BOSH_PY_PROCESS"
 
 
-@dataclass
-class ProcessExit:
-    """An unexpected exit, for alerts."""
-    job: str
-    name: str
-    pid: int
-    returncode: int | None
-    restart_in: float
-    crashes: int
-
-
-@dataclass
-class ProcessStatus:
-    job: str
-    name: str
-    state: str
-    pid: int | None
-    uptime: float
-    crashes: int
-
-
-@dataclass
-class Backoff:
-    initial: float = 1.0
-    maximum: float = 60.0
-    reset_after: float = 30.0  # a run this long forgives earlier crashes
-
-    def delay(self, consecutive: int) -> float:
-        return min(self.maximum, self.initial * (2 ** max(0, consecutive - 1)))
-
-
-class ProcessRunner:
+class ProcessRunner(RestartingProcess):
     def __init__(self, spec: ProcessSpec, job_target: str, paths: Paths,
                  on_exit: Callable[[ProcessExit], None], log: logging.Logger,
                  backoff: Backoff, running_after: float, stable_after: float):
@@ -104,17 +84,6 @@ class ProcessRunner:
     def pid_file(self) -> Path:
         return self.paths.sys_run / self.spec.job / f"{self.spec.name}.pid"
 
-    @property
-    def state(self) -> str:
-        if self._stopping or self._task is None or self._task.done():
-            return "stopped"
-        if self.pid is None:
-            return "failing" if self._last_crash is not None else "starting"
-        up = time.monotonic() - self.started_at
-        if self._last_crash is not None and up < self._stable_after:
-            return "failing"
-        return "starting" if up < self._running_after else "running"
-
     def status(self) -> ProcessStatus:
         up = time.monotonic() - self.started_at if self.pid else 0.0
         return ProcessStatus(self.spec.job, self.spec.name, self.state, self.pid, up, self.crashes)
@@ -136,7 +105,7 @@ class ProcessRunner:
             _killpg(pid, signal.SIGTERM)
         try:
             await asyncio.wait_for(asyncio.shield(self._task), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             if self.pid is not None:
                 self._log.warning("%s did not stop within %gs, killing", self.spec.key, timeout)
                 _killpg(self.pid, signal.SIGKILL)
@@ -173,7 +142,7 @@ class ProcessRunner:
                 self._log.exception("exit callback failed")
             try:
                 await asyncio.wait_for(self._stop_event.wait(), delay)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _spawn_and_wait(self) -> int | None:
@@ -209,7 +178,7 @@ class ProcessRunner:
         while pid_alive(pid):
             try:
                 await asyncio.wait_for(self._stop_event.wait(), 0.5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             while pid_alive(pid):  # stopping: stop() signalled it
                 await asyncio.sleep(0.05)
@@ -236,39 +205,67 @@ class Supervisor:
     def _job_target(self, job: str) -> str:
         return os.path.realpath(self.paths.jobs / job)
 
+    def _runner(self, spec: Supervised, target: str) -> ProcessRunner | MonitRunner:
+        if isinstance(spec, MonitCheck):
+            return MonitRunner(spec, target, self.paths, self._on_exit, self._log, self._backoff,
+                               self._running_after, self._stable_after)
+        return ProcessRunner(spec, target, self.paths, self._on_exit, self._log,
+                             self._backoff, self._running_after, self._stable_after)
+
     async def start(self) -> None:
         specs = load_job_processes(self.paths.jobs)
         wanted = {s.key: (s, self._job_target(s.job)) for s in specs}
+        for key, (spec, target) in wanted.items():  # a missing user fails before any change
+            if isinstance(spec, MonitCheck) and key not in self._runners:
+                self._runner(spec, target).check_users()
         stale = [k for k, r in self._runners.items()
                  if k not in wanted or (r.spec, r.job_target) != wanted[k] or r.state == "stopped"]
-        await asyncio.gather(*(self._runners.pop(k).stop(30.0) for k in stale))
+        await _stop_in_order([self._runners.pop(k) for k in stale], 30.0)
+        fresh: list[tuple[ProcessRunner | MonitRunner, int | None]] = []
         for key, (spec, target) in wanted.items():
             if key in self._runners:
                 continue
-            runner = ProcessRunner(spec, target, self.paths, self._on_exit, self._log,
-                                   self._backoff, self._running_after, self._stable_after)
+            runner = self._runner(spec, target)
             self._runners[key] = runner
-            pid, same = self._leftover(runner)
-            if pid is not None and not same:
-                self._log.info("stopping outdated %s (pid %d) left by a previous agent", key, pid)
-                await _terminate_foreign(pid, 30.0)
-                pid = None
+            pid = None
+            if isinstance(runner, ProcessRunner):
+                pid, same = self._leftover(runner)
+                if pid is not None and not same:
+                    self._log.info("stopping outdated %s (pid %d) left by a previous agent", key, pid)
+                    await _terminate_foreign(pid, 30.0)
+                    pid = None
+            fresh.append((runner, pid))
+        checks = {r.spec.name: r for r in self._runners.values() if isinstance(r, MonitRunner)}
+        for r in checks.values():
+            r.deps = [checks[d] for d in r.spec.depends_on]
+            r.dependents = []
+        for r in checks.values():
+            for dep in r.deps:
+                dep.dependents.append(r)
+        for runner, pid in fresh:
             runner.start(adopt_pid=pid)
         self.active = True
 
     async def stop(self, timeout: float = 30.0) -> None:
         self.active = False
         runners, self._runners = list(self._runners.values()), {}
-        await asyncio.gather(*(r.stop(timeout) for r in runners))
+        await _stop_in_order(runners, timeout)
         # Processes of a previous agent that were never adopted (e.g. the agent restarted
         # while jobs were meant to be stopped): stop them too.
+        probes: list[ProcessRunner | MonitRunner] = []
         for spec in _safe_specs(self.paths.jobs):
-            probe = ProcessRunner(spec, "", self.paths, self._on_exit, self._log,
-                                  self._backoff, self._running_after, self._stable_after)
+            probe = self._runner(spec, "")
+            if isinstance(probe, MonitRunner):
+                probes.append(probe)
+                continue
             pid, _ = self._leftover(probe)
             if pid is not None:
                 await _terminate_foreign(pid, timeout)
                 probe.pid_file.unlink(missing_ok=True)
+        by_name = {p.spec.name: p for p in probes if isinstance(p, MonitRunner)}
+        for p in by_name.values():
+            p.deps = [by_name[d] for d in p.spec.depends_on if d in by_name]
+        await _stop_in_order(probes, timeout)
 
     def _leftover(self, runner: ProcessRunner) -> tuple[int | None, bool]:
         """``(pid, same_definition)`` for a process a previous agent started for this
@@ -298,7 +295,20 @@ class Supervisor:
         return "running"
 
 
-def _safe_specs(jobs_dir: Path) -> list[ProcessSpec]:
+async def _stop_in_order(runners: list, timeout: float) -> None:
+    """Stop ``runners``: dependents before what they depend on (``depends on``), the rest
+    at once."""
+    def depth(r, trail=()) -> int:
+        deps = [d for d in getattr(r, "deps", []) if d in runners and d not in trail]
+        return 1 + max((depth(d, (*trail, r)) for d in deps), default=-1)
+    levels: dict[int, list] = {}
+    for r in runners:
+        levels.setdefault(depth(r), []).append(r)
+    for level in sorted(levels, reverse=True):
+        await asyncio.gather(*(r.stop(timeout) for r in levels[level]))
+
+
+def _safe_specs(jobs_dir: Path) -> list[Supervised]:
     try:
         return load_job_processes(jobs_dir)
     except Exception:

@@ -98,14 +98,25 @@ class VitalsSampler:
         }
 
     def processes(self, statuses: list[ProcessStatus]) -> list[dict[str, Any]]:
-        """Per supervised process, summing its whole session (wrapper scripts' children)."""
+        """Per supervised process, summing its whole session (wrapper scripts' children);
+        a classic monit process that leads no session (a ctl script backgrounded it)
+        counts alone."""
         by_session: dict[int, tuple[int, int]] = {}
         pids = {s.pid for s in statuses if s.pid}
         if pids:
+            leaders: set[int] = set()
+            own: dict[int, tuple[int, int]] = {}
             for st in all_stats():
+                if st.pid in pids:
+                    own[st.pid] = (st.cpu_ticks, st.rss_kb)
+                    if st.session == st.pid:
+                        leaders.add(st.pid)
                 if st.session in pids:
                     ticks, rss = by_session.get(st.session, (0, 0))
                     by_session[st.session] = (ticks + st.cpu_ticks, rss + st.rss_kb)
+            for pid, usage in own.items():
+                if pid not in leaders:
+                    by_session[pid] = usage
         mem_total = _meminfo().get("MemTotal", 0)
         now = time.monotonic()
         seen: dict[int, tuple[int, float]] = {}

@@ -42,8 +42,8 @@ def test_bundle_runs_on_the_system_python(tmp_path, nats_server, blobstore):
     agent = AgentProcess(root, "bundled", nats_server, blobstore,
                          command=[str(SYSTEM_PYTHON), "-I", "-S", str(bundle)])
     jobs_id, jobs_sha = blobstore.put_bytes(make_tgz({
-        "ticker/monit": (f"processes:\n- name: tick\n  executable: /bin/bash\n"
-                         f"  args: ['-c', 'while true; do echo tick; sleep 0.2; done']\n"),
+        "ticker/monit": ("processes:\n- name: tick\n  executable: /bin/bash\n"
+                         "  args: ['-c', 'while true; do echo tick; sleep 0.2; done']\n"),
     }))
     spec = {"deployment": "d", "name": "ticker", "id": "i-1", "index": 0,
             "job": {"name": "ticker", "templates": [{"name": "ticker", "version": "1"}]},

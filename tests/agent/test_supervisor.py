@@ -73,7 +73,7 @@ def test_states_backoff_and_stop_escalation(tmp_path):
 
 def test_a_new_supervisor_adopts_running_processes(tmp_path):
     exits: list[ProcessExit] = []
-    install_args = f"""processes:
+    install_args = """processes:
 - name: sleeper
   executable: /bin/sh
   args: ["-c", "exec sleep 100"]
