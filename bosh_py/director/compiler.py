@@ -163,8 +163,19 @@ async def compile_packages(director: Director, packages: dict[tuple[str, str], S
             todo.append(ref)
     if not todo:
         return results
+    sourceless = sorted(f"{packages[ref].release}/{packages[ref].name}" for ref in todo if not packages[ref].blobstore_id)
+    if sourceless:  # from a compiled release, for another stemcell: nothing to compile from
+        raise CompilationError(f"Package(s) {', '.join(sourceless)} came compiled, without source, and are not "
+                               f"compiled for stemcell {stemcell.operating_system}/{stemcell.version}: upload the "
+                               f"source release or a release compiled for that stemcell")
 
-    stage = log.stage("Compiling packages", len(todo))
+    # Releases that vendor one package carry identical copies (same fingerprint and
+    # dependencies): compile it once and share the result. Compiled apart, each would record
+    # the one cache row in turn and delete the blob another copy's instances were given.
+    leaders: dict[tuple[str, str], tuple[str, str]] = {}
+    for ref in todo:
+        leaders.setdefault((packages[ref].fingerprint, keys[ref]), ref)
+    stage = log.stage("Compiling packages", len(set(leaders.values())))
     pool: asyncio.Queue[str] = asyncio.Queue()
     deleters: list[Callable[[], Awaitable[None]]] = []
     vm_slots = asyncio.Semaphore(max(1, workers))
@@ -182,6 +193,12 @@ async def compile_packages(director: Director, packages: dict[tuple[str, str], S
 
     async def compile_one(ref: tuple[str, str]) -> None:
         package = packages[ref]
+        leader = leaders[(package.fingerprint, keys[ref])]
+        if leader != ref:
+            await done[leader].wait()
+            results[ref] = results[leader]
+            done[ref].set()
+            return
         for dependency in package.dependencies:
             event = done.get((package.release, dependency))
             if event is not None:  # None: it came from the cache

@@ -56,6 +56,8 @@ class DirectorConfig(BaseModel):
     blobstore_port: int = 25250
     # the most one agent upload (a compiled package, a logs archive) may hold
     agent_upload_max_bytes: int = Field(default=2 << 30, gt=0)
+    # the most the director downloads for `upload-release URL`
+    remote_release_max_bytes: int = Field(default=10 << 30, gt=0)
     cpi: CpiConfig = Field(default_factory=CpiConfig)
     health_monitor: HealthMonitorConfig = Field(default_factory=HealthMonitorConfig)
     heartbeat_interval: int = 5

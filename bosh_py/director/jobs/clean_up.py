@@ -1,0 +1,137 @@
+"""`bosh-py clean-up [--all]`, as BOSH's: remove what no deployment uses and report it.
+
+- release versions no deployment uses, beyond the newest ``KEEP`` of each release (all
+  unused ones with ``--all``), with the jobs, packages and compiled packages only they had;
+- stemcells no deployment uses, beyond the newest ``KEEP`` of each name (all with
+  ``--all``), each copy through the CPI that holds it;
+- orphaned persistent disks, with ``--all`` only (they may hold data someone wants back);
+- blobs in the blobstore that nothing refers to (a crash between writing a blob and
+  recording it), once older than ``DANGLING_GRACE`` so an upload in flight is never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bosh_py.director import orphan_disks
+from bosh_py.director.blobstore import valid_blob_id
+from bosh_py.director.jobs import delete_release, delete_stemcell
+from bosh_py.director.models import (
+    CompiledPackage,
+    Instance,
+    OrphanDisk,
+    Package,
+    Release,
+    Stemcell,
+    Task,
+    Template,
+)
+from bosh_py.director.services import Director
+from bosh_py.director.tasks import TaskContext
+
+KEEP = 2
+DANGLING_GRACE = 3600.0  # seconds
+
+
+def release_versions_to_delete(director: Director, remove_all: bool) -> dict[str, list[str]]:
+    with director.sessions() as session:
+        chosen: dict[str, list[str]] = {}
+        for release in session.scalars(select(Release).order_by(Release.name)):
+            newest_first = sorted(release.versions, key=lambda v: v.id, reverse=True)
+            candidates = newest_first if remove_all else newest_first[KEEP:]
+            unused = [v.version for v in candidates if not delete_release.deployments_using(
+                session, release.name, v.version)]
+            if unused:
+                chosen[release.name] = unused
+        return chosen
+
+
+def stemcells_to_delete(director: Director, remove_all: bool) -> list[tuple[str, str]]:
+    with director.sessions() as session:
+        first_upload: dict[tuple[str, str], int] = {}
+        for row in session.scalars(select(Stemcell)):
+            key = (row.name, row.version)
+            first_upload[key] = min(first_upload.get(key, row.id), row.id)
+        by_name: dict[str, list[tuple[str, str]]] = {}
+        for key in sorted(first_upload, key=lambda k: first_upload[k], reverse=True):
+            by_name.setdefault(key[0], []).append(key)
+        chosen = []
+        for keys in by_name.values():
+            for name, version in (keys if remove_all else keys[KEEP:]):
+                if not delete_stemcell.deployments_using(session, name, version):
+                    chosen.append((name, version))
+        return chosen
+
+
+def referenced_blobs(director: Director) -> set[str]:
+    """Every blob id a row refers to: sources, compiled packages, what instances were applied
+    (rendered templates, packages), and task results that are blobs (fetched logs, exports)."""
+    found: set[str] = set()
+    with director.sessions() as session:
+        for model in (Package, Template, CompiledPackage):
+            found |= set(session.scalars(select(model.blobstore_id)))
+        for spec in session.scalars(select(Instance.applied_spec)):
+            _collect_ids(spec, found)
+        found |= {r for r in session.scalars(select(Task.result)) if r and valid_blob_id(r)}
+    return found
+
+
+def _collect_ids(value: object, found: set[str]) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "blobstore_id" and isinstance(item, str):
+                found.add(item)
+            else:
+                _collect_ids(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _collect_ids(item, found)
+
+
+def dangling_blobs(director: Director, now: float | None = None) -> list[Path]:
+    keep = referenced_blobs(director)
+    limit = (now or time.time()) - DANGLING_GRACE
+    root = director.blobstore.root
+    return sorted(path for path in root.glob("??/*")
+                  if valid_blob_id(path.name) and path.name not in keep and path.stat().st_mtime < limit)
+
+
+async def run(director: Director, ctx: TaskContext, remove_all: bool) -> str:
+    removed: dict[str, list[str]] = {"releases": [], "stemcells": [], "orphaned_disks": [], "blobs": []}
+    releases = await asyncio.to_thread(release_versions_to_delete, director, remove_all)
+    stage = ctx.log.stage("Deleting releases", sum(len(v) for v in releases.values()))
+    for name, versions in releases.items():
+        for version in versions:
+            with stage.task(f"{name}/{version}"):
+                async with director.locks.hold(delete_release.release_lock(name), ctx.id):
+                    if delete_release.deployments_in_use_now(director, name, version):
+                        continue  # deployed since it was chosen
+                    removed["releases"] += await asyncio.to_thread(delete_release.delete_versions, director, ctx,
+                                                                   name, [version])
+    stemcells = await asyncio.to_thread(stemcells_to_delete, director, remove_all)
+    stage = ctx.log.stage("Deleting stemcells", len(stemcells))
+    for name, version in stemcells:
+        with stage.task(f"{name}/{version}"):
+            await delete_stemcell.run(director, ctx, name, version)
+            removed["stemcells"].append(f"{name}/{version}")
+    if remove_all:
+        with director.sessions() as session:
+            cids = list(session.scalars(select(OrphanDisk.cid).order_by(OrphanDisk.id)))
+        stage = ctx.log.stage("Deleting orphaned disks", len(cids))
+        for cid in cids:
+            with stage.task(cid):
+                await orphan_disks.delete_orphan(director, cid, ctx.log.debug)
+                removed["orphaned_disks"].append(cid)
+    paths = await asyncio.to_thread(dangling_blobs, director)
+    stage = ctx.log.stage("Deleting dangling blobs", len(paths))
+    for path in paths:
+        with stage.task(path.name):
+            director.blobstore.delete(path.name)
+            removed["blobs"].append(path.name)
+    summary = "; ".join(f"{kind.replace('_', ' ')}: {', '.join(items)}" for kind, items in removed.items() if items)
+    return f"Deleted {summary}" if summary else "Nothing to clean up"
+
