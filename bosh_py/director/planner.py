@@ -185,9 +185,18 @@ def subnet_for(subnets: list[Subnet], az: str | None, where: str) -> Subnet:
 
 
 def plan_deployment(session: Session, manifest: dict, cloud_config: dict, existing: list[Instance],
-                    used_ips: set[str]) -> DeploymentPlan:
+                    used_ips: set[str], errands: bool = False) -> DeploymentPlan:
+    """``errands``: plan the instances of ``lifecycle: errand`` groups too (run-errand).
+    A deploy plans them without instances, so they get no VMs, while their jobs are still
+    validated, linked and compiled; a kept-alive errand VM's IP stays reserved until the
+    deploy deletes it. Service groups claim their IPs first, so an errand group listed
+    before them never takes an address a service instance holds."""
     allocator = IpAllocator()
     allocator.used.update(used_ips)
+    manifest_groups = list(manifest.get("instance_groups") or [])
+    if not errands:
+        errand_groups = {g["name"] for g in manifest_groups if g.get("lifecycle") == "errand"}
+        allocator.used.update(i.ip for i in existing if i.group in errand_groups and i.ip)
     releases = resolve_releases(session, manifest)
     vm_types = _by_name(cloud_config.get("vm_types"), "vm_type")
     azs = _by_name(cloud_config.get("azs"), "az")
@@ -196,7 +205,7 @@ def plan_deployment(session: Session, manifest: dict, cloud_config: dict, existi
     wanted_slots: set[tuple[str, int]] = set()
     groups: list[GroupPlan] = []
 
-    for group in manifest.get("instance_groups") or []:
+    for group in sorted(manifest_groups, key=lambda g: g.get("lifecycle") == "errand"):
         gname = group["name"]
         where = f"instance_groups/{gname}"
         jobs = []
@@ -229,7 +238,7 @@ def plan_deployment(session: Session, manifest: dict, cloud_config: dict, existi
         for az in group_azs:
             if az is not None and az not in azs:
                 raise PlanError(f"{where}/azs: az '{az}' is not in the cloud-config")
-        count = int(group.get("instances", 0))
+        count = int(group.get("instances", 0)) if errands or group.get("lifecycle") != "errand" else 0
         networks = group.get("networks") or []
         if not networks:
             raise PlanError(f"{where}/networks: at least one network is required")
@@ -270,6 +279,8 @@ def plan_deployment(session: Session, manifest: dict, cloud_config: dict, existi
             wanted_slots.add((gname, index))
         groups.append(group_plan)
 
+    order = [g["name"] for g in manifest_groups]
+    groups.sort(key=lambda g: order.index(g.name))  # the manifest's order: groups update in it
     obsolete = [i.id for i in existing if (i.group, i.index) not in wanted_slots]
     compilation = dict(cloud_config.get("compilation") or {})
     if not compilation:
