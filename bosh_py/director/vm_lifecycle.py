@@ -63,6 +63,15 @@ def _bootstrap(director: Director, ip: str, host_public_key: str, settings: dict
         install_agent(ssh, director.agent_bundle, settings)
 
 
+def _machine_host_key(result: Any) -> str | None:
+    """A CPI that adopts an existing machine (cpi/ssh) cannot give it the host key the director
+    made: it answers ``[cid, networks, {"host_public_key": ...}]`` with the key pinned in its
+    own config, and that key is pinned instead. Other CPIs answer ``[cid, networks]``."""
+    extra = result[2] if isinstance(result, list) and len(result) > 2 else None
+    key = extra.get("host_public_key") if isinstance(extra, dict) else None
+    return key if isinstance(key, str) and key.strip() else None
+
+
 async def create_vm(director: Director, request: VmRequest, debug: Callable[[str], None]) -> CreatedVm:
     agent_id = uuid.uuid4().hex
     password = new_password()
@@ -86,6 +95,7 @@ async def create_vm(director: Director, request: VmRequest, debug: Callable[[str
                 vm_cid = finished[0] if isinstance(finished, list) else finished
             raise
         vm_cid = result[0] if isinstance(result, list) else result
+        host_public_key = _machine_host_key(result) or host_key.public_key
         ip = primary_ip(request.networks)
         debug(f"Created VM {vm_cid} ({ip}) for agent {agent_id} ({request.metadata.get('name', '')}) "
               f"through CPI '{request.cpi}'")
@@ -98,12 +108,12 @@ async def create_vm(director: Director, request: VmRequest, debug: Callable[[str
             "vm": {"cid": vm_cid},
             "env": request.env,
         }
-        await asyncio.to_thread(_bootstrap, director, ip, host_key.public_key, settings)
+        await asyncio.to_thread(_bootstrap, director, ip, host_public_key, settings)
         # short pings: the first ones go out before the new agent has subscribed
         await director.agent(agent_id).wait_until_ready(director.config.agent_wait_timeout, ping_timeout=1.0)
         if request.metadata:
             await cpi.call("set_vm_metadata", vm_cid, request.metadata)
-        return CreatedVm(vm_cid, agent_id, host_key.public_key, ip, request.cpi)
+        return CreatedVm(vm_cid, agent_id, host_public_key, ip, request.cpi)
     except BaseException:
         await asyncio.shield(_undo_create(director, vm_cid, agent_id, debug, request.cpi))
         raise
