@@ -1,4 +1,4 @@
-"""Deployment commands: deploy, interpolate, cloud-config, deployments, instances, vms,
+"""Deployment commands: deploy, interpolate, cloud-config, runtime-config, deployments, instances, vms,
 delete-deployment, and the instance actions start/stop/restart/recreate."""
 
 from __future__ import annotations
@@ -49,6 +49,31 @@ def cloud_config() -> None:
     configs = client().get("/configs")
     if not configs:
         console.print("No cloud-config uploaded")
+        sys.exit(1)
+    sys.stdout.write(configs[0]["content"])
+
+
+@click.command("update-runtime-config")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--name", default="default", show_default=True, help="Which runtime-config (each name is kept apart)")
+@vars_options
+@yes_option
+def update_runtime_config(path: str, name: str, var_kvs, vars_files, ops_files, yes: bool) -> None:  # type: ignore[no-untyped-def]
+    """Upload a runtime-config: releases and addons added to every deployment at its next deploy.
+
+    Placeholders left unfilled here are filled from each deployment's credentials at deploy."""
+    doc, _ = render_input(path, var_kvs, vars_files, ops_files, strict=False)
+    result = client().post("/configs", json={"type": "runtime", "name": name, "content": _dump(doc)})
+    console.print(f"Runtime config '{name}' {'updated' if result['changed'] else 'unchanged'}")
+
+
+@click.command("runtime-config")
+@click.option("--name", default="default", show_default=True)
+def runtime_config(name: str) -> None:
+    """Print a runtime-config in force."""
+    configs = client().get("/configs", type="runtime", name=name)
+    if not configs:
+        console.print(f"No runtime-config '{name}' uploaded")
         sys.exit(1)
     sys.stdout.write(configs[0]["content"])
 
@@ -220,6 +245,7 @@ def _instance_action(action: str):  # type: ignore[no-untyped-def]
 
 
 start, stop, restart, recreate = (_instance_action(a) for a in ("start", "stop", "restart", "recreate"))
-COMMANDS = [interpolate, update_cloud_config, cloud_config, deploy, deployments, delete_deployment, instances, vms,
+COMMANDS = [interpolate, update_cloud_config, cloud_config, update_runtime_config, runtime_config, deploy,
+            deployments, delete_deployment, instances, vms,
             start, stop, restart, recreate, variables, get_variable, disks, delete_disk,
             attach_disk]

@@ -21,6 +21,13 @@ def alembic_config() -> Config:
     return config
 
 
+def head_revision() -> str:
+    """The newest migration: what a migrated database's alembic_version holds."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head() or ""
+
+
 def migrate(engine: Engine) -> None:
     with engine.begin() as connection:
         config = alembic_config()

@@ -7,6 +7,7 @@ import asyncio
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bosh_py.director.manifest_input import with_runtime_configs
 from bosh_py.director.models import Deployment, Instance, OrphanDisk
 from bosh_py.director.services import Director
 from bosh_py.errors import BoshPyError
@@ -38,21 +39,15 @@ def list_deployments(session: Session) -> list[dict]:
     return result
 
 
-def release_versions_in_use(session: Session) -> set[tuple[str, str]]:
-    used = set()
-    for row in session.scalars(select(Deployment)):
-        for release in _manifest(row).get("releases") or []:
-            used.add((release["name"], str(release.get("version", "latest"))))
-    return used
-
-
 def manifest_diff(director: Director, source, redact_properties: bool = True) -> list[str]:  # type: ignore[no-untyped-def]
     """The diff against the last deployed manifest; stored secrets are always redacted and
     property values too unless the operator asks (`--no-redact`), as the BOSH director does."""
     with director.sessions() as session:
         row = session.scalars(select(Deployment).where(Deployment.name == source.manifest["name"])).first()
-        old = _manifest(row) if row else {}
-    new = load_yaml(source.manifest_text, "manifest")
+        old_raw, old_ids = (_manifest(row), list(row.runtime_config_ids or [])) if row else ({}, [])
+    # both sides with their runtime-configs, so a changed addon shows like a changed job
+    old = with_runtime_configs(director, old_raw, old_ids)[0] if old_raw else {}
+    new, _ = with_runtime_configs(director, load_yaml(source.manifest_text, "manifest"), source.runtime_config_ids)
     return diff(old, new, secret_values=source.secret_values, redact_properties=redact_properties)
 
 

@@ -14,8 +14,10 @@ from sqlalchemy import select
 
 from bosh_py.director.cpi_registry import cpi_names_in_force
 from bosh_py.director.models import CloudConfig, Variable
+from bosh_py.director.runtime_configs import runtime_configs_for_deploy
 from bosh_py.director.services import Director
 from bosh_py.errors import BoshPyError
+from bosh_py.manifest.addons import merge_runtime_configs, place_addons
 from bosh_py.manifest.cpi_config import check_cloud_config_cpis
 from bosh_py.manifest import (ManifestError, check_against_cloud_config, generate_variables,
                               interpolate, load_yaml, parse_cloud_config, parse_deployment, secret_values)
@@ -28,6 +30,7 @@ class DeploymentInput:
     cloud_config: dict
     cloud_config_id: int | None
     secret_values: list[str]
+    runtime_config_ids: list[int]
 
 
 def prepare_cloud_config(text: str, cpi_names: list[str]) -> dict:
@@ -62,12 +65,22 @@ def _store(director: Director, deployment: str, values: dict) -> None:
             session.add(Variable(deployment_name=deployment, name=name, value={"value": value}))
 
 
-def prepare_deployment(director: Director, text: str, generate: bool,
-                       cloud_config_id: int | None = None) -> DeploymentInput:
+def with_runtime_configs(director: Director, raw: dict, ids: list[int] | None) -> tuple[dict, list[int]]:
+    """The raw manifest with the runtime-configs ``ids`` (None: those in force) merged in,
+    and the ids actually used."""
+    configs, used = runtime_configs_for_deploy(director, ids)
+    return merge_runtime_configs(raw, configs), used
+
+
+def prepare_deployment(director: Director, text: str, generate: bool, cloud_config_id: int | None = None,
+                       runtime_config_ids: list[int] | None = None) -> DeploymentInput:
+    """``cloud_config_id`` and ``runtime_config_ids`` pin the configs a redeploy of a stored
+    manifest uses; None takes those in force."""
     raw = load_yaml(text, "manifest")
     name = raw.get("name")
     if not isinstance(name, str) or not name:
         raise ManifestError("missing required key 'name'", path="name", source="manifest")
+    raw, runtime_config_ids = with_runtime_configs(director, raw, runtime_config_ids)
     store = stored_variables(director, name)
     definitions = raw.get("variables") or []
     missing_generated = generate_variables(definitions, store)
@@ -76,8 +89,10 @@ def prepare_deployment(director: Director, text: str, generate: bool,
     store = {**store, **missing_generated}
     manifest, _ = interpolate(raw, store, "manifest")
     parsed = parse_deployment(manifest, "manifest")
+    manifest = place_addons(manifest, parsed)
     cloud_config, cloud_config_id = latest_cloud_config(director, cloud_config_id)
     cloud = parse_cloud_config(cloud_config, "cloud-config")
     check_cloud_config_cpis(cloud, cpi_names_in_force(director.sessions))
     check_against_cloud_config(parsed, cloud)
-    return DeploymentInput(manifest, text, cloud_config, cloud_config_id, sorted(secret_values(store)))
+    return DeploymentInput(manifest, text, cloud_config, cloud_config_id, sorted(secret_values(store)),
+                           runtime_config_ids)

@@ -47,6 +47,17 @@ class CpiConfig(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class RuntimeConfig(Base):
+    """A version of a named runtime-config (BOSH's ``update-runtime-config --name``): the
+    newest of each name is in force, and every deploy adds their addons."""
+
+    __tablename__ = "runtime_configs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    content: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Release(Base):
     __tablename__ = "releases"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -130,6 +141,8 @@ class Deployment(Base):
     name: Mapped[str] = mapped_column(String(255), unique=True)
     manifest_text: Mapped[str] = mapped_column(Text, default="")
     cloud_config_id: Mapped[int | None] = mapped_column(ForeignKey("cloud_configs.id"), nullable=True)
+    # The runtime-config versions its last deploy used, so recreate and resurrection keep them.
+    runtime_config_ids: Mapped[list[int]] = mapped_column(JSON, default=list, server_default="[]")
     instances: Mapped[list["Instance"]] = relationship(back_populates="deployment", cascade="all, delete-orphan")
 
 

@@ -193,11 +193,33 @@ class Features(Model):
     use_tmpfs_config: Bool | None = None
 
 
+class AddonJobRef(Model):
+    name: Name
+    release: Name
+
+
+class AddonStemcellRef(Model):
+    os: Name
+
+
+class PlacementRules(Model):
+    """An addon's ``include`` or ``exclude`` (BOSH's placement rules): every key given must
+    match (AND); within one key, any listed value may (OR)."""
+
+    deployments: list[Name] = []
+    instance_groups: list[Name] = []
+    jobs: list[AddonJobRef] = []
+    stemcell: list[AddonStemcellRef] = []
+    azs: list[Name] = []
+    networks: list[Name] = []
+    lifecycle: Literal["service", "errand"] | None = None
+
+
 class Addon(Model):
     name: Name
     jobs: list[Job]
-    include: Map | None = None
-    exclude: Map | None = None
+    include: PlacementRules | None = None
+    exclude: PlacementRules | None = None
 
 
 class DeploymentManifest(Model):
@@ -333,3 +355,22 @@ class CloudConfig(Model):
 
     def network(self, name: str) -> ManualNetwork | DynamicNetwork | VipNetwork | None:
         return next((network for network in self.networks if network.name == name), None)
+
+
+# -- runtime-config -----------------------------------------------------------------------
+
+class RuntimeRelease(Model):
+    name: Name
+    version: Version
+    url: str | None = None
+    sha1: str | None = None
+
+
+class RuntimeConfig(Model):
+    """A runtime-config: releases and addons the director adds to every deployment it
+    deploys (placed by each addon's rules), with the variables they need."""
+
+    releases: list[RuntimeRelease] = []
+    addons: list[Addon] = []
+    variables: list[VariableDefinition] = []
+    tags: Map = {}

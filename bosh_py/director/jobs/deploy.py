@@ -40,7 +40,7 @@ class DeployOptions:
     only_instance_ids: set[int] | None = None  # `bosh-py recreate GROUP/ID`: touch just these
 
 
-def _existing(director: Director, name: str) -> tuple[Deployment | None, list[Instance], set[str]]:
+def deployed_state(director: Director, name: str) -> tuple[Deployment | None, list[Instance], set[str]]:
     with director.sessions() as session:
         deployment = session.scalars(select(Deployment).where(Deployment.name == name)).first()
         instances = list(deployment.instances) if deployment else []
@@ -50,7 +50,7 @@ def _existing(director: Director, name: str) -> tuple[Deployment | None, list[In
         return deployment, instances, used
 
 
-def _packages_needed(director: Director, plan: DeploymentPlan, archives: dict,
+def packages_needed(director: Director, plan: DeploymentPlan, archives: dict,
                      jobs: list) -> dict[tuple[str, str], SourcePackage]:
     """The packages the given jobs use, with all their dependencies, from the releases."""
     needed: dict[tuple[str, str], SourcePackage] = {}
@@ -75,7 +75,7 @@ def _packages_needed(director: Director, plan: DeploymentPlan, archives: dict,
     return needed
 
 
-def _apply_spec(deployment: str, group: GroupPlan, instance: InstancePlan, archives: dict,
+def apply_spec(deployment: str, group: GroupPlan, instance: InstancePlan, archives: dict,
                 compiled: dict[tuple[str, str], CompiledRef], configuration_hash: str,
                 release_versions: dict) -> dict:
     packages = {}
@@ -92,10 +92,11 @@ def _apply_spec(deployment: str, group: GroupPlan, instance: InstancePlan, archi
     }
 
 
-def _instance_spec(deployment: str, group: GroupPlan, instance: InstancePlan) -> dict:
+def instance_spec(deployment: str, group: GroupPlan, instance: InstancePlan) -> dict:
     return {"name": group.name, "id": instance.uuid, "index": instance.index, "az": instance.az,
             "deployment": deployment, "bootstrap": instance.bootstrap, "address": instance.ip,
-            "ip": instance.ip, "networks": instance.networks, "job": {"name": group.name}}
+            "ip": instance.ip, "networks": instance.networks, "job": {"name": group.name},
+            "persistent_disk": group.persistent_disk}
 
 
 def spec_identity(spec: dict) -> str:
@@ -166,7 +167,7 @@ async def deploy(director: Director, ctx: TaskContext, source: DeploymentInput, 
     manifest, cloud_config, cloud_config_id = source.manifest, source.cloud_config, source.cloud_config_id
     name = manifest["name"]
     async with director.locks.hold(f"deployment:{name}", ctx.id):
-        previous, existing, used_ips = _existing(director, name)
+        previous, existing, used_ips = deployed_state(director, name)
         own_ips = {i.ip for i in existing if i.ip}
         with director.sessions() as session:
             plan = plan_deployment(session, manifest, cloud_config, existing, used_ips - own_ips)
@@ -180,8 +181,9 @@ async def deploy(director: Director, ctx: TaskContext, source: DeploymentInput, 
             links = {job.name: resolve_links(group.name, job, archives[(job.release, job.name)], providers,
                                              f"instance_groups/{group.name}/jobs/{position}")
                      for position, job in enumerate(group.jobs)}
-            to_render += [(group, _instance_spec(name, group, instance), links) for instance in group.instances]
-        rendered: dict[tuple[str, int], RenderedInstance] = await release_store.render_instances(archives, to_render)
+            to_render += [(group, instance_spec(name, group, instance), links) for instance in group.instances]
+        rendered: dict[tuple[str, int], RenderedInstance] = await release_store.render_instances(
+            archives, to_render, {release: version.version for release, version in plan.releases.items()})
         if options.dry_run:
             return "Dry run: the manifest plans, renders and validates"
 
@@ -191,9 +193,9 @@ async def deploy(director: Director, ctx: TaskContext, source: DeploymentInput, 
         compiled: dict[tuple[str, str], CompiledRef] = {}
         for stemcell, jobs in jobs_by_stemcell.items():
             compiled.update(await compile_packages(
-                director, _packages_needed(director, plan, archives, jobs), stemcell,
+                director, packages_needed(director, plan, archives, jobs), stemcell,
                 int(plan.compilation.get("workers", 1)),
-                _compilation_vm_factory(director, plan, stemcell, log.debug), log))
+                compilation_vm_factory(director, plan, stemcell, log.debug), log))
 
         ids = _ensure_rows(director, name, plan)
         current = {i.id: i for i in existing}
@@ -202,7 +204,7 @@ async def deploy(director: Director, ctx: TaskContext, source: DeploymentInput, 
             for instance in group.instances:
                 row = current.get(ids[(group.name, instance.index)])
                 result = rendered[(group.name, instance.index)]
-                spec = _apply_spec(name, group, instance, archives, compiled, result.configuration_hash, plan.releases)
+                spec = apply_spec(name, group, instance, archives, compiled, result.configuration_hash, plan.releases)
                 instance_id = ids[(group.name, instance.index)]
                 if options.only_instance_ids is not None and instance_id not in options.only_instance_ids:
                     continue
@@ -228,12 +230,13 @@ async def deploy(director: Director, ctx: TaskContext, source: DeploymentInput, 
             deployment = session.scalars(select(Deployment).where(Deployment.name == name)).first()
             deployment.manifest_text = source.manifest_text
             deployment.cloud_config_id = cloud_config_id
+            deployment.runtime_config_ids = list(source.runtime_config_ids)
             session.add(Event(action="update" if previous else "create", object_type="deployment",
                               object_name=name, task_id=ctx.id, deployment_name=name))
     return f"/deployments/{name}"
 
 
-def _compilation_vm_factory(director: Director, plan: DeploymentPlan, stemcell: StemcellRef, debug):
+def compilation_vm_factory(director: Director, plan: DeploymentPlan, stemcell: StemcellRef, debug):
     async def create(number: int):
         stemcell_cid = stemcell_cid_in(stemcell, plan.compilation_cpi, "cloud-config/compilation/az")
         ip = plan.ip_allocator.next_dynamic(plan.compilation_subnet, "cloud-config/compilation")

@@ -43,9 +43,11 @@ def recreate_body(director: Director, name: str, instance_ids: set[int]):  # typ
     with director.sessions() as session:
         deployment = find_deployment(session, name)
         text, cloud_config_id = deployment.manifest_text, deployment.cloud_config_id
-    # the deployed cloud-config, not a newer one uploaded since: recreating one instance
-    # must not give it settings its siblings do not have
-    source = prepare_deployment(director, text, generate=False, cloud_config_id=cloud_config_id)
+        runtime_config_ids = list(deployment.runtime_config_ids or [])
+    # the deployed cloud- and runtime-configs, not newer ones uploaded since: recreating one
+    # instance must not give it settings or addons its siblings do not have
+    source = prepare_deployment(director, text, generate=False, cloud_config_id=cloud_config_id,
+                                runtime_config_ids=runtime_config_ids)
     options = DeployOptions(recreate=True, only_instance_ids=instance_ids)
     return lambda ctx: deploy(director, ctx, source, options)
 
