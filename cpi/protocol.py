@@ -9,6 +9,7 @@ CPI call never fails as a process: a bug is still an answer (``CloudError``).
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import sys
@@ -16,6 +17,23 @@ import traceback
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Callable, Iterable
+
+
+# BOSH's CPI methods every bosh-py CPI has, one module each under ``<cpi>/methods/`` (as
+# bosh-agent has one file per action); a CPI may add its own (``extra`` below).
+CORE_METHODS = (
+    "info", "create_stemcell", "delete_stemcell",
+    "create_vm", "delete_vm", "has_vm", "reboot_vm", "set_vm_metadata",
+    "create_disk", "delete_disk", "has_disk", "attach_disk", "detach_disk", "get_disks",
+    "resize_disk", "snapshot_disk", "delete_snapshot",
+)
+
+
+def find_method(package: str, name: str, extra: tuple[str, ...] = ()) -> ModuleType | None:
+    """The module ``<package>.<name>`` implementing a method, or None for one the CPI lacks."""
+    if name not in CORE_METHODS + extra:
+        return None
+    return importlib.import_module(f"{package}.{name}")
 
 
 class CpiFailure(Exception):

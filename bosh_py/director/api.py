@@ -8,28 +8,32 @@ the credentials an operator asks for by name (none yet).
 from __future__ import annotations
 
 import asyncio
+import re
 import tempfile
 from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import select
 
-from bosh_py.director import cpi_configs, deployment_views, orphan_disks
+from bosh_py.director import cpi_configs, deployment_views, orphan_disks, runtime_configs
 from bosh_py.director.api_common import INSTANCE_ACTIONS, api_user, task_json
+from bosh_py.director.api_errands import errand_routes
+from bosh_py.director.api_releases import release_routes
 from bosh_py.director.api_errors import (MAX_ID, ApiError, NotFound, bool_field, errors_as_json, int_field,
                                          int_query, json_object, path_id, string_field)
 from bosh_py.director.auth import basic_auth_middleware
 from bosh_py.director.cpi_registry import cpi_names_in_force
 from bosh_py.director.event_log import read_from
 from bosh_py.director.jobs import attach_disk as attach_disk_job
-from bosh_py.director.jobs import delete_stemcell, deployment_actions, upload_release, upload_stemcell
+from bosh_py.director.jobs import delete_stemcell, deployment_actions, upload_stemcell
 from bosh_py.director.jobs.deploy import DeployOptions, deploy
 from bosh_py.director.manifest_input import prepare_cloud_config, prepare_deployment, stored_variables
-from bosh_py.director.models import CloudConfig, Deployment, Event, Release, Stemcell, Task
+from bosh_py.director.models import CloudConfig, Deployment, Event, Stemcell, Task
 from bosh_py.director.services import Director
 from bosh_py.errors import BoshPyError
 
 VERSION = "0.1.0"
+CONFIG_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
 
 def build_app(director: Director) -> web.Application:
@@ -70,15 +74,25 @@ def build_app(director: Director) -> web.Application:
     # --- cloud config and cpi config -------------------------------------------------------
     def config_type(value: object) -> str:
         kind = "cloud" if value is None else value
-        if kind not in ("cloud", "cpi"):
-            raise ApiError(f"type: unknown config type '{str(kind)[:40]}' (cloud, cpi)")
+        if kind not in ("cloud", "cpi", "runtime"):
+            raise ApiError(f"type: unknown config type '{str(kind)[:40]}' (cloud, cpi, runtime)")
         return str(kind)
+
+    def config_name(value: object) -> str:
+        name = runtime_configs.DEFAULT_NAME if value is None else value
+        if not isinstance(name, str) or not CONFIG_NAME.fullmatch(name):
+            raise ApiError("name: expected a config name of letters, digits, '.', '_' or '-' (at most 100)")
+        return name
 
     @routes.get("/configs")
     async def get_configs(request: web.Request) -> web.Response:
-        if config_type(request.query.get("type")) == "cpi":
+        kind = config_type(request.query.get("type"))
+        if kind == "cpi":
             shown = await asyncio.to_thread(cpi_configs.redacted_cpi_config, director)
             return web.json_response([shown] if shown else [])
+        if kind == "runtime":
+            name = config_name(request.query["name"]) if "name" in request.query else None
+            return web.json_response(await asyncio.to_thread(runtime_configs.runtime_configs_json, director, name))
         with director.sessions() as session:
             latest = session.scalars(select(CloudConfig).order_by(CloudConfig.id.desc())).first()
         if latest is None:
@@ -89,8 +103,13 @@ def build_app(director: Director) -> web.Application:
     async def post_config(request: web.Request) -> web.Response:
         body = await json_object(request)
         text = string_field(body, "content", default="") or ""
-        if config_type(body.get("type")) == "cpi":
+        kind = config_type(body.get("type"))
+        if kind == "cpi":
             result = await asyncio.to_thread(cpi_configs.update_cpi_config, director, text)
+            return web.json_response(result, status=201 if result["changed"] else 200)
+        if kind == "runtime":
+            result = await asyncio.to_thread(runtime_configs.update_runtime_config, director,
+                                             config_name(body.get("name")), text)
             return web.json_response(result, status=201 if result["changed"] else 200)
         prepare_cloud_config(text, cpi_names_in_force(director.sessions))
         with director.sessions.begin() as session:
@@ -104,26 +123,12 @@ def build_app(director: Director) -> web.Application:
             return web.json_response({"id": row.id, "changed": True}, status=201)
 
     # --- releases and stemcells ---------------------------------------------------------
-    @routes.get("/releases")
-    async def releases(_request: web.Request) -> web.Response:
-        with director.sessions() as session:
-            in_use = deployment_views.release_versions_in_use(session)
-            rows = [{"name": r.name, "version": v.version, "commit_hash": v.manifest.get("commit_hash"),
-                     "in_use": (r.name, v.version) in in_use}
-                    for r in session.scalars(select(Release).order_by(Release.name)) for v in r.versions]
-        return web.json_response(rows)
-
-    @routes.post("/releases")
-    async def post_release(request: web.Request) -> web.Response:
-        path = await body_file(request)
-        task_id = director.tasks.submit("create release", None,
-                                        lambda ctx: upload_release.run(director, ctx, path))
-        return task_response(task_id)
-
+    # /releases: api_releases.py
     @routes.get("/stemcells")
     async def stemcells(_request: web.Request) -> web.Response:
         with director.sessions() as session:
-            rows = [{"name": s.name, "version": s.version, "os": s.operating_system, "cid": s.cid, "cpi": s.cpi}
+            rows = [{"name": s.name, "version": s.version, "os": s.operating_system, "cid": s.cid, "cpi": s.cpi,
+                     "in_use": bool(delete_stemcell.deployments_using(session, s.name, s.version))}
                     for s in session.scalars(select(Stemcell).order_by(Stemcell.name, Stemcell.id))]
         return web.json_response(rows)
 
@@ -333,4 +338,6 @@ def build_app(director: Director) -> web.Application:
         return web.json_response(rows)
 
     app.add_routes(routes)
+    app.add_routes(errand_routes(director))
+    app.add_routes(release_routes(director))
     return app
