@@ -3,7 +3,8 @@ monit file calling /var/vcap/jobs/bpm/bin/bpm) with releases/bpm colocated, on V
 cgroups. Isolation is proven from inside the process (its /probe): it runs as vcap, its
 PID namespace holds only bpm's init and itself, it cannot see the neighbour job's data or
 store, writes outside its volumes fail; a memory hog is killed by its limit and restarted
-by the agent; its persistent data survives recreate."""
+by the agent; its persistent data survives recreate; each instance lists its peers from the
+kv link."""
 
 from __future__ import annotations
 
@@ -72,7 +73,9 @@ def rows(director) -> list[dict]:
 def test_the_bpm_process_runs_isolated(director, deployed):
     instances = rows(director)
     assert len(instances) == 2 and {r["process_state"] for r in instances} == {"running"}
+    peers = sorted(f"{r['ips'][0]}:{PORT}" for r in instances)
     for r in instances:
+        assert sorted(json.loads(http(r["ips"][0], "/peers"))) == peers  # the kv link, through ERB
         assert ("kv", "running") in [(p["name"], p["state"]) for p in r["processes"]], r
         ip = r["ips"][0]
         assert http(ip, "/") == "hello from bpm\n"  # env from bpm.yml, rendered by ERB
