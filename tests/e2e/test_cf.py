@@ -1,6 +1,9 @@
 """Cloud Foundry on bosh-py, end to end on real VMs: deploy cf, push examples/hello, reach
 it through the router, scale to 3 and see 3 instances answer, kill one and see it replaced,
-delete it and see the route gone."""
+delete it and see the route gone. Then Cloud Foundry's smoke_tests errand on the same cf: its
+group has no VM; `bosh-py run-errand -d cf smoke_tests` passes (an app pushed, reached
+through both routers by its route, deleted), and fails with exit code 1 naming the step
+when the routers are stopped."""
 
 from __future__ import annotations
 
@@ -162,3 +165,43 @@ def test_bad_requests_get_clear_errors(cf, tmp_path):
         finally:
             client.delete_app(first["metadata"]["guid"])
     assert domain
+
+
+# -- the smoke_tests errand (last: the failing case stops and restarts the routers) -------
+
+def smoke_app_names(cf) -> list[str]:
+    with cc(cf) as client:
+        return [app["entity"]["name"] for app in client.apps() if app["entity"]["name"].startswith("smoke-test-")]
+
+
+def test_the_smoke_tests_errand_has_no_vm_and_is_listed(director, cf):
+    assert "smoke_tests" not in {r["group"] for r in director.json("instances", "-d", "cf")}
+    assert {"name": "smoke_tests"} in director.json("errands", "-d", "cf")
+
+
+def test_smoke_tests_pass_on_the_deployed_cf(director, cf):
+    result = director.cli("run-errand", "-d", "cf", "smoke_tests")
+    routers = sorted(cf["ips"]["router"])
+    assert len(routers) == 2
+    for ip in routers:
+        assert f"through the router at {ip}:80" in result.stdout
+    assert "the app answered through 2 router(s)" in result.stdout
+    assert "smoke_tests PASSED" in result.stdout and "Exit Code  0" in result.stdout
+    assert cf["password"] not in result.stdout + result.stderr
+    assert not smoke_app_names(cf), "the app was deleted"
+    assert "smoke_tests" not in {r["group"] for r in director.json("instances", "-d", "cf")}, "its VM too"
+
+
+def test_smoke_tests_fail_when_the_routers_are_stopped(director, cf):
+    director.cli("stop", "-d", "cf", "-n", "router")
+    try:
+        result = director.cli("run-errand", "-d", "cf", "smoke_tests", check=False)
+        assert result.returncode == 1
+        assert "Errand 'smoke_tests' completed with error" in result.stderr and "exit code 1" in result.stderr
+        assert "smoke_tests FAILED at step 'reach the app through the router at" in result.stdout
+        assert "cannot connect to the router" in result.stdout
+        assert "--- delete app smoke-test-" in result.stdout
+        assert not smoke_app_names(cf), "deleted after the failure too"
+        assert "smoke_tests" not in {r["group"] for r in director.json("instances", "-d", "cf")}
+    finally:
+        director.cli("start", "-d", "cf", "-n", "router")
