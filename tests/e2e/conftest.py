@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import LocalDirector, ensure_stemcell
+from tests.harness import director_with_stemcell, ensure_stemcell
 
 E2E_DIR = Path(__file__).resolve().parent
 
@@ -25,12 +25,6 @@ def stemcell():
 
 
 @pytest.fixture(scope="module")
-def director(tmp_path_factory, stemcell):
-    local = LocalDirector(tmp_path_factory.mktemp("bosh-py"))
-    try:
-        local.start()
-        local.cli("upload-stemcell", str(stemcell))
-        local.update_cloud_config()
+def director(tmp_path_factory):
+    with director_with_stemcell(tmp_path_factory.mktemp("bosh-py")) as local:
         yield local
-    finally:
-        local.stop()
