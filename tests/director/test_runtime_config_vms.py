@@ -11,7 +11,7 @@ import yaml
 
 from tests.director.live_director import one_group_manifest, write_release
 from tests.e2e.manifests import write
-from tests.harness import LocalDirector, director_with_stemcell
+from tests.harness import LocalDirector, director_with_stemcell, wait_until
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
@@ -37,8 +37,15 @@ def runtime_config(director: LocalDirector, tmp_path, include: dict, exclude: di
 
 
 def processes_by_group(director: LocalDirector, deployment: str) -> dict[str, set[str]]:
+    """Each group's process names, once every agent has answered: under load `instances`
+    may show an agent whose get_state took longer than its 3 s as unresponsive, without
+    processes, for a moment."""
+    def answered() -> list[dict] | None:
+        rows = director.json("instances", "-d", deployment, "--ps")
+        return rows if all(row["process_state"] == "running" for row in rows) else None
+
     found: dict[str, set[str]] = {}
-    for row in director.json("instances", "-d", deployment, "--ps"):
+    for row in wait_until(answered, timeout=30, interval=1, message=f"every instance of {deployment} running"):
         found.setdefault(row["group"], set()).update(p["name"] for p in row["processes"])
     return found
 
