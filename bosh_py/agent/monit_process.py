@@ -160,24 +160,11 @@ class MonitRunner(RestartingProcess):
     def __init__(self, spec: MonitCheck, job_target: str, paths: Paths,
                  on_exit: Callable, log: logging.Logger, backoff, running_after: float,
                  stable_after: float):
-        self.spec = spec
-        self.job_target = job_target
-        self.paths = paths
+        super().__init__(spec, job_target, paths, on_exit, log, backoff, running_after, stable_after)
+        self.spec: MonitCheck = spec
         self.deps: list[MonitRunner] = []  # what this check ``depends on``
         self.dependents: list[MonitRunner] = []  # the checks that depend on this one
         self._held = False  # stopped on purpose while a dependency restarts
-        self._on_exit = on_exit
-        self._log = log
-        self._backoff = backoff
-        self._running_after = running_after
-        self._stable_after = stable_after
-        self.pid: int | None = None
-        self.started_at = 0.0
-        self.crashes = 0
-        self._last_crash: float | None = None
-        self._stopping = False
-        self._stop_event = asyncio.Event()
-        self._task: asyncio.Task | None = None
         self._children: set[asyncio.Task] = set()
 
     @property

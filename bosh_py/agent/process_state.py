@@ -5,8 +5,11 @@ classic monit check it watches through a pidfile), so get_state, heartbeats, ale
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -41,16 +44,26 @@ class Backoff:
 
 
 class RestartingProcess:
-    """The lifecycle state of a runner that restarts its process with backoff; the runner
-    sets these attributes."""
+    """What a runner that restarts its process with backoff holds, and the lifecycle state
+    it reports; ``spec`` is the runner's own (a YAML process or a monit check)."""
 
-    pid: int | None
-    started_at: float
-    _stopping: bool
-    _task: asyncio.Task | None
-    _last_crash: float | None
-    _running_after: float
-    _stable_after: float
+    def __init__(self, spec: Any, job_target: str, paths: Any, on_exit: Callable[[ProcessExit], None],
+                 log: logging.Logger, backoff: Backoff, running_after: float, stable_after: float):
+        self.spec = spec
+        self.job_target = job_target
+        self.paths = paths
+        self._on_exit = on_exit
+        self._log = log
+        self._backoff = backoff
+        self._running_after = running_after
+        self._stable_after = stable_after
+        self.pid: int | None = None
+        self.started_at = 0.0
+        self.crashes = 0
+        self._last_crash: float | None = None
+        self._stopping = False
+        self._stop_event = asyncio.Event()
+        self._task: asyncio.Task | None = None
 
     @property
     def state(self) -> str:

@@ -53,21 +53,8 @@ class ProcessRunner(RestartingProcess):
     def __init__(self, spec: ProcessSpec, job_target: str, paths: Paths,
                  on_exit: Callable[[ProcessExit], None], log: logging.Logger,
                  backoff: Backoff, running_after: float, stable_after: float):
-        self.spec = spec
-        self.job_target = job_target
-        self.paths = paths
-        self._on_exit = on_exit
-        self._log = log
-        self._backoff = backoff
-        self._running_after = running_after
-        self._stable_after = stable_after
-        self.pid: int | None = None
-        self.started_at = 0.0
-        self.crashes = 0
-        self._last_crash: float | None = None
-        self._stopping = False
-        self._stop_event = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        super().__init__(spec, job_target, paths, on_exit, log, backoff, running_after, stable_after)
+        self.spec: ProcessSpec = spec
         self._proc: asyncio.subprocess.Process | None = None
 
     @property
