@@ -20,9 +20,8 @@ from bosh_py.director import errands, release_store
 from bosh_py.director.api_common import task_json
 from bosh_py.director.api_errors import ApiError, NotFound, bool_field, json_object
 from bosh_py.director.deployment_views import find_deployment
-from bosh_py.director.jobs.deployment_actions import LOGS_RETENTION, delete_logs_blob
+from bosh_py.director.jobs.deployment_actions import LOGS_RETENTION, delete_logs_blob, prepare_deployed
 from bosh_py.director.jobs.run_errand import DESCRIPTION, ErrandRequest, run_errand
-from bosh_py.director.manifest_input import prepare_deployment
 from bosh_py.director.models import Task
 from bosh_py.director.planner import plan_deployment
 from bosh_py.director.services import Director
@@ -50,12 +49,7 @@ def errand_request(errand: str, body: dict) -> ErrandRequest:
 
 
 async def list_errands(director: Director, name: str) -> list[dict]:
-    with director.sessions() as session:
-        deployment = find_deployment(session, name)
-        text, cloud_config_id = deployment.manifest_text, deployment.cloud_config_id
-        runtime_config_ids = list(getattr(deployment, "runtime_config_ids", None) or [])
-    source = prepare_deployment(director, text, generate=False, cloud_config_id=cloud_config_id,
-                                runtime_config_ids=runtime_config_ids)
+    source = prepare_deployed(director, name)
     with director.sessions() as session:
         plan = plan_deployment(session, source.manifest, source.cloud_config, [], set())
     archives = await release_store.job_archives(director, plan)

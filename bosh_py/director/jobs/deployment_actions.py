@@ -16,7 +16,7 @@ from bosh_py.director.concurrency import await_all
 from bosh_py.director.deployment_views import find_deployment, select_instances
 from bosh_py.director.instance_updater import stop_instance, wait_until_running
 from bosh_py.director.jobs.deploy import DeployOptions, delete_instance, deploy
-from bosh_py.director.manifest_input import prepare_deployment
+from bosh_py.director.manifest_input import DeploymentInput, prepare_deployment
 from bosh_py.director.models import Event, Instance, Task
 from bosh_py.director.orphan_disks import orphan_remaining_disks
 from bosh_py.director.services import Director
@@ -37,17 +37,22 @@ def recreate_task(director: Director, name: str, selector: str | None):  # type:
     return recreate_body(director, name, {r.id for r in select_instances(_rows(director, name), selector)})
 
 
-def recreate_body(director: Director, name: str, instance_ids: set[int]):  # type: ignore[no-untyped-def]
-    """A deploy of the stored manifest restricted to these instances, recreating their VMs
-    (same IP, same persistent disk); also what the resurrector runs."""
+def prepare_deployed(director: Director, name: str) -> DeploymentInput:
+    """The stored manifest of deployment ``name`` with the cloud- and runtime-configs it was
+    last deployed with, not newer ones uploaded since: recreating one instance, or running
+    an errand, must not get settings or addons its siblings do not have."""
     with director.sessions() as session:
         deployment = find_deployment(session, name)
         text, cloud_config_id = deployment.manifest_text, deployment.cloud_config_id
         runtime_config_ids = list(deployment.runtime_config_ids or [])
-    # the deployed cloud- and runtime-configs, not newer ones uploaded since: recreating one
-    # instance must not give it settings or addons its siblings do not have
-    source = prepare_deployment(director, text, generate=False, cloud_config_id=cloud_config_id,
-                                runtime_config_ids=runtime_config_ids)
+    return prepare_deployment(director, text, generate=False, cloud_config_id=cloud_config_id,
+                              runtime_config_ids=runtime_config_ids)
+
+
+def recreate_body(director: Director, name: str, instance_ids: set[int]):  # type: ignore[no-untyped-def]
+    """A deploy of the stored manifest restricted to these instances, recreating their VMs
+    (same IP, same persistent disk); also what the resurrector runs."""
+    source = prepare_deployed(director, name)
     options = DeployOptions(recreate=True, only_instance_ids=instance_ids)
     return lambda ctx: deploy(director, ctx, source, options)
 

@@ -23,7 +23,6 @@ from sqlalchemy import select
 from bosh_py.director import errands, release_store
 from bosh_py.director.compiler import compile_packages
 from bosh_py.director.concurrency import await_all
-from bosh_py.director.deployment_views import find_deployment
 from bosh_py.director.errands import ErrandError, ErrandTarget, InstanceRef
 from bosh_py.director.instance_updater import InstanceChange, update_instance
 from bosh_py.director.jobs.deploy import (
@@ -35,7 +34,7 @@ from bosh_py.director.jobs.deploy import (
     delete_instance,
 )
 from bosh_py.director.links import providers_of, resolve_links
-from bosh_py.director.manifest_input import prepare_deployment
+from bosh_py.director.jobs.deployment_actions import prepare_deployed
 from bosh_py.director.models import Deployment, Event, Instance
 from bosh_py.director.planner import (
     DeploymentPlan,
@@ -88,12 +87,7 @@ class _Placement:
 
 
 def _load(director: Director, name: str) -> tuple[Any, list[Instance], set[str]]:
-    with director.sessions() as session:
-        deployment = find_deployment(session, name)
-        text, cloud_config_id = deployment.manifest_text, deployment.cloud_config_id
-        runtime_config_ids = list(getattr(deployment, "runtime_config_ids", None) or [])
-    source = prepare_deployment(director, text, generate=False, cloud_config_id=cloud_config_id,
-                                runtime_config_ids=runtime_config_ids)
+    source = prepare_deployed(director, name)
     _, existing, used_ips = deployed_state(director, name)
     return source, existing, used_ips
 
