@@ -8,13 +8,13 @@ scheme, host and path are ever logged.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 
 from bosh_py.errors import BoshPyError
+from bosh_py.release.digest import file_digest_as
 
 CHUNK = 1 << 20
 
@@ -62,16 +62,12 @@ def _split_digest(value: str) -> tuple[str | None, str]:
 
 def verify_digest(path: Path, expected: str | None) -> None:
     """Compare a file with the operator's digest; a mismatch names both values."""
-    if expected is None:
+    normalized = check_digest_format(expected)
+    if normalized is None:
         return
-    algorithm, wanted = _split_digest(expected)
-    digest = hashlib.new(algorithm or "sha1")
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(CHUNK), b""):
-            digest.update(chunk)
-    if digest.hexdigest() != wanted:
-        raise FetchError(f"The release does not match the given --sha1: expected {expected}, "
-                         f"got {'sha256:' if algorithm == 'sha256' else ''}{digest.hexdigest()}")
+    got = file_digest_as(path, normalized)
+    if got != normalized:
+        raise FetchError(f"The release does not match the given --sha1: expected {expected}, got {got}")
 
 
 async def download(url: str, dest: Path, max_bytes: int, log) -> None:  # type: ignore[no-untyped-def]
