@@ -14,14 +14,15 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-
 from tests.harness import free_port, wait_until
+
 REPO = Path(__file__).resolve().parents[3]
 NATS_SERVER = REPO / ".venv" / "bin" / "nats-server"
 
@@ -110,11 +111,15 @@ def start_nats(user: str = "router-test", password: str = "s3cret-pass", port: i
 # --- backends ---------------------------------------------------------------------------
 
 class _EchoHandler(BaseHTTPRequestHandler):
-    """Answers with its backend's name and the request headers it received (JSON)."""
+    """Answers with its backend's name and the request headers it received (JSON);
+    ``/slow/<seconds>`` answers after that many seconds (a request still in flight)."""
 
     protocol_version = "HTTP/1.1"
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if self.path.startswith("/slow/"):
+            self.server.slow_started.set()  # type: ignore[attr-defined]
+            time.sleep(float(self.path.split("/")[2]))
         body = json.dumps({"backend": self.server.name,  # type: ignore[attr-defined]
                            "path": self.path, "headers": dict(self.headers)}).encode()
         self.send_response(200)
@@ -147,6 +152,7 @@ def start_backend(name: str, host: str) -> Backend:
     server = ThreadingHTTPServer((host, 0), _EchoHandler)
     server.daemon_threads = True
     server.name = name  # type: ignore[attr-defined]
+    server.slow_started = threading.Event()  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, name=f"backend {name}", daemon=True)
     thread.start()
     return Backend(name, host, server.server_address[1], server, thread)
@@ -173,6 +179,14 @@ class RouterProcess:
             return int(self.nginx_pid_file.read_text().split()[0])
         except (OSError, ValueError, IndexError):
             return None
+
+    @property
+    def pid_file(self) -> Path:
+        return Path(self.config["pid_file"])
+
+    @property
+    def drain_state_file(self) -> Path:
+        return Path(self.config["drain"]["state_file"])
 
     def nginx_workers(self) -> list[int]:
         pid = self.nginx_pid()
@@ -239,7 +253,10 @@ def start_router(nats: Nats, nginx_binary: str, **overrides: Any) -> RouterProce
         "nginx": {"binary": nginx_binary, "run_dir": str(workdir / "run"), "log_dir": str(workdir / "log"),
                   "worker_processes": "2", "worker_connections": 1024, "reload_debounce": 0.1,
                   **nginx_overrides},
-        "prune_interval": 0.5, **overrides,
+        "prune_interval": 0.5, "pid_file": str(workdir / "run" / "router.pid"),
+        "drain": {"wait": 1.0, "timeout": 10.0, "state_file": str(workdir / "run" / "drain.state"),
+                  **overrides.pop("drain", {})},
+        **overrides,
     }
     (workdir / "router.json").write_text(json.dumps(config))
     env = {**os.environ, "PYTHONPATH": str(REPO / "releases" / "cf_platform" / "src")}
@@ -322,3 +339,146 @@ class NatsClient:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(5)
             self._loop.close()
+
+
+# --- the job's bin/drain ----------------------------------------------------------------
+
+def render_drain_script(router: RouterProcess, props: dict | None = None) -> Path:
+    """The router job's bin/drain as the director renders it, with its two VM paths (the
+    cf-platform package, the job's config) pointed at this checkout and this router's
+    configuration; written executable into the router's work directory."""
+    from bosh_py.release import JobForRender, read_release_dir, render_instance_jobs
+    job = read_release_dir(REPO / "releases" / "router").jobs["router"]
+    templates = {src: (job.directory / "templates" / src).read_text() for src in job.spec.templates}
+    spec = {"deployment": "cf", "name": "router", "id": "router-uuid-0", "index": 0, "az": "z1",
+            "bootstrap": True, "networks": {"default": {"ip": "127.0.0.1", "default": ["dns", "gateway"]}}}
+    rendered = render_instance_jobs(
+        [JobForRender("router", job.spec, (job.directory / "monit").read_text(), templates,
+                      props or {"nats": {"machines": ["127.0.0.1"]}})],
+        spec, {"router": {}}).files["router"]["bin/drain"]
+    for vm_path, here in (("/var/vcap/packages/cf-platform/lib", str(REPO / "releases" / "cf_platform" / "src")),
+                          ("/var/vcap/jobs/router/config/router.json", str(router.workdir / "router.json")),
+                          ("/var/vcap/sys/log/router", str(router.workdir / "log")),
+                          ("/usr/bin/python3", sys.executable)):
+        assert vm_path in rendered, f"bin/drain no longer mentions {vm_path}"
+        rendered = rendered.replace(vm_path, here)
+    script = router.workdir / "drain"
+    script.write_text(rendered)
+    script.chmod(0o755)
+    return script
+
+
+def run_drain_script(script: Path, *args: str) -> int:
+    """Run bin/drain as the agent does (its arguments, stdout's last line an integer)."""
+    out = subprocess.run([str(script), *args], capture_output=True, text=True, timeout=30, check=True)
+    lines = [line for line in out.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, f"bin/drain must print one integer, printed {out.stdout!r}"
+    return int(lines[0])
+
+
+# --- load on a new connection per request -------------------------------------------------
+
+class FreshConnectionLoad:
+    """Requests from ``workers`` threads, each on a new TCP connection (no keep-alive), so a
+    failure can only come from the router itself (a refused connection, a 404 or 502 while
+    a configuration changes), never from HTTP/1.1's race of a reused connection the server
+    closes just as the next request is sent (that one a client or HAProxy must retry)."""
+
+    def __init__(self, url: str, host: str, interval: float = 0.01, workers: int = 2) -> None:
+        self.url, self.host, self.interval = url, host, interval
+        self.sent = 0
+        self.failures: list[str] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(workers)]
+
+    def __enter__(self) -> "FreshConnectionLoad":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(10)
+
+    def _run(self) -> None:
+        import httpx
+        limits = httpx.Limits(max_keepalive_connections=0)
+        with httpx.Client(timeout=5, headers={"Host": self.host}, limits=limits) as client:
+            while not self._stop.is_set():
+                try:
+                    response = client.get(self.url)
+                    failure = None if response.status_code == 200 else (
+                        f"HTTP {response.status_code} {response.headers.get('X-Cf-RouterError', '')}")
+                except httpx.HTTPError as error:
+                    failure = f"{type(error).__name__}: {error}"
+                with self._lock:
+                    self.sent += 1
+                    if failure:
+                        self.failures.append(failure)
+                self._stop.wait(self.interval)
+
+
+# --- HAProxy in front (releases/haproxy's blob: Debian's haproxy) ---------------------------
+
+HAPROXY_BLOBS = REPO / "releases" / "haproxy" / "blobs" / "haproxy"
+
+
+@dataclass
+class HAProxy:
+    proc: subprocess.Popen
+    port: int
+    workdir: Path
+
+    def stop(self) -> None:
+        stop_pid(self.proc)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def start_haproxy(*routers: RouterProcess) -> HAProxy:
+    """Debian's haproxy, extracted from the haproxy release's blobs, in front of ``routers``
+    with the settings of releases/haproxy's job that matter here: /health checked every
+    second (out after 2 failures), retries on a connection failure or an empty response."""
+    debs = sorted(HAPROXY_BLOBS.glob("*.deb"))
+    workdir = Path(tempfile.mkdtemp(prefix="cf-router-haproxy-"))
+    try:
+        for deb in debs:
+            subprocess.run(["dpkg-deb", "-x", str(deb), str(workdir / "root")], check=True)
+        libs = sorted({str(p.parent) for p in (workdir / "root").rglob("*.so*")})
+        port = free_port()
+        conf = workdir / "haproxy.cfg"
+        conf.write_text(f"""global
+  maxconn 1000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  timeout check 1s
+frontend http-in
+  bind 127.0.0.1:{port}
+  default_backend http-routers
+backend http-routers
+  retries 3
+  option redispatch 1
+  retry-on conn-failure empty-response
+  option httpchk GET /health
+  http-check expect status 200
+  default-server inter 1000ms fall 2 rise 2
+""" + "".join(f"  server router-{i} 127.0.0.1:{router.port} check port {router.status_port}\n"
+              for i, router in enumerate(routers)))
+        proc = subprocess.Popen([str(workdir / "root/usr/sbin/haproxy"), "-db", "-f", str(conf)],
+                                env={**os.environ, "LD_LIBRARY_PATH": ":".join(libs)},
+                                stdin=subprocess.DEVNULL, stdout=open(workdir / "haproxy.log", "wb"),
+                                stderr=subprocess.STDOUT)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    haproxy = HAProxy(proc, port, workdir)
+    try:
+        wait_for_port("127.0.0.1", port)
+    except BaseException:
+        haproxy.stop()
+        raise
+    return haproxy

@@ -63,3 +63,30 @@ def test_renders_from_properties_without_a_link():
     assert config.nats.servers == ["nats://10.0.0.5:4333"]
     assert (config.port, config.prune_threshold, config.nginx.worker_processes,
             config.nginx.access_log, config.status.user) == (8081, 30, "4", False, None)
+
+
+def test_renders_drain_settings_and_bin_drain():
+    raw, _ = _render({"nats": {"machines": ["10.0.0.5"]},
+                      "router": {"drain_wait": 7, "drain_timeout": 45, "worker_shutdown_timeout": 50,
+                                 "reload_debounce": 0.25}})
+    config = parse_config(raw)
+    assert (config.drain.wait, config.drain.timeout) == (7, 45)
+    assert config.drain.state_file == "/var/vcap/sys/run/router/drain.state"
+    assert config.pid_file == "/var/vcap/sys/run/router/router.pid"
+    assert (config.nginx.worker_shutdown_timeout, config.nginx.reload_debounce) == (50, 0.25)
+    defaults = parse_config(_render({"nats": {"machines": ["10.0.0.5"]}})[0])
+    assert (defaults.drain.wait, defaults.drain.timeout, defaults.nginx.worker_shutdown_timeout) == (5, 60, 60)
+    drain = _render_files({"nats": {"machines": ["10.0.0.5"]}})["bin/drain"]
+    assert drain.startswith("#!/bin/bash\n")
+    assert "-m cf_platform.router.drain_command" in drain
+    assert "--config /var/vcap/jobs/router/config/router.json \"$@\"" in drain
+
+
+def _render_files(props: dict) -> dict:
+    job = _router_job()
+    templates = {src: (job.directory / "templates" / src).read_text() for src in job.spec.templates}
+    spec = {"deployment": "cf", "name": "router", "id": "router-uuid-0", "index": 0, "az": "z1",
+            "bootstrap": True, "networks": {"default": {"ip": "10.244.0.9", "default": ["dns", "gateway"]}}}
+    return render_instance_jobs(
+        [JobForRender("router", job.spec, (job.directory / "monit").read_text(), templates, props)],
+        spec, {"router": {}}).files["router"]

@@ -5,12 +5,19 @@ Order matters: nginx and the status port come up first (with an empty table ngin
 a while when the bus is still starting. Pruning runs every ``prune_interval`` and is
 suspended while NATS is unreachable (endpoints cannot refresh then; dropping every route
 because the bus blinked would take every app offline).
+
+Drain (gorouter's): SIGUSR1, sent by the job's bin/drain (drain_command.py), makes /health
+answer 503 so the load balancer stops sending; nginx keeps serving for ``drain.wait``
+seconds, then gets QUIT (stop accepting, finish the requests in flight) and at most
+``drain.timeout`` seconds later SIGKILL; the router then says "drained" in
+``drain.state_file`` and stays up without nginx until the agent stops the job.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import time
 from pathlib import Path
@@ -18,7 +25,20 @@ from typing import Any
 
 from cf_platform.mbus import Bus
 from cf_platform.router.config import RouterConfig
-from cf_platform.router.nginx import ConfigApplier, NginxError, NginxProcess, become_subreaper
+from cf_platform.router.drain_state import (
+    DRAINED,
+    DRAINING,
+    DrainState,
+    write_atomically,
+    write_state,
+)
+from cf_platform.router.nginx import (
+    ConfigApplier,
+    NginxError,
+    NginxProcess,
+    become_subreaper,
+    reap_orphaned_workers,
+)
 from cf_platform.router.nginx_conf import Listen, render
 from cf_platform.router.registry import Endpoint, RouteKey, RouteRegistry
 from cf_platform.router.status import StatusServer
@@ -43,13 +63,21 @@ class Router:
             drop=self.registry.remove_route, debounce=config.nginx.reload_debounce)
         self.status = StatusServer(config.status.listen_address, config.status.port,
                                    config.status.user, config.status.password,
-                                   healthy=lambda: self.nginx.running,
+                                   unhealthy=self.unhealthy,
                                    routes=self.registry.snapshot, varz=self.varz)
         self.bus: Bus | None = None
         self.subscriber: Subscriber | None = None
         self.started_at = time.time()
         self.pruned = 0
+        self.draining = False
+        self._drain_task: asyncio.Task | None = None
         self._stop = asyncio.Event()
+
+    def unhealthy(self) -> str | None:
+        """Why the load balancer should not send here (None: it should)."""
+        if self.draining:
+            return "draining"
+        return None if self.nginx.running else "nginx is not running"
 
     def varz(self) -> dict[str, Any]:
         sub = self.subscriber
@@ -65,15 +93,65 @@ class Router:
                          "unregistrations": sub.unregistrations if sub else 0,
                          "rejected": sub.rejected if sub else 0,
                          "announcements": sub.announcements if sub else 0},
-                "pruned": self.pruned}
+                "pruned": self.pruned, "draining": self.draining}
 
     def request_stop(self) -> None:
         self._stop.set()
+
+    def request_drain(self) -> None:
+        """SIGUSR1. Idempotent: bin/drain may signal again while the drain runs."""
+        if self.draining or self._stop.is_set():
+            return
+        self.draining = True
+        self._record_drain(DrainState(DRAINING, time.time()))
+        self._drain_task = asyncio.get_running_loop().create_task(self._drain(), name="drain")
+
+    async def _drain(self) -> None:
+        drain = self.config.drain
+        log.info("draining: /health answers 503, nginx serves for %gs more", drain.wait)
+        await asyncio.sleep(drain.wait)
+        log.info("draining: nginx stops accepting and finishes the requests in flight (at most %gs)",
+                 drain.timeout)
+        started = time.monotonic()
+        await self.nginx.stop(timeout=drain.timeout)
+        killed = reap_orphaned_workers()  # a master killed at the timeout leaves its workers
+        if killed:
+            log.warning("drain timeout: killed nginx workers %s", killed)
+        self._record_drain(DrainState(DRAINED, time.time()))
+        log.info("drained (nginx exited %.1fs after QUIT)", time.monotonic() - started)
+
+    def _record_drain(self, state: DrainState) -> None:
+        """Tell bin/drain; a file that cannot be written must not stop the drain itself
+        (bin/drain then gives up after its limit, by which time nginx has stopped)."""
+        if self.config.drain.state_file:
+            try:
+                write_state(self.config.drain.state_file, state)
+            except OSError as e:
+                log.error("cannot write the drain state to %s: %s", self.config.drain.state_file, e)
+
+    def _write_pid_file(self) -> None:
+        """Our PID for bin/drain, and no drain state left from an earlier run."""
+        drain_state = self.config.drain.state_file
+        if drain_state:
+            for stale in (Path(drain_state), Path(drain_state + ".signalled")):
+                stale.unlink(missing_ok=True)
+        if self.config.pid_file:
+            write_atomically(self.config.pid_file, f"{os.getpid()}\n")
+
+    def _remove_pid_file(self) -> None:
+        if self.config.pid_file:
+            pid_file = Path(self.config.pid_file)
+            try:
+                if pid_file.read_text().split()[0] == str(os.getpid()):
+                    pid_file.unlink()
+            except (OSError, IndexError):
+                pass
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGUSR1, self.request_drain)
         for directory in (self.config.nginx.run_dir, self.config.nginx.log_dir):
             Path(directory).mkdir(parents=True, exist_ok=True)
         become_subreaper()
@@ -82,6 +160,7 @@ class Router:
         await self.nginx.start()
         tasks: list[asyncio.Task] = []
         try:
+            self._write_pid_file()
             await self.status.start()
             tasks.append(asyncio.create_task(self._watch_nginx(), name="nginx"))
             tasks.append(asyncio.create_task(self.applier.run(), name="applier"))
@@ -90,6 +169,8 @@ class Router:
             await self._stop.wait()
         finally:
             log.info("stopping")
+            if self._drain_task is not None:
+                tasks.append(self._drain_task)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -100,6 +181,7 @@ class Router:
                 except Exception:  # closing is best effort on the way out
                     pass
             await self.nginx.stop()
+            self._remove_pid_file()
 
     async def _connect_and_subscribe(self) -> None:
         nats = self.config.nats
@@ -131,6 +213,8 @@ class Router:
         """Restart nginx with the current configuration if it dies under us."""
         while True:
             code = await self.nginx.wait()
+            if self.draining:
+                return  # stopped on purpose: a drained router serves nothing until it restarts
             log.error("nginx exited with %s; restarting in %gs", code, NGINX_RESTART_DELAY)
             await asyncio.sleep(NGINX_RESTART_DELAY)
             while True:

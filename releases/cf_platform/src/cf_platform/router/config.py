@@ -46,8 +46,27 @@ class NginxSettings:
     backend_idle_timeout: float = 1.0
     max_retries: int = 3
     reuseport: bool = True
+    # Route changes are coalesced: the first change of a burst waits this long for the rest,
+    # then one reload applies them all (so at most one reload per window, however fast the
+    # table churns). Each reload leaves the old workers finishing their requests:
+    # worker_shutdown_timeout bounds how long (and so how many old workers can pile up).
     reload_debounce: float = 0.2
+    worker_shutdown_timeout: float = 60.0
     user: str | None = None  # workers' "user group" when started as root; None: nobody nogroup
+
+
+@dataclass(frozen=True)
+class DrainSettings:
+    """gorouter's drain (router.drain_wait, router.drain_timeout), started by SIGUSR1 from the
+    job's bin/drain: /health answers 503 at once so the load balancer takes the router out,
+    nginx keeps serving for ``wait`` seconds (the balancer's health checks need that long to
+    notice), then stops accepting and finishes the requests in flight, for at most
+    ``timeout`` seconds. ``state_file`` is where the router says "draining"/"drained" for
+    bin/drain."""
+
+    wait: float = 5.0
+    timeout: float = 60.0
+    state_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +78,8 @@ class RouterConfig:
     port: int = 80
     status: StatusSettings = field(default_factory=StatusSettings)
     nginx: NginxSettings = field(default_factory=NginxSettings)
+    drain: DrainSettings = field(default_factory=DrainSettings)
+    pid_file: str | None = None  # the control plane's PID, for bin/drain's SIGUSR1
     prune_threshold: float = 120.0
     prune_interval: float = 30.0
     register_interval: int = 20
@@ -95,17 +116,25 @@ def parse_config(raw: Any) -> RouterConfig:
     nats_raw = raw.get("nats")
     if not isinstance(nats_raw, dict) or not nats_raw.get("servers"):
         raise ConfigError("nats.servers: at least one NATS server URL is required")
-    top = {k: v for k, v in raw.items() if k not in ("nats", "status", "nginx")}
+    top = {k: v for k, v in raw.items() if k not in ("nats", "status", "nginx", "drain")}
     unknown = set(top) - set(RouterConfig.__dataclass_fields__)
     if unknown:
         raise ConfigError(f"unknown keys {sorted(unknown)}")
     config = RouterConfig(nats=_section(NatsConfig, nats_raw, "nats"),
                           status=_section(StatusSettings, raw.get("status"), "status"),
-                          nginx=_section(NginxSettings, raw.get("nginx"), "nginx"), **top)
+                          nginx=_section(NginxSettings, raw.get("nginx"), "nginx"),
+                          drain=_section(DrainSettings, raw.get("drain"), "drain"), **top)
     if bool(config.status.user) != bool(config.status.password):
         raise ConfigError("status.user and status.password go together")
     if config.prune_threshold <= 0 or config.prune_interval <= 0:
         raise ConfigError("prune_threshold and prune_interval must be positive")
+    for name, value in (("drain.wait", config.drain.wait), ("drain.timeout", config.drain.timeout),
+                        ("nginx.reload_debounce", config.nginx.reload_debounce),
+                        ("nginx.worker_shutdown_timeout", config.nginx.worker_shutdown_timeout)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise ConfigError(f"{name}: expected a number of seconds >= 0, not {value!r}")
+    if config.nginx.worker_shutdown_timeout < 0.001:
+        raise ConfigError("nginx.worker_shutdown_timeout: must be positive")
     return config
 
 

@@ -7,8 +7,16 @@ The control plane only has to say which backends serve which host.
 What the rendered configuration does, gorouter's behaviour in nginx terms:
 
 - one ``upstream`` per route with its endpoints (nginx round robin, keepalive connections
-  to the backends), one ``server`` per route host (``*.domain`` wildcards are nginx's own),
-  one ``location`` per route path (``/api`` matches ``/api`` and ``/api/...``);
+  to the backends, one shared-memory zone for all of them);
+- a host whose only route has no path (nearly every app route) is one line of a ``map``
+  from ``$host`` to its upstream, served by the default server (``proxy_pass`` to the
+  mapped upstream's name); a host with path routes gets its own ``server`` with one
+  ``location`` per route path (``/api`` matches ``/api`` and ``/api/...``). Why: nginx
+  parses a ``server`` block per host far more slowly than a map line, and every route
+  change is a parse (``nginx -t``, then the reload): with 10,000 routes that made a new
+  route routable after ~23 s, with the map a few seconds (bench/router.py). ``*.domain``
+  wildcards work in both (the map's ``hostnames``: exact names first, then the longest
+  wildcard, as server_name does);
 - a connection failure or connect timeout moves the request to another endpoint
   (``proxy_next_upstream error timeout``; nginx never re-sends a POST that reached a
   backend), up to ``max_retries`` endpoints; when none answers: 502 with
@@ -60,7 +68,8 @@ def render(routes: dict[RouteKey, list[Endpoint]], listen: Listen, settings: Ngi
     w("master_process on;")
     w(f"worker_processes {_worker_processes(settings.worker_processes)};")
     w(f"worker_rlimit_nofile {settings.worker_connections * 2 + 1024};")
-    w("worker_shutdown_timeout 30s;")
+    # after a reload (or QUIT) old workers finish their requests for at most this long
+    w(f"worker_shutdown_timeout {_seconds(settings.worker_shutdown_timeout)};")
     w(f"pid {_q(run + '/nginx.pid')};")
     w(f"error_log {_q(logs + '/nginx.error.log')} warn;")
     if run_as_root:
@@ -93,6 +102,8 @@ def render(routes: dict[RouteKey, list[Endpoint]], listen: Listen, settings: Ngi
     w(f"  proxy_next_upstream_tries {max(1, settings.max_retries)};")
     w("  server_names_hash_bucket_size 256;")
     w("  server_names_hash_max_size 65536;")
+    w("  map_hash_bucket_size 256;")
+    w("  map_hash_max_size 1048576;")
     w("  map $http_upgrade $cf_connection { default upgrade; \"\" \"\"; }")
     # $request_id (32 random hex digits) in the UUID form gorouter sends
     w("  map $request_id $cf_request_id {")
@@ -105,32 +116,47 @@ def render(routes: dict[RouteKey, list[Endpoint]], listen: Listen, settings: Ngi
     else:
         w("  map $scheme $cf_forwarded_proto { default $scheme; }")
     w("  map $msec $cf_request_start { \"~^(?<cf_sec>[0-9]+)\\.(?<cf_ms>[0-9]+)$\" $cf_sec$cf_ms; }")
+    names = _upstream_names(routes)
+    by_host = _by_host(routes)
+    mapped = _mapped_hosts(by_host)
+    _maps(w, {host: (names[key], routes[key]) for host, key in mapped.items()})
     listen_line = f"{_listen_address(listen.address)}:{listen.port}"
-    # The default server owns the listen options (one socket, shared by every server).
+    # The default server owns the listen options (one socket, shared by every server) and
+    # serves every mapped host; $cf_upstream is empty for a host with no route.
     options = " reuseport" if settings.reuseport else ""
     w("  server {")
     w(f"    listen {listen_line} default_server backlog=4096{options};")
     w("    server_name _;")
+    w("    error_page 502 504 @cf_endpoint_failure;")
     w("    location / {")
-    w("      add_header X-Cf-RouterError unknown_route always;")
-    w("      return 404 \"404 Not Found: Requested route ('$host') does not exist.\\n\";")
+    w("      if ($cf_upstream = \"\") {")
+    w("        add_header X-Cf-RouterError unknown_route always;")
+    w("        return 404 \"404 Not Found: Requested route ('$host') does not exist.\\n\";")
+    w("      }")
+    _proxy(w, "$cf_upstream", "$cf_app_id", "$cf_instance_id")
     w("    }")
+    _endpoint_failure(w)
     w("  }")
-    names = _upstream_names(routes)
+    zone_size = _zone_size(routes)
     for key, endpoints in routes.items():
         if not endpoints:
             continue
         w(f"  upstream {names[key]} {{  # {key}")
         # shared state: one round-robin position for all workers, not one per worker (which
-        # sends a client's successive new connections to the same backend again and again)
-        w(f"    zone {names[key]} 64k;")
+        # sends a client's successive new connections to the same backend again and again).
+        # One zone for every upstream (its size said once): a zone per upstream made
+        # `nginx -t` and each reload twice as slow with 10,000 routes (bench/router.py).
+        w(f"    zone cf_routes{' ' + zone_size if zone_size else ''};")
+        zone_size = ""
         for endpoint in endpoints:
             w(f"    server {endpoint.address} max_fails=1 fail_timeout=10s;")
         w(f"    keepalive {settings.backend_keepalive};")
         w(f"    keepalive_timeout {_seconds(settings.backend_idle_timeout)};")
         w("    keepalive_requests 100000;")
         w("  }")
-    for host, keys in _by_host(routes).items():
+    for host, keys in by_host.items():
+        if host in mapped:
+            continue
         w("  server {")
         w(f"    listen {listen_line};")
         w(f"    server_name {host};")
@@ -146,20 +172,65 @@ def render(routes: dict[RouteKey, list[Endpoint]], listen: Listen, settings: Ngi
                 if key.path else ["location /"]
             for block in blocks:
                 w(f"    {block} {{")
-                _proxy(w, names[key], endpoints)
+                _proxy(w, names[key], _q(_app_of(endpoints)), _q(_instance_of(endpoints)))
                 w("    }")
-        w("    location @cf_endpoint_failure {")
-        w("      add_header X-Cf-RouterError endpoint_failure always;")
-        w("      return 502 \"502 Bad Gateway: Registered endpoint failed to handle the request.\\n\";")
-        w("    }")
+        _endpoint_failure(w)
         w("  }")
     w("}")
     return "\n".join(out) + "\n"
 
 
-def _proxy(w, upstream: str, endpoints: list[Endpoint]) -> None:
+def _mapped_hosts(by_host: dict[str, list[RouteKey]]) -> dict[str, RouteKey]:
+    """The hosts served through the map: those whose only route has no path, except under a
+    wildcard that has path routes (its ``server`` would catch them: nginx picks a server by
+    name before any map is read)."""
+    path_wildcards = [host[1:] for host, keys in by_host.items()
+                      if host.startswith("*.") and keys != [RouteKey(host)]]
+    return {host: keys[0] for host, keys in by_host.items()
+            if keys == [RouteKey(host)] and not any(host.endswith(domain) for domain in path_wildcards)}
+
+
+def _maps(w, mapped: dict[str, tuple[str, list[Endpoint]]]) -> None:
+    """host → upstream name, and upstream name → the route's X-CF-* values (empty: removed)."""
+    w("  map $host $cf_upstream {")
+    w("    hostnames;")
+    w("    default \"\";")
+    for host, (name, _) in sorted(mapped.items()):
+        w(f"    {host} {name};")
+    w("  }")
+    for variable, value_of in (("$cf_app_id", _app_of), ("$cf_instance_id", _instance_of)):
+        w(f"  map $cf_upstream {variable} {{")
+        w("    default \"\";")
+        for name, endpoints in sorted(mapped.values(), key=lambda item: item[0]):
+            value = value_of(endpoints)
+            if value:
+                w(f"    {name} {_q(value)};")
+        w("  }")
+
+
+def _endpoint_failure(w) -> None:
+    w("    location @cf_endpoint_failure {")
+    w("      add_header X-Cf-RouterError endpoint_failure always;")
+    w("      return 502 \"502 Bad Gateway: Registered endpoint failed to handle the request.\\n\";")
+    w("    }")
+
+
+def _app_of(endpoints: list[Endpoint]) -> str:
+    """The app when every endpoint belongs to one (and its id is safe to render), else ""."""
+    apps = {e.app for e in endpoints}
+    app = next(iter(apps)) if len(apps) == 1 else ""
+    return app if _SAFE_VALUE_RE.fullmatch(app) else ""
+
+
+def _instance_of(endpoints: list[Endpoint]) -> str:
+    instance = endpoints[0].private_instance_id if len(endpoints) == 1 else ""
+    return instance if _SAFE_VALUE_RE.fullmatch(instance) else ""
+
+
+def _proxy(w, upstream: str, app: str, instance: str) -> None:
     """The proxy directives of one location (proxy_set_header in a location replaces every
-    inherited one, so all are repeated here)."""
+    inherited one, so all are repeated here). ``app``/``instance`` are rendered values (a
+    quoted string or a map's variable; empty removes a client's own header)."""
     w("      proxy_set_header Host $http_host;")
     w("      proxy_set_header Connection $cf_connection;")
     w("      proxy_set_header Upgrade $http_upgrade;")
@@ -167,13 +238,20 @@ def _proxy(w, upstream: str, endpoints: list[Endpoint]) -> None:
     w("      proxy_set_header X-Forwarded-Proto $cf_forwarded_proto;")
     w("      proxy_set_header X-Vcap-Request-Id $cf_request_id;")
     w("      proxy_set_header X-Request-Start $cf_request_start;")
-    apps = {e.app for e in endpoints}
     # an empty value removes the header: a client's own X-CF-* never reaches the app
-    app = next(iter(apps)) if len(apps) == 1 else ""
-    w(f"      proxy_set_header X-CF-ApplicationID {_q(app if _SAFE_VALUE_RE.fullmatch(app) else '')};")
-    instance = endpoints[0].private_instance_id if len(endpoints) == 1 else ""
-    w(f"      proxy_set_header X-CF-InstanceID {_q(instance if _SAFE_VALUE_RE.fullmatch(instance) else '')};")
+    w(f"      proxy_set_header X-CF-ApplicationID {app};")
+    w(f"      proxy_set_header X-CF-InstanceID {instance};")
     w(f"      proxy_pass http://{upstream};")
+
+
+def _zone_size(routes: dict[RouteKey, list[Endpoint]]) -> str:
+    """Room for every upstream (about 1 KiB each plus its servers), rounded up to a power of
+    two so the size, and so the shared zone, stays the same across most reloads."""
+    need = 1024 * 1024 + sum(4096 + 1024 * len(endpoints) for endpoints in routes.values())
+    size = 1024 * 1024
+    while size < need:
+        size *= 2
+    return f"{size // 1024}k"
 
 
 def _upstream_names(routes: dict[RouteKey, list[Endpoint]]) -> dict[RouteKey, str]:

@@ -22,15 +22,16 @@ _REASONS = {200: "OK", 401: "Unauthorized", 404: "Not Found", 405: "Method Not A
 
 
 class StatusServer:
-    """Serves the router's health and tables; ``healthy``/``routes``/``varz`` are callbacks
-    so the server holds no state of its own."""
+    """Serves the router's health and tables; ``unhealthy``/``routes``/``varz`` are callbacks
+    so the server holds no state of its own. ``unhealthy`` returns None when the router
+    should get traffic, else why not (the 503 body: "draining", "nginx is not running")."""
 
     def __init__(self, host: str, port: int, user: str | None, password: str | None,
-                 healthy: Callable[[], bool], routes: Callable[[], Any],
+                 unhealthy: Callable[[], str | None], routes: Callable[[], Any],
                  varz: Callable[[], dict[str, Any]]) -> None:
         self.host, self.port = host, port
         self._credentials = (user, password) if user and password else None
-        self.healthy, self.routes, self.varz = healthy, routes, varz
+        self.unhealthy, self.routes, self.varz = unhealthy, routes, varz
         self._server: asyncio.AbstractServer | None = None
 
     async def start(self) -> None:
@@ -76,8 +77,8 @@ class StatusServer:
         if method not in ("GET", "HEAD"):
             self._write(writer, 405, b"method not allowed\n", keep_alive, head_only=False)
         elif path in ("/health", "/healthz"):
-            ok = self.healthy()
-            self._write(writer, 200 if ok else 503, b"ok\n" if ok else b"nginx is not running\n",
+            problem = self.unhealthy()
+            self._write(writer, 503 if problem else 200, (problem or "ok").encode() + b"\n",
                         keep_alive, head_only=method == "HEAD")
         elif path in ("/routes", "/varz"):
             if not self._authorized(headers.get("authorization", "")):
