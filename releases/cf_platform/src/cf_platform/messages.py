@@ -40,7 +40,8 @@ HTTP_URL_RE = re.compile(r"https?://[!-~]{1,2000}")
 MAX_LIST = 1000          # entries in any list a message carries
 MAX_TEXT = 1024          # default bound of a text field
 MAX_INDEX = 1000         # instance indices (the CC allows at most 1000 instances)
-INSTANCE_STATES = ("BORN", "STARTING", "RUNNING", "STOPPING", "STOPPED", "CRASHED")
+#: EVACUATING: running, routes still registered, on a DEA that is draining (dea_ng's state)
+INSTANCE_STATES = ("BORN", "STARTING", "RUNNING", "EVACUATING", "STOPPING", "STOPPED", "CRASHED")
 EXIT_REASONS = ("CRASHED", "STOPPED", "DEA_SHUTDOWN", "DEA_EVACUATION")
 
 

@@ -26,7 +26,10 @@ from .package_check import InvalidPackage, check_zip
 log = logging.getLogger(__name__)
 
 MAX_INSTANCES = 1000
-STATE_RANK = {"RUNNING": 0, "STARTING": 1, "BORN": 2, "CRASHED": 3, "STOPPING": 4, "STOPPED": 5}
+#: which of several answers for one index /instances and /stats show: the most alive one
+#: (an EVACUATING instance still serves, on a DEA that is draining, until its replacement runs)
+STATE_RANK = {"RUNNING": 0, "EVACUATING": 1, "STARTING": 2, "BORN": 3, "CRASHED": 4, "STOPPING": 5,
+              "STOPPED": 6}
 
 
 def _int_field(body: dict, key: str) -> int | None:

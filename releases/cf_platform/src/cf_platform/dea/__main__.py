@@ -1,4 +1,4 @@
-"""``python3 -m cf_platform.dea --config dea.json``: run the DEA until SIGTERM."""
+"""``python3 -m cf_platform.dea --config dea.json``: run the DEA until SIGTERM (SIGUSR2: evacuate)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,15 @@ from .config import ConfigError, DeaConfig
 
 
 async def serve(config: DeaConfig) -> None:
+    """SIGTERM/SIGINT: stop every instance and leave. SIGUSR2: evacuate (the job's drain
+    script sends it; cf_platform.dea.evacuation)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    dea = Dea(config)
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await Dea(config).run(stop)
+    loop.add_signal_handler(signal.SIGUSR2, lambda: dea.spawn(dea.evacuate()))
+    await dea.run(stop)
 
 
 def main(argv: list[str] | None = None) -> int:

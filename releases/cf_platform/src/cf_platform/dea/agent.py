@@ -5,7 +5,8 @@ Listens to ``dea.discover``, ``staging.<id>.start``, ``dea.<id>.start``, ``dea.s
 ``dea.advertise`` (every advertise_interval), ``dea.heartbeat`` (every
 heartbeat_interval), ``router.register`` (on RUNNING, then every
 router_register_interval or as router.start asks) and ``router.unregister``,
-``droplet.exited``. nats-py runs one subscription's handlers one after another, so
+``droplet.exited``, and ``dea.shutdown`` when it starts to evacuate (:meth:`Dea.evacuate`).
+nats-py runs one subscription's handlers one after another, so
 anything that waits (the discover delay, staging, stopping) runs as its own task.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -24,7 +26,8 @@ from ..mbus import Bus
 from ..messages import validated
 from . import cgroups, discover, protocol, staging
 from .config import DeaConfig
-from .instance import Instance, State
+from .evacuation import DONE, EVACUATING, EvacuationFiles
+from .instance import ROUTED_STATES, Instance, State
 from .lifecycle import InstanceManager
 
 log = logging.getLogger(__name__)
@@ -32,6 +35,9 @@ log = logging.getLogger(__name__)
 STAGING_CONCURRENCY = 2
 STAGING_QUEUE_LIMIT = 16      # stagings waiting or running; more are refused at once
 ROUTER_START_MIN_GAP = 1.0     # seconds between re-registrations caused by router.start
+EVACUATION_CHECK_INTERVAL = 0.2   # seconds between "is everything gone elsewhere yet?" checks
+#: while evacuating, instances in these states keep the DEA from being done
+NOT_YET_EVACUATED = (State.BORN, State.STARTING, State.RUNNING, State.EVACUATING)
 
 
 @dataclass
@@ -45,6 +51,8 @@ class Dea:
     _staging: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(STAGING_CONCURRENCY))
     _last_router_start: float = field(default=float("-inf"))
     _staging_queued: int = 0
+    evacuating_since: float | None = None     # time.time() when evacuate() began
+    shutting_down: bool = False               # shutdown() began: no new instance may start
 
     def __post_init__(self) -> None:
         self.register_interval = self.config.router_register_interval
@@ -52,6 +60,10 @@ class Dea:
     @property
     def id(self) -> str:
         return self.config.id
+
+    @property
+    def evacuation_files(self) -> EvacuationFiles:
+        return EvacuationFiles(self.config.base_dir)
 
     # --- setting up -------------------------------------------------------------------------
 
@@ -71,6 +83,8 @@ class Dea:
         config.base_dir.chmod(0o700)
         for directory in (config.instances_dir, config.staging_dir, config.droplets_dir):
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.evacuation_files.clear()
+        self.evacuation_files.write_pid(os.getpid())
         problem = cgroups.usable(config.cgroup_root, config.cgroup_parent)
         if problem is not None:
             if config.require_cgroups:
@@ -135,7 +149,10 @@ class Dea:
             await self.shutdown()
 
     async def shutdown(self) -> None:
+        """Stop every instance; a start that arrives meanwhile (the HM replacing the very
+        instances being stopped) is refused, or it would outlive the DEA."""
         assert self.manager is not None
+        self.shutting_down = True
         await self.manager.stop_all(protocol.EXIT_DEA_SHUTDOWN)
         for task in list(self._tasks):
             task.cancel()
@@ -145,6 +162,7 @@ class Dea:
             except Exception:  # noqa: BLE001 - leaving anyway
                 pass
         cgroups.remove_parent(self.config.cgroup_root, self.config.cgroup_parent)
+        self.evacuation_files.clear()
 
     async def _every(self, interval: Callable[[], float], action: Callable[[], Awaitable[None]],
                      first: bool = True) -> None:
@@ -171,20 +189,23 @@ class Dea:
 
     async def advertise(self) -> None:
         assert self.bus is not None and self.manager is not None
+        if self.evacuating_since is not None:
+            return      # an evacuating DEA takes nothing new
         await self.bus.publish("dea.advertise", protocol.advertise(
             self.id, list(self.config.stacks), self.available_memory(), self.available_disk(),
             self.manager.registry.app_id_to_count()))
 
     async def heartbeat(self) -> None:
-        """STARTING, RUNNING and (for crash_lifetime) CRASHED instances, as dea_ng sent them; the
-        health manager counts an instance present only when its state is STARTING or RUNNING."""
+        """STARTING, RUNNING, EVACUATING and (for crash_lifetime) CRASHED instances, as dea_ng sent
+        them; the health manager counts an instance present only when it is STARTING or RUNNING
+        (an EVACUATING one is replaced elsewhere, then stopped)."""
         assert self.bus is not None and self.manager is not None
-        shown = self.manager.registry.in_states((State.STARTING, State.RUNNING, State.CRASHED))
+        shown = self.manager.registry.in_states((State.STARTING, State.RUNNING, State.EVACUATING, State.CRASHED))
         await self.bus.publish("dea.heartbeat", protocol.heartbeat(self.id, shown))
 
     async def register_all_routes(self) -> None:
         assert self.manager is not None
-        for instance in self.manager.registry.in_states((State.RUNNING,)):
+        for instance in self.manager.registry.in_states(ROUTED_STATES):
             await self.running(instance)
 
     async def reap(self) -> None:
@@ -199,6 +220,8 @@ class Dea:
     # --- Notifier (called by the instance manager) -------------------------------------------
 
     async def running(self, instance: Instance) -> None:
+        if self.evacuating_since is not None and instance.state == State.RUNNING:
+            instance.set_state(State.EVACUATING)     # started while evacuating: replaced like the rest
         if instance.uris and self.bus is not None:
             await self.bus.publish("router.register", protocol.route(instance, self.config.ip, self.id))
 
@@ -210,10 +233,51 @@ class Dea:
         if self.bus is not None:
             await self.bus.publish("droplet.exited", protocol.exited(instance, reason))
 
+    # --- evacuation (the job's drain script asks for it: cf_platform.dea.drain) -------------
+
+    async def evacuate(self) -> None:
+        """dea_ng's evacuation: take nothing new (no advertise, no discover or staging answer),
+        say ``dea.shutdown``, and report every running instance EVACUATING - it keeps serving
+        and stays routed while the health manager has the cloud controller start its index on
+        another DEA and then stop it here (``dea.stop``), once the replacement is RUNNING.
+        Done when nothing is left running here, or after ``evacuation_timeout``, when what
+        remains is stopped with reason DEA_EVACUATION (the HM restarts those at once)."""
+        assert self.manager is not None
+        if self.evacuating_since is not None:
+            return
+        self.evacuating_since = time.time()
+        registry = self.manager.registry
+        log.info("evacuating: %d instances to move (at most %g s)", len(registry.in_states(NOT_YET_EVACUATED)),
+                 self.config.evacuation_timeout)
+        self.evacuation_files.write_status(os.getpid(), EVACUATING, self.evacuating_since)
+        for instance in registry.in_states((State.RUNNING,)):
+            instance.set_state(State.EVACUATING)
+        if self.bus is not None:
+            await self.bus.publish("dea.shutdown", protocol.shutdown(self.id, self.config.ip,
+                                                                     registry.app_id_to_count()))
+        await self.heartbeat()
+        self.spawn(self._finish_evacuation())
+
+    async def _finish_evacuation(self) -> None:
+        assert self.manager is not None and self.evacuating_since is not None
+        deadline = self.evacuating_since + self.config.evacuation_timeout
+        while self.manager.registry.in_states(NOT_YET_EVACUATED) and time.time() < deadline:
+            await asyncio.sleep(EVACUATION_CHECK_INTERVAL)
+        left = self.manager.registry.in_states(NOT_YET_EVACUATED)
+        if left:
+            log.warning("evacuation timed out after %g s: stopping %d instances that were not replaced",
+                        self.config.evacuation_timeout, len(left))
+            await asyncio.gather(*(self.manager.stop(i, protocol.EXIT_DEA_EVACUATION) for i in left),
+                                 return_exceptions=True)
+        log.info("evacuation done after %.1f s", time.time() - self.evacuating_since)
+        self.evacuation_files.write_status(os.getpid(), DONE, time.time())
+
     # --- handlers ---------------------------------------------------------------------------
 
     async def on_discover(self, message: dict, msg: Msg) -> None:
         assert self.manager is not None
+        if self.evacuating_since is not None or self.shutting_down:
+            return
         mem = message["limits"]["mem"] or 0
         disk = message["limits"]["disk"] or 0
         if not discover.has_room(mem, disk, self.available_memory(), self.available_disk()):
@@ -226,10 +290,16 @@ class Dea:
     async def _answer_discover(self, msg: Msg, delay: float) -> None:
         assert self.bus is not None
         await asyncio.sleep(delay)
+        if self.evacuating_since is not None or self.shutting_down:
+            return      # began to evacuate or leave while waiting: take nothing new
         await self.bus.reply(msg, protocol.discover_reply(self.id, self.config.ip, list(self.config.stacks),
                                                           self.available_memory()))
 
     async def on_staging_start(self, message: dict, msg: Msg) -> None:
+        if self.evacuating_since is not None:
+            if self.bus is not None:
+                await self.bus.reply(msg, {"error": "this DEA is evacuating; try again", "log": ""})
+            return
         if self._staging_queued >= STAGING_QUEUE_LIMIT:
             log.warning("refusing to stage %s: %d stagings already queued", message["app_id"],
                         self._staging_queued)
@@ -253,6 +323,10 @@ class Dea:
 
     async def on_start(self, message: dict, msg: Msg) -> None:
         assert self.manager is not None
+        if self.shutting_down:
+            log.warning("not starting %s index %s: this DEA is shutting down", message.get("name"),
+                        message.get("index"))
+            return
         try:
             instance = Instance.from_start_message(message)
         except ValueError as error:
@@ -292,12 +366,12 @@ class Dea:
         uris = list(message["uris"])
         for instance in self.manager.registry.matching({"droplet": message["droplet"]}):
             dropped = [u for u in instance.uris if u not in uris]
-            if instance.state == State.RUNNING and dropped:
+            if instance.state in ROUTED_STATES and dropped:
                 body = protocol.route(instance, self.config.ip, self.id)
                 body["uris"] = dropped
                 await self.bus.publish("router.unregister", body)
             instance.uris = uris
-            if instance.state == State.RUNNING:
+            if instance.state in ROUTED_STATES:
                 await self.running(instance)
 
     async def on_locate(self, message: dict, msg: Msg) -> None:

@@ -14,13 +14,16 @@ class State(str, Enum):
     BORN = "BORN"
     STARTING = "STARTING"
     RUNNING = "RUNNING"
+    EVACUATING = "EVACUATING"   # still running and routed, on a DEA that is draining (dea_ng's)
     STOPPING = "STOPPING"
     STOPPED = "STOPPED"
     CRASHED = "CRASHED"
 
 
 #: States that hold memory, disk and a port (count against the DEA's capacity).
-ACTIVE_STATES = frozenset({State.BORN, State.STARTING, State.RUNNING, State.STOPPING})
+ACTIVE_STATES = frozenset({State.BORN, State.STARTING, State.RUNNING, State.EVACUATING, State.STOPPING})
+#: States whose routes are registered with the routers.
+ROUTED_STATES = frozenset({State.RUNNING, State.EVACUATING})
 
 
 @dataclass(frozen=True)

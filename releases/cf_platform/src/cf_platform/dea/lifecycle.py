@@ -33,9 +33,9 @@ from .cgroups import CgroupError, CgroupSet
 from .config import DeaConfig
 from .container import HOME, SETUP_FAILED, Bind, Container, ContainerSpec
 from .droplets import DropletCache
-from .instance import Instance, State
+from .instance import ROUTED_STATES, Instance, State
 from .ports import PortPool
-from .protocol import EXIT_CRASHED, EXIT_STOPPED
+from .protocol import EXIT_CRASHED, EXIT_DEA_EVACUATION, EXIT_STOPPED
 from .registry import InstanceRegistry
 from .staging import STAGING_INFO
 
@@ -119,7 +119,7 @@ class InstanceManager:
                               f"{self.config.health_check_timeout:g} s")
             return
         status = await exited
-        if instance.state in (State.STARTING, State.RUNNING):
+        if instance.state in (State.STARTING, State.RUNNING, State.EVACUATING):
             await self._crash(instance, status, None)
 
     def _prepare(self, instance: Instance) -> str:
@@ -169,7 +169,7 @@ class InstanceManager:
     # --- crash ----------------------------------------------------------------------------
 
     async def _crash(self, instance: Instance, status: int | None, description: str | None) -> None:
-        was_running = instance.state == State.RUNNING
+        was_running = instance.state in ROUTED_STATES
         instance.set_state(State.CRASHED)
         if was_running:
             await self.notifier.leaving(instance)
@@ -209,7 +209,7 @@ class InstanceManager:
         if instance.state == State.CRASHED:
             await self.forget(instance)
             return
-        was_running = instance.state == State.RUNNING
+        was_running = instance.state in ROUTED_STATES
         instance.set_state(State.STOPPING)
         if was_running:
             await self.notifier.leaving(instance)
@@ -218,7 +218,8 @@ class InstanceManager:
             await container.stop(self.config.stop_timeout)
             instance.exit_status = await container.wait() if container.process else None
             await self._destroy(container, instance.port)
-        instance.exit_description = "stopped by the DEA" if reason == EXIT_STOPPED else "DEA shut down"
+        instance.exit_description = {EXIT_STOPPED: "stopped by the DEA",
+                                     EXIT_DEA_EVACUATION: "the DEA's evacuation timed out"}.get(reason, "DEA shut down")
         instance.set_state(State.STOPPED)
         log.info("instance %s of %s (index %d) stopped", instance.instance_id, instance.name, instance.index)
         await self.notifier.exited(instance, reason)

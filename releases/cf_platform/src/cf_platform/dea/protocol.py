@@ -20,6 +20,12 @@ from .instance import Instance
 EXIT_CRASHED = "CRASHED"
 EXIT_STOPPED = "STOPPED"
 EXIT_DEA_SHUTDOWN = "DEA_SHUTDOWN"
+EXIT_DEA_EVACUATION = "DEA_EVACUATION"   # evacuation timed out before a replacement ran
+
+
+def shutdown(dea_id: str, ip: str, app_id_to_count: dict[str, int]) -> dict[str, Any]:
+    """``dea.shutdown`` as dea_ng sent it when it began to evacuate: place nothing here any more."""
+    return {"id": dea_id, "ip": ip, "version": "bosh-py", "app_id_to_count": app_id_to_count}
 
 
 def advertise(dea_id: str, stacks: list[str], available_memory: int, available_disk: int,

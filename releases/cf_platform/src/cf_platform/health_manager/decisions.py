@@ -14,6 +14,11 @@ Rules (hm9000's, in small):
   index. It is stopped once it has been extra for ``grace`` seconds, so the HM never races
   a change the CC is making itself with a slightly stale desired state.
 - Without a fresh desired state the HM does nothing at all.
+- Evacuation (dea_ng's drain, hm9000's rules): an instance reported EVACUATING (or on a DEA
+  that sent ``dea.shutdown``) still serves but no longer counts: its index is started
+  elsewhere at once, and the evacuating instance is stopped as soon as an instance of the
+  same index and version is RUNNING (so its routes are registered) - not before, so the app
+  never has fewer serving instances than desired.
 
 Time is passed in (``now``, monotonic seconds), so tests drive the clock.
 """
@@ -24,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 LIVE_STATES = ("STARTING", "RUNNING")
+EVACUATING = "EVACUATING"
 
 
 @dataclass(frozen=True)
@@ -148,16 +154,41 @@ class HealthState:
                 continue
             reported.add(key)
             seen = self.instances.get(key)
+            state = str(d.get("state"))
             if seen is None:
                 seen = SeenInstance(str(d.get("droplet")), str(d.get("version")), d["index"], key,
-                                    str(d.get("state")), dea, now, now)
+                                    state, dea, now, now)
                 self.instances[key] = seen
-            seen.state = str(d.get("state"))
+                previous = None
+            else:
+                previous = seen.state
+            if previous == EVACUATING and state in LIVE_STATES:
+                state = EVACUATING      # dea.shutdown said so; a heartbeat sent before it must not undo it
+            if state == EVACUATING and previous != EVACUATING:
+                self._evacuating(seen, now)
+            seen.state = state
             seen.last_seen = now
             seen.dea = dea
         if dea:   # what this DEA no longer reports is gone
             for key in [k for k, s in self.instances.items() if s.dea == dea and k not in reported]:
                 del self.instances[key]
+
+    def observe_shutdown(self, message: dict, now: float) -> None:
+        """``dea.shutdown {id, ...}``: every live instance of that DEA is evacuating (its own
+        EVACUATING heartbeat follows; this only lets the HM act a heartbeat sooner)."""
+        dea = str(message.get("id") or "")
+        for seen in self.instances.values():
+            if dea and seen.dea == dea and seen.state in LIVE_STATES:
+                self._evacuating(seen, now)
+                seen.state = EVACUATING
+
+    def _evacuating(self, seen: SeenInstance, now: float) -> None:
+        """Start the index elsewhere at the next decision, without the usual grace."""
+        rec = self.records.get((seen.droplet, seen.index))
+        if rec is None or rec.version != seen.version:
+            rec = IndexRecord(version=seen.version)
+            self.records[(seen.droplet, seen.index)] = rec
+        rec.evacuated_at = now
 
     def observe_exited(self, message: dict, now: float) -> None:
         instance = str(message.get("instance") or "")
@@ -256,6 +287,16 @@ class HealthState:
     def _stops(self, now: float) -> list[Action]:
         assert self.desired is not None
         extras: list[SeenInstance] = []
+        replaced: list[SeenInstance] = []
+        running = {(s.droplet, s.version, s.index) for s in self._live() if s.state == "RUNNING"}
+        for s in self.instances.values():
+            if s.state != EVACUATING:
+                continue
+            app = self.desired.get(s.droplet)
+            if (s.droplet, s.version, s.index) in running:
+                replaced.append(s)      # its replacement serves: stop it now, no grace
+            elif app is None or app.state != "STARTED" or s.version != app.version or s.index >= app.instances:
+                extras.append(s)        # nobody wants it any more: the usual grace applies
         keep: dict[tuple[str, str, int], SeenInstance] = {}
         for s in sorted(self._live(), key=lambda s: (s.state != "RUNNING", s.first_seen, s.instance)):
             app = self.desired.get(s.droplet)
@@ -269,6 +310,11 @@ class HealthState:
         for key in [k for k in self.extra_since if k not in extra_ids]:
             del self.extra_since[key]
         by_droplet: dict[str, list[str]] = {}
+        for s in replaced:
+            asked = self.stop_requested.get(s.instance)
+            if asked is None or now - asked >= self.policy.grace:
+                by_droplet.setdefault(s.droplet, []).append(s.instance)
+                self.stop_requested[s.instance] = now
         for s in extras:
             since = self.extra_since.setdefault(s.instance, now)
             asked = self.stop_requested.get(s.instance)

@@ -11,7 +11,7 @@ from ..messages import (DEA_ID_RE, ID_RE, INSTANCE_STATES, MAX_INDEX, VERSION_RE
 
 MAX_HEARTBEAT_INSTANCES = 10_000   # far beyond what one DEA's memory can hold
 
-__all__ = ["parse_heartbeat", "parse_exited"]
+__all__ = ["parse_heartbeat", "parse_exited", "parse_shutdown"]
 
 
 def parse_heartbeat(payload: Any) -> dict[str, Any]:
@@ -30,3 +30,10 @@ def parse_heartbeat(payload: Any) -> dict[str, Any]:
                          "state": e.one_of("state", INSTANCE_STATES),
                          "state_timestamp": e.number("state_timestamp", 0, 1e11, required=False)})
     return {"dea": dea, "droplets": droplets}
+
+
+def parse_shutdown(payload: Any) -> dict[str, Any]:
+    """``dea.shutdown {id, ip?, version?, app_id_to_count?}`` (dea_ng's, sent when a DEA starts
+    evacuating); only ``id`` is used."""
+    f = Fields(payload, "dea.shutdown")
+    return {"id": f.text("id", DEA_ID_RE, 128)}

@@ -1,4 +1,4 @@
-"""The health manager process: NATS in (heartbeats, exits, checked by :mod:`messages`), HTTP
+"""The health manager process: NATS in (heartbeats, exits, dea.shutdown, checked by :mod:`messages`), HTTP
 in (desired state), NATS out (health.start, health.stop). All judgement is in :mod:`decisions`."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from ..messages import validated
 from .config import ConfigError, HmConfig, load_config
 from .decisions import HealthState, StartRequest, StopRequest
 from .desired import DesiredStateError, fetch_desired
-from .messages import parse_exited, parse_heartbeat
+from .messages import parse_exited, parse_heartbeat, parse_shutdown
 
 log = logging.getLogger("health_manager")
 
@@ -32,7 +32,8 @@ class HealthManager:
         c = self.config
         self.bus = await Bus.connect(c.nats_servers, c.nats_user, c.nats_password, name="health_manager")
         for subject, parse, handler in (("dea.heartbeat", parse_heartbeat, self._on_heartbeat),
-                                        ("droplet.exited", parse_exited, self._on_exited)):
+                                        ("droplet.exited", parse_exited, self._on_exited),
+                                        ("dea.shutdown", parse_shutdown, self._on_shutdown)):
             await self.bus.subscribe(subject, validated(subject, parse, handler))
         await self.bus.client.flush()     # the server has our subscriptions before we say we are up
         log.info("health manager up: grace %.1fs, poll every %.1fs", c.policy.grace, c.poll_interval)
@@ -55,6 +56,11 @@ class HealthManager:
                  message.get("reason"), message.get("exit_description"))
         self.state.observe_exited(message, self.clock())
         await self._decide()      # a crash is acted on at once, not at the next tick
+
+    async def _on_shutdown(self, message: dict, _msg) -> None:
+        log.info("dea.shutdown: DEA %s is evacuating; its instances are started elsewhere", message["id"])
+        self.state.observe_shutdown(message, self.clock())
+        await self._decide()
 
     async def _poll_desired(self) -> None:
         c = self.config
