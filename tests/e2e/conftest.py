@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.cf_support import deploy_cf
 from tests.harness import director_with_stemcell, ensure_stemcell
 
 E2E_DIR = Path(__file__).resolve().parent
@@ -28,3 +29,18 @@ def stemcell():
 def director(tmp_path_factory):
     with director_with_stemcell(tmp_path_factory.mktemp("bosh-py")) as local:
         yield local
+
+
+@pytest.fixture(scope="session")
+def cf_director(tmp_path_factory, stemcell):
+    """The director of the Cloud Foundry deployment the cf modules share (test_cf.py, then
+    test_cf_zero_loss.py): one deploy of cf.yml for both."""
+    with director_with_stemcell(tmp_path_factory.mktemp("bosh-py-cf")) as local:
+        yield local
+
+
+@pytest.fixture(scope="session")
+def cf(cf_director, tmp_path_factory):
+    deployed = deploy_cf(cf_director, tmp_path_factory.mktemp("cf"))
+    yield deployed
+    cf_director.cli("delete-deployment", "-d", "cf", "-n", check=False)

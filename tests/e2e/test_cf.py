@@ -1,73 +1,38 @@
 """Cloud Foundry on bosh-py, end to end on real VMs: deploy cf, push examples/hello, reach
-it through the router, scale to 3 and see 3 instances answer, kill one and see it replaced,
-delete it and see the route gone. Then Cloud Foundry's smoke_tests errand on the same cf: its
-group has no VM; `bosh-py run-errand -d cf smoke_tests` passes (an app pushed, reached
-through both routers by its route, deleted), and fails with exit code 1 naming the step
-when the routers are stopped."""
+it through HAProxy (the front door, in front of both routers), scale to 3 and see 3 instances
+answer, kill one and see it replaced, delete it and see the route gone; HAProxy's statistics
+show both routers up, behind the generated password. Then Cloud Foundry's smoke_tests errand
+on the same cf: its group has no VM; `bosh-py run-errand -d cf smoke_tests` passes (an app
+pushed, reached through both routers by its route, deleted), and fails with exit code 1
+naming the step when the routers are stopped."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import urllib.error
-import urllib.request
+from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
-from cf_platform.client.cc_client import CcClient
-from tests.harness import BIN, REPO, wait_until
+from tests.e2e.cf_support import DOMAIN, through_haproxy, through_router
+from tests.harness import REPO, wait_until
 
 pytestmark = pytest.mark.slow
-DOMAIN = "bosh-py.local"
 
 
-@pytest.fixture(scope="module")
-def cf(director, tmp_path_factory):
-    for script in ("prepare-release-blobs", "prepare-cf-blobs", "prepare-cf-router-blobs"):
-        subprocess.run([str(REPO / "scripts" / script)], check=True, capture_output=True)
-    for release in yaml.safe_load((REPO / "deployments/cf.yml").read_text())["releases"]:  # nats, router, dea …
-        director.cli("upload-release", str(REPO / "releases" / release["name"]))
-    director.cli("deploy", "-n", str(REPO / "deployments/cf.yml"), "-o", str(REPO / "tests/e2e/cf-test-ops.yml"))
-    rows = director.json("instances", "-d", "cf")
-    ips = {}
-    for row in rows:
-        ips.setdefault(row["group"], []).append(row["ips"][0])
-    env = {**director.env, "CF_PY_CONFIG": str(tmp_path_factory.mktemp("cf") / "cf.json")}
-    password = director.cli("get-variable", "-d", "cf", "cf_admin_password").stdout.strip()
-
-    def cf_py(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run([str(BIN / "cf-py"), *args], env=env, capture_output=True, text=True, timeout=300)
-        if check and result.returncode != 0:
-            raise AssertionError(f"cf-py {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}")
-        return result
-
-    cf_py("api", f"http://{ips['cloud_controller'][0]}:9022")
-    cf_py("login", "-u", "admin", "-p", password)
-    yield {"ips": ips, "cf_py": cf_py, "config": env["CF_PY_CONFIG"], "password": password}
-    director.cli("delete-deployment", "-d", "cf", "-n")
+@pytest.fixture
+def director(cf_director):
+    return cf_director
 
 
-def through_router(router_ip: str, host: str) -> tuple[int, str, dict]:
-    request = urllib.request.Request(f"http://{router_ip}/", headers={"Host": host})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, response.read().decode(), dict(response.headers)
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode(), dict(error.headers)
-
-
-def cc(cf) -> CcClient:
-    config = json.loads(open(cf["config"]).read())
-    return CcClient(config["api"], config["token"])
+def cc(cf):
+    return cf.cc()
 
 
 def answering_instances(cf, requests: int = 12) -> set[str]:
     seen = set()
-    for number in range(requests):
-        router = cf["ips"]["router"][number % len(cf["ips"]["router"])]
-        status, body, _ = through_router(router, f"hello.{DOMAIN}")
+    for _ in range(requests):
+        status, body, _ = through_haproxy(cf, f"hello.{DOMAIN}")
         if status == 200:
             seen.add(body.split("(")[1].split(")")[0])
     return seen
@@ -76,10 +41,14 @@ def answering_instances(cf, requests: int = 12) -> set[str]:
 def test_push_scale_heal_delete(director, cf):
     pushed = cf["cf_py"]("push", "hello", "-p", str(REPO / "examples/hello"), "-m", "64M")
     assert "Detected python" in pushed.stdout and "1 of 1 instances running" in pushed.stdout
-    status, body, _ = through_router(cf["ips"]["router"][0], f"hello.{DOMAIN}")
-    assert status == 200 and body.startswith("Hello from hello instance 0")
+    status, body, _ = wait_until(lambda: (r := through_haproxy(cf, f"hello.{DOMAIN}"))[0] == 200 and r,
+                                 30, interval=1, message="hello through haproxy")
+    assert body.startswith("Hello from hello instance 0")
+    for router in cf["ips"]["router"]:  # haproxy spreads the traffic: each router has the route
+        status, body, _ = through_router(router, f"hello.{DOMAIN}")
+        assert status == 200 and body.startswith("Hello from hello instance 0")
 
-    status, _, headers = through_router(cf["ips"]["router"][1], f"nope.{DOMAIN}")
+    status, _, headers = through_haproxy(cf, f"nope.{DOMAIN}")
     assert status == 404 and headers.get("X-Cf-RouterError") == "unknown_route"
 
     cf["cf_py"]("scale", "hello", "-i", "3")
@@ -109,15 +78,15 @@ def test_push_scale_heal_delete(director, cf):
 
     cf["cf_py"]("delete", "hello", "-f")
     status, _, headers = wait_until(
-        lambda: (r := through_router(cf["ips"]["router"][0], f"hello.{DOMAIN}"))[0] == 404 and r,
+        lambda: (r := through_haproxy(cf, f"hello.{DOMAIN}"))[0] == 404 and r,
         30, interval=1, message="route gone")
     assert headers.get("X-Cf-RouterError") == "unknown_route"
 
 
 def no_trace_of(cf, name: str) -> None:
     """No route left on any router, and nothing running for the app."""
-    for router in cf["ips"]["router"]:
-        status, _, headers = through_router(router, f"{name}.{DOMAIN}")
+    for address in (*cf["ips"]["router"], *cf["ips"]["haproxy"]):
+        status, _, headers = through_router(address, f"{name}.{DOMAIN}")
         assert status == 404 and headers.get("X-Cf-RouterError") == "unknown_route"
     with cc(cf) as client:
         app = client.find_app(name)
@@ -150,21 +119,49 @@ def test_bad_requests_get_clear_errors(cf, tmp_path):
     scale = cf["cf_py"]("scale", "hello-missing", "-i", "-1", check=False)
     assert scale.returncode != 0
 
-    api = json.loads(open(cf["config"]).read())["api"]
+    api = json.loads(Path(cf["config"]).read_text())["api"]
     assert httpx.get(f"{api}/v2/apps", headers={"Authorization": "bearer forged.token.here"}).status_code == 401
     with cc(cf) as client:
         domain = client.shared_domain()
         first = client.create_app({"name": "taken", "memory": 64, "instances": 1})
         try:
             response = httpx.post(f"{api}/v2/apps", json={"name": "taken"},
-                                  headers={"Authorization": f"bearer {json.loads(open(cf['config']).read())['token']}"})
+                                  headers={"Authorization": f"bearer {json.loads(Path(cf['config']).read_text())['token']}"})
             assert response.status_code == 400 and response.json()["error_code"] == "CF-AppNameTaken"
             negative = httpx.put(f"{api}/v2/apps/{first['metadata']['guid']}", json={"instances": -1},
-                                 headers={"Authorization": f"bearer {json.loads(open(cf['config']).read())['token']}"})
+                                 headers={"Authorization": f"bearer {json.loads(Path(cf['config']).read_text())['token']}"})
             assert negative.status_code == 400
         finally:
             client.delete_app(first["metadata"]["guid"])
     assert domain
+
+
+def test_haproxy_checks_both_routers_and_guards_its_statistics(director, cf):
+    """The statistics page on the haproxy VM (port 9000, cf.yml): refused without the
+    generated password; with it, both routers UP in the http-routers backend; requests
+    through haproxy reach the routers."""
+    url = f"http://{cf['ips']['haproxy'][0]}:9000/haproxy_stats;csv"
+    assert httpx.get(url, timeout=10).status_code == 401
+    assert httpx.get(url, auth=("stats", "wrong"), timeout=10).status_code == 401
+    password = director.cli("get-variable", "-d", "cf", "haproxy_stats_password").stdout.strip()
+
+    def routers_up() -> dict | None:
+        response = httpx.get(url, auth=("stats", password), timeout=10)
+        assert response.status_code == 200, response.text
+        rows = [line.split(",") for line in response.text.lstrip("# ").splitlines()]
+        header = rows[0]
+        states = {row[header.index("svname")]: row[header.index("status")] for row in rows[1:]
+                  if row and row[0] == "http-routers" and row[header.index("svname")].startswith("router_")}
+        return states if set(states.values()) == {"UP"} else None
+
+    states = wait_until(routers_up, 30, interval=1, message="both routers UP in haproxy")
+    assert sorted(states) == ["router_0", "router_1"]
+    for _ in range(4):  # whichever router haproxy picks answers: the routers' own 404
+        status, _, headers = through_haproxy(cf, f"nowhere.{DOMAIN}")
+        assert status == 404 and headers.get("X-Cf-RouterError") == "unknown_route", (status, headers)
+    rows = director.json("instances", "-d", "cf", "--ps")
+    haproxy = [row for row in rows if row["group"] == "haproxy"]
+    assert len(haproxy) == 1 and haproxy[0]["process_state"] == "running", haproxy
 
 
 # -- the smoke_tests errand (last: the failing case stops and restarts the routers) -------

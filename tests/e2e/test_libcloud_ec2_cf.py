@@ -22,7 +22,7 @@ import pytest
 import yaml
 from cf_platform.client.cc_client import CcClient
 
-from tests.e2e.test_cf import DOMAIN, through_router
+from tests.e2e.cf_support import DOMAIN, through_router
 from tests.e2e.test_libcloud_ec2 import cloud_config_vars
 from tests.harness import BIN, REPO, TEST_SUBNET, wait_until
 from tests.iaas.ec2_vms.director import Ec2Director
