@@ -3,7 +3,11 @@
 The hint from the CPI is where the disk shows up inside the VM: a directory on the local
 CPI (bind-mounted), or a block device on a cloud (formatted ext4 on first use, then
 mounted). mount(2) goes through ctypes so the agent needs no util-linux for the common
-case; formatting needs mkfs.ext4, which the stemcell has."""
+case; formatting needs mkfs.ext4, which the stemcell has.
+
+``BOSH_PY_AGENT_DISK_MODE=link`` (set by the dummy CPI, cpi/dummy, whose agents run as plain
+host processes): a directory disk is "mounted" by making /var/vcap/store a symbolic link to
+it, so no mount(2) and no root are needed and nothing is left mounted on the host."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from pathlib import Path
 
 from bosh_py.agent.errors import AgentActionError
 
+DISK_MODE_ENV = "BOSH_PY_AGENT_DISK_MODE"
 MS_BIND = 4096
 MNT_DETACH = 2
 
@@ -31,6 +36,8 @@ def _check(rc: int, what: str) -> None:
 def is_mounted(path: Path) -> bool:
     """From mountinfo, not os.path.ismount: a bind mount from the same filesystem has the
     same device as its parent, which ismount cannot see."""
+    if os.path.islink(path):  # link mode (DISK_MODE_ENV)
+        return True
     target = os.path.realpath(path)
     try:
         with open("/proc/self/mountinfo") as f:
@@ -59,7 +66,19 @@ def _unescape(text: str) -> str:
     return text.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
 
 
+def _link_mode() -> bool:
+    return os.environ.get(DISK_MODE_ENV) == "link"
+
+
 def mount_disk(source: Path, target: Path) -> None:
+    if _link_mode() and os.path.isdir(source):
+        try:
+            if target.is_dir() and not target.is_symlink():
+                target.rmdir()  # the empty mount point; a non-empty one would hide files, as mount would
+            target.symlink_to(source)
+        except OSError as e:
+            raise AgentActionError(f"linking {target} to disk {source} failed: {e.strerror}") from None
+        return
     target.mkdir(parents=True, exist_ok=True)
     try:
         st = os.stat(source)
@@ -88,6 +107,10 @@ def _ensure_filesystem(device: Path) -> None:
 
 
 def unmount(target: Path) -> None:
+    if target.is_symlink():  # link mode: back to an empty mount point
+        target.unlink()
+        target.mkdir()
+        return
     if not is_mounted(target):
         return
     rc = _libc.umount2(str(target).encode(), 0)

@@ -9,18 +9,64 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from bosh_py.errors import BoshPyError
 
 
 class CpiError(BoshPyError):
+    """A CPI call failed; ``type`` is the wire error type as the CPI sent it. Catch a
+    subclass (``except VMNotFound``) rather than comparing ``type`` strings."""
+
     def __init__(self, method: str, error_type: str, message: str, ok_to_retry: bool = False) -> None:
         super().__init__(f"CPI '{method}' failed: {error_type}: {message}")
         self.method = method
         self.type = error_type
         self.ok_to_retry = ok_to_retry
+
+
+class CloudError(CpiError):
+    """The cloud failed in a way the CPI has no better name for (BOSH's Bosh::Clouds::CloudError)."""
+
+
+class VMNotFound(CpiError):
+    """The VM the call named does not exist (deleting it again is not an error)."""
+
+
+class DiskNotFound(CpiError):
+    """The disk the call named does not exist."""
+
+
+class DiskNotAttached(CpiError):
+    """The disk exists but is not attached to the VM the call named."""
+
+
+class VMCreationFailed(CpiError):
+    """create_vm made no VM (a CPI leaves nothing behind when it says so)."""
+
+
+class NotImplemented(CpiError):  # BOSH's name for it; shadows the builtin only in this module
+    """The CPI does not have that method."""
+
+
+class InvalidCall(CpiError):
+    """The director sent a request or a CPI config the CPI refuses."""
+
+
+# Wire type -> class. Our CPIs send the short names (cpi/protocol.py); BOSH's CPIs send
+# "Bosh::Clouds::<Name>", so both spellings map to the same class.
+ERROR_CLASSES: dict[str, type[CpiError]] = {
+    cls.__name__: cls
+    for cls in (CloudError, VMNotFound, DiskNotFound, DiskNotAttached, VMCreationFailed, NotImplemented, InvalidCall)
+}
+
+
+def cpi_error(method: str, error_type: str, message: str, ok_to_retry: bool = False) -> CpiError:
+    """The typed error for a CPI's ``error`` object; an unknown type stays a plain ``CpiError``."""
+    short = error_type.rsplit("::", 1)[-1] if error_type.startswith("Bosh::Clouds::") else error_type
+    return ERROR_CLASSES.get(short, CpiError)(method, error_type, message, ok_to_retry)
 
 
 @dataclass
@@ -68,6 +114,6 @@ class CpiClient:
             self.debug(f"CPI {method} log: {str(response['log']).strip()[-2000:]}")
         failure = response.get("error")
         if failure:
-            raise CpiError(method, failure.get("type", "CpiError"), failure.get("message", ""),
-                           bool(failure.get("ok_to_retry")))
+            raise cpi_error(method, str(failure.get("type") or "CpiError"), str(failure.get("message", "")),
+                            bool(failure.get("ok_to_retry")))
         return response.get("result")

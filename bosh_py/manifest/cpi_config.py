@@ -28,7 +28,8 @@ REDACTED = "<redacted>"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 # ``type`` → the executable installed beside the director (a venv's bin/). Nothing else in
 # the director depends on a CPI's type.
-EXECUTABLE_BY_TYPE = {"local": "bosh-py-cpi-local", "libcloud": "bosh-py-cpi-libcloud", "ssh": "bosh-py-cpi-ssh"}
+EXECUTABLE_BY_TYPE = {"local": "bosh-py-cpi-local", "libcloud": "bosh-py-cpi-libcloud", "ssh": "bosh-py-cpi-ssh",
+                      "dummy": "bosh-py-cpi-dummy"}  # dummy: cpi/dummy, for tests (docs/cpi-dummy.md)
 # The director's own CPI keeps this name (rows made before any cpi-config carry it).
 RESERVED_NAMES = frozenset({"default"})
 # Property keys whose values are credentials: never printed, whatever the CPI.

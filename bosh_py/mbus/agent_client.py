@@ -26,6 +26,27 @@ from typing import Any
 
 from bosh_py.mbus.errors import AgentError, AgentTimeoutError
 
+
+class AgentUnresponsive(AgentTimeoutError):
+    """The agent did not answer (or could not be sent to) in time: the VM may be gone or
+    hung. A subclass of ``AgentTimeoutError`` (and so of ``AgentError``): older callers'
+    ``except AgentTimeoutError`` still catch it."""
+
+    def __init__(self, agent_id: str, method: str, message: str) -> None:
+        super().__init__(message)
+        self.agent_id = agent_id
+        self.method = method
+
+
+class AgentTaskFailed(AgentError):
+    """The agent answered with an exception: the action ran and failed (a script exited
+    non-zero, a bad spec...). ``str(e)`` is the agent's own message."""
+
+    def __init__(self, agent_id: str, method: str, message: str) -> None:
+        super().__init__(message)
+        self.agent_id = agent_id
+        self.method = method
+
 # method -> position of the upload id in its arguments (bosh_py/director/blob_grants.py)
 UPLOAD_ARGUMENT = {"compile_package": 5, "fetch_logs": 2}
 UPLOAD_DEFAULTS: dict[str, list[Any]] = {"fetch_logs": ["job", None]}
@@ -96,8 +117,8 @@ class AgentClient:
         self.grants = grants if grants is not None else self.router.grants
 
     async def call(self, method: str, *args: Any, timeout: float | None = None) -> Any:
-        """Send one request; return the agent's ``value``; raise ``AgentError`` on its
-        exception and ``AgentTimeoutError`` when it stays silent."""
+        """Send one request; return the agent's ``value``; raise ``AgentTaskFailed`` on its
+        exception and ``AgentUnresponsive`` when it stays silent."""
         await self.router.start()
         timeout = self.timeout if timeout is None else timeout
         reply_to = f"director.{self.director_uuid}.{self.agent_id}.{uuid.uuid4().hex}"
@@ -109,12 +130,12 @@ class AgentClient:
             try:
                 await self.nc.publish(f"agent.{self.agent_id}", json.dumps(payload).encode())
             except Exception as e:  # connection closed, payload too large, ...
-                raise AgentError(f"Cannot send '{method}' to agent {self.agent_id}: "
-                                 f"{e or type(e).__name__}") from None
+                raise AgentUnresponsive(self.agent_id, method, f"Cannot send '{method}' to agent "
+                                        f"{self.agent_id}: {e or type(e).__name__}") from None
             reply = await asyncio.wait_for(fut, timeout)
         except asyncio.TimeoutError:
-            raise AgentTimeoutError(
-                f"Timed out sending '{method}' to agent {self.agent_id} after {timeout:g}s") from None
+            raise AgentUnresponsive(self.agent_id, method,
+                                    f"Timed out sending '{method}' to agent {self.agent_id} after {timeout:g}s") from None
         finally:
             self.router.forget(reply_to)
         if not isinstance(reply, dict):
@@ -122,7 +143,7 @@ class AgentClient:
         if "exception" in reply:
             exc = reply["exception"]
             message = exc.get("message") if isinstance(exc, dict) else str(exc)
-            raise AgentError(str(message or f"Agent {self.agent_id} failed '{method}'"))
+            raise AgentTaskFailed(self.agent_id, method, str(message or f"Agent {self.agent_id} failed '{method}'"))
         return reply.get("value")
 
     async def run(self, method: str, *args: Any, poll_interval: float = 0.1,
@@ -140,11 +161,14 @@ class AgentClient:
             while _is_running_task(value):
                 task_id = value["agent_task_id"]
                 if timeout is not None and time.monotonic() - started > timeout:
-                    raise AgentTimeoutError(f"Agent {self.agent_id} did not finish '{method}' "
-                                            f"(task {task_id}) within {timeout:g}s")
+                    raise AgentUnresponsive(self.agent_id, method, f"Agent {self.agent_id} did not finish "
+                                            f"'{method}' (task {task_id}) within {timeout:g}s")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, poll_interval)
-                value = await self.call("get_task", task_id)
+                try:
+                    value = await self.call("get_task", task_id)
+                except AgentTaskFailed as failed:  # the task's failure is the action's, not get_task's
+                    raise AgentTaskFailed(self.agent_id, method, str(failed)) from None
         finally:
             if upload_id is not None and self.grants is not None:
                 self.grants.withdraw_upload(self.agent_id, upload_id)
@@ -170,12 +194,13 @@ class AgentClient:
                 wait = min(wait * 2, ping_timeout)
             except AgentError:  # it answered, even if oddly: it is up
                 return
-        raise AgentTimeoutError(f"Timed out pinging agent {self.agent_id} after {timeout:g}s")
+        raise AgentUnresponsive(self.agent_id, "ping", f"Timed out pinging agent {self.agent_id} after {timeout:g}s")
 
     # Convenience wrappers named like BOSH's agent_client.rb ------------------------------
 
-    async def ping(self) -> str:
-        return await self.call("ping")
+    async def ping(self, timeout: float | None = None) -> str:
+        """One ping; ``AgentUnresponsive`` when no answer within ``timeout`` (default: the RPC timeout)."""
+        return await self.call("ping", timeout=timeout)
 
     async def get_state(self, full: bool = False) -> dict:
         return await self.call("get_state", *(["full"] if full else []))
@@ -189,8 +214,21 @@ class AgentClient:
     async def start(self) -> Any:
         return await self.run("start")
 
-    async def stop(self) -> Any:
-        return await self.run("stop")
+    async def stop(self, *, lifecycle: bool = False, skip_drain: bool = False, drain_type: str = "shutdown",
+                   next_spec: dict | None = None, next_state: dict | None = None) -> Any:
+        """Stop the jobs. ``lifecycle=False`` (the default, as before): only the processes.
+        ``lifecycle=True``: the whole way down on the agent, as BOSH runs it: pre-stop (env
+        BOSH_{VM,INSTANCE,DEPLOYMENT}_NEXT_STATE from ``next_state``, e.g. ``{"deployment":
+        "delete"}``; each defaults to "keep"), drain (``drain_type`` with ``next_spec``;
+        none when ``skip_drain``), stop, post-stop. A failing script raises ``AgentTaskFailed``
+        naming the job."""
+        if not lifecycle:
+            return await self.run("stop")
+        options: dict[str, Any] = {"lifecycle": True, "skip_drain": skip_drain, "drain_type": drain_type,
+                                   "next_state": next_state or {}}
+        if next_spec is not None:
+            options["next_spec"] = next_spec
+        return await self.run("stop", options)
 
     async def drain(self, drain_type: str = "shutdown", spec: dict | None = None) -> int:
         return await self.run("drain", drain_type, *([spec] if spec is not None else []))

@@ -58,7 +58,7 @@ def test_without_a_cpi_config_the_directors_own_cpi_is_the_only_one(director):
 
 @pytest.mark.parametrize("change, message", [
     (lambda doc: doc["cpis"][1].update(type="bogus"),
-     "cpi-config: cpis/local-b/type: unknown CPI type 'bogus' (known: libcloud, local, ssh); give exec_path"),
+     "cpi-config: cpis/local-b/type: unknown CPI type 'bogus' (known: dummy, libcloud, local, ssh); give exec_path"),
     (lambda doc: doc["cpis"][1].pop("name"), "cpi-config: cpis/1: missing required key 'name'"),
     (lambda doc: doc["cpis"][1].update(name="local-a"), "cpi-config: cpis/1/name: duplicate cpi 'local-a'"),
     (lambda doc: doc["cpis"][0].update(name="default"),
