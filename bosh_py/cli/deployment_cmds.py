@@ -13,6 +13,17 @@ from bosh_py.cli.common import (client, confirm, deployment_option, follow, json
                                 vars_options, yes_option)
 from bosh_py.cli.output import console, print_table
 from bosh_py.errors import BoshPyError
+from bosh_py.manifest.update import check_flag
+
+
+def _count_flag(flag: str, value: str | None) -> int | str | None:
+    """``3`` or ``25%``, checked here so a typo fails before the diff is shown."""
+    if value is None:
+        return None
+    try:
+        return check_flag(flag, int(value) if value.strip().isdigit() else value)
+    except ValueError as error:
+        raise click.BadParameter(str(error).removeprefix(f"{flag}: "), param_hint=flag) from None
 
 
 def _dump(doc: object) -> str:
@@ -83,11 +94,18 @@ def runtime_config(name: str) -> None:
 @vars_options
 @yes_option
 @click.option("--recreate", is_flag=True, help="Recreate every VM")
-@click.option("--dry-run", is_flag=True, help="Plan, render and validate; change nothing")
+@click.option("--fix", is_flag=True, help="Recreate instances whose agent does not answer instead of failing")
+@click.option("--skip-drain", is_flag=True, help="Stop jobs without running their drain scripts")
+@click.option("--canaries", metavar="N|N%", help="Override every instance group's update.canaries")
+@click.option("--max-in-flight", metavar="N|N%", help="Override every instance group's update.max_in_flight")
+@click.option("--dry-run", is_flag=True,
+              help="Plan, render and validate; print what would happen to each instance and why; change nothing")
 @click.option("--no-redact", is_flag=True, help="Show property values in the diff (stored secrets stay hidden)")
-def deploy(manifest: str, var_kvs, vars_files, ops_files, yes: bool, recreate: bool, dry_run: bool,  # type: ignore[no-untyped-def]
-           no_redact: bool) -> None:
+def deploy(manifest: str, var_kvs, vars_files, ops_files, yes: bool, recreate: bool, fix: bool,  # type: ignore[no-untyped-def]
+           skip_drain: bool, canaries: str | None, max_in_flight: str | None, dry_run: bool, no_redact: bool) -> None:
     """Deploy a manifest: show the diff, then converge the deployment on it."""
+    counts = {"canaries": _count_flag("--canaries", canaries),
+              "max_in_flight": _count_flag("--max-in-flight", max_in_flight)}
     doc, _ = render_input(manifest, var_kvs, vars_files, ops_files, strict=False)
     text = _dump(doc)
     director = client()
@@ -99,7 +117,9 @@ def deploy(manifest: str, var_kvs, vars_files, ops_files, yes: bool, recreate: b
         confirm(yes)
     else:
         console.print("No manifest changes")
-    task = director.post("/deployments", json={"manifest": text, "recreate": recreate, "dry_run": dry_run})
+    task = director.post("/deployments", json={"manifest": text, "recreate": recreate, "dry_run": dry_run,
+                                               "fix": fix, "skip_drain": skip_drain,
+                                               **{k: v for k, v in counts.items() if v is not None}})
     follow(director, task)
 
 
@@ -234,13 +254,15 @@ def _instance_action(action: str):  # type: ignore[no-untyped-def]
     @deployment_option
     @yes_option
     @click.argument("instance", required=False)
-    def command(deployment: str, yes: bool, instance: str | None) -> None:
+    def command(deployment: str, yes: bool, instance: str | None, skip_drain: bool = False) -> None:
         if action in ("stop", "recreate"):
             confirm(yes)
         director = client()
         follow(director, director.post(f"/deployments/{deployment}/instances/action",
-                                       json={"action": action, "instance": instance}))
+                                       json={"action": action, "instance": instance, "skip_drain": skip_drain}))
 
+    if action != "start":  # what stops jobs can skip their drain scripts
+        command = click.option("--skip-drain", is_flag=True, help="Stop jobs without running their drain scripts")(command)
     return command
 
 

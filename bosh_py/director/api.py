@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from bosh_py.director import cpi_configs, deployment_views, orphan_disks, runtime_configs
 from bosh_py.director.api_common import INSTANCE_ACTIONS, api_user, task_json
+from bosh_py.director.api_cck import cck_routes
 from bosh_py.director.api_errands import errand_routes
 from bosh_py.director.api_releases import release_routes
 from bosh_py.director.api_errors import (MAX_ID, ApiError, NotFound, bool_field, errors_as_json, int_field,
@@ -31,6 +32,7 @@ from bosh_py.director.manifest_input import prepare_cloud_config, prepare_deploy
 from bosh_py.director.models import CloudConfig, Deployment, Event, Stemcell, Task
 from bosh_py.director.services import Director
 from bosh_py.errors import BoshPyError
+from bosh_py.manifest.update import check_flag
 
 VERSION = "0.1.0"
 CONFIG_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
@@ -168,7 +170,14 @@ def build_app(director: Director) -> web.Application:
     @routes.post("/deployments")
     async def post_deployment(request: web.Request) -> web.Response:
         body = await json_object(request)
-        options = DeployOptions(recreate=bool_field(body, "recreate"), dry_run=bool_field(body, "dry_run"))
+        try:
+            canaries = check_flag("canaries", body.get("canaries"))
+            max_in_flight = check_flag("max_in_flight", body.get("max_in_flight"))
+        except ValueError as error:
+            raise ApiError(str(error)) from None
+        options = DeployOptions(recreate=bool_field(body, "recreate"), dry_run=bool_field(body, "dry_run"),
+                                fix=bool_field(body, "fix"), skip_drain=bool_field(body, "skip_drain"),
+                                canaries=canaries, max_in_flight=max_in_flight)
         source = prepare_deployment(director, string_field(body, "manifest") or "", generate=True)
         name = source.manifest["name"]
         task_id = director.tasks.submit(f"create deployment{' (dry run)' if options.dry_run else ''}", name,
@@ -201,11 +210,13 @@ def build_app(director: Director) -> web.Application:
         action, selector = string_field(body, "action"), string_field(body, "instance", required=False)
         if action not in INSTANCE_ACTIONS:
             raise ApiError(f"action: must be one of {', '.join(INSTANCE_ACTIONS)}")
+        skip_drain = bool_field(body, "skip_drain")
         name = existing_deployment(request.match_info["name"])
         if action == "recreate":
-            body_fn = deployment_actions.recreate_task(director, name, selector)
+            body_fn = deployment_actions.recreate_task(director, name, selector, skip_drain)
         else:
-            body_fn = lambda ctx: deployment_actions.change_state(director, ctx, name, action, selector)  # noqa: E731
+            body_fn = lambda ctx: deployment_actions.change_state(  # noqa: E731
+                director, ctx, name, action, selector, skip_drain)
         task_id = director.tasks.submit(f"{action} instances", name, body_fn)
         return task_response(task_id)
 
@@ -340,4 +351,5 @@ def build_app(director: Director) -> web.Application:
     app.add_routes(routes)
     app.add_routes(errand_routes(director))
     app.add_routes(release_routes(director))
+    app.add_routes(cck_routes(director))
     return app

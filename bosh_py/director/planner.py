@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bosh_py.director.changes import vm_spec
 from bosh_py.director.compiler import StemcellRef
-from bosh_py.director.ip_allocation import IpAllocator, Subnet
+from bosh_py.director.ip_allocation import IpAllocator, Subnet, serving_az, subnets_of
 from bosh_py.director.models import DEFAULT_CPI, Instance, Release, ReleaseVersion, Stemcell
 from bosh_py.director.update_config import UpdateConfig, resolve_update
 from bosh_py.manifest.network import expand_ip_entries
@@ -50,6 +51,7 @@ class InstancePlan:
     state: str = "started"
     cpi: str = DEFAULT_CPI  # the CPI of the instance's AZ: it makes the VM
     stemcell_cid: str = ""  # the group's stemcell in that CPI
+    vm_spec: dict = field(default_factory=dict)  # the facts vm_digest hashes, recorded with the VM (changes.py)
 
     @property
     def name(self) -> str:
@@ -79,6 +81,11 @@ class DeploymentPlan:
     compilation_subnet: Subnet
     ip_allocator: IpAllocator
     compilation_cpi: str = DEFAULT_CPI
+    compilation_subnets: list[Subnet] = field(default_factory=list)  # every subnet serving the compilation az
+
+    def next_compilation_address(self) -> tuple[Subnet, str]:
+        return self.ip_allocator.next_dynamic_in(self.compilation_subnets or [self.compilation_subnet],
+                                                 self.compilation.get("az"), "cloud-config/compilation")
 
 
 def _by_name(items: list[dict] | None, kind: str) -> dict[str, dict]:
@@ -167,23 +174,6 @@ def vm_digest(stemcell_cid: str, cloud_properties: dict, networks: dict, env: di
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def subnets_of(cloud_config: dict, network: str, where: str) -> list[Subnet]:
-    spec = _by_name(cloud_config.get("networks"), "network").get(network)
-    if spec is None:
-        raise PlanError(f"{where}: network '{network}' is not in the cloud-config")
-    if spec.get("type", "manual") != "manual":
-        raise PlanError(f"{where}: network '{network}' has type '{spec.get('type')}'; "
-                        f"only manual networks are supported yet")
-    return [Subnet.from_cloud_config(network, subnet) for subnet in spec.get("subnets") or []]
-
-
-def subnet_for(subnets: list[Subnet], az: str | None, where: str) -> Subnet:
-    for subnet in subnets:
-        if not subnet.azs or az is None or az in subnet.azs:
-            return subnet
-    raise PlanError(f"{where}: no subnet of network '{subnets[0].network if subnets else '?'}' serves az '{az}'")
-
-
 def plan_deployment(session: Session, manifest: dict, cloud_config: dict, existing: list[Instance],
                     used_ips: set[str], errands: bool = False) -> DeploymentPlan:
     """``errands``: plan the instances of ``lifecycle: errand`` groups too (run-errand).
@@ -254,17 +244,14 @@ def plan_deployment(session: Session, manifest: dict, cloud_config: dict, existi
             primary_ip = ""
             for net_position, net in enumerate(networks):
                 net_where = f"{where}/networks/{net_position}"
-                subnet = subnet_for(subnets_of(cloud_config, net["name"], net_where), az, net_where)
+                subnets = subnets_of(cloud_config, net["name"], net_where)
                 static_ips = expand_ip_entries(net.get("static_ips") or [])
-                if static_ips:
-                    if len(static_ips) < count:
-                        raise PlanError(f"{net_where}/static_ips: {count} instances need {count} static IPs, "
-                                        f"got {len(static_ips)}")
-                    ip = allocator.claim(subnet, static_ips[index], f"{net_where}/static_ips/{index}")
-                elif current and current.ip and subnet.ips.contains(current.ip):
-                    ip = allocator.claim(subnet, current.ip, net_where)
-                else:
-                    ip = allocator.next_dynamic(subnet, net_where)
+                if static_ips and len(static_ips) < count:
+                    raise PlanError(f"{net_where}/static_ips: {count} instances need {count} static IPs, "
+                                    f"got {len(static_ips)}")
+                subnet, ip = allocator.address_for(
+                    subnets, az, static_ips[index] if static_ips else None, current.ip if current else None,
+                    f"{net_where}/static_ips/{index}" if static_ips else net_where)
                 settings[net["name"]] = subnet.settings(ip, default=net_position == 0)
                 primary_ip = primary_ip or ip
             cloud_properties = {**(azs.get(az, {}).get("cloud_properties") or {} if az else {}),
@@ -275,7 +262,8 @@ def plan_deployment(session: Session, manifest: dict, cloud_config: dict, existi
                 gname, index, current.uuid if current else str(uuid.uuid4()), az, index == 0, settings,
                 primary_ip, current.id if current else None, cloud_properties,
                 vm_digest(stemcell_cid, cloud_properties, settings, group_plan.env, cpi),
-                current.state if current else "started", cpi, stemcell_cid))
+                current.state if current else "started", cpi, stemcell_cid,
+                vm_spec(stemcell_cid, cloud_properties, settings, group_plan.env, cpi)))
             wanted_slots.add((gname, index))
         groups.append(group_plan)
 
@@ -285,13 +273,14 @@ def plan_deployment(session: Session, manifest: dict, cloud_config: dict, existi
     compilation = dict(cloud_config.get("compilation") or {})
     if not compilation:
         raise PlanError("cloud-config/compilation: a compilation block (workers, network, vm_type) is required")
-    compilation_subnet = subnet_for(subnets_of(cloud_config, compilation.get("network", ""), "cloud-config/compilation/network"),
-                                    compilation.get("az"), "cloud-config/compilation")
+    compilation_subnets = serving_az(
+        subnets_of(cloud_config, compilation.get("network", ""), "cloud-config/compilation/network"),
+        compilation.get("az"), "cloud-config/compilation")
     compilation_cpi = cpi_of_az(azs, compilation.get("az"))
     compilation["cloud_properties"] = {
         **(azs.get(compilation.get("az"), {}).get("cloud_properties") or {} if compilation.get("az") else {}),
         **((vm_types.get(compilation.get("vm_type", "")) or {}).get("cloud_properties") or {}),
         **(compilation.get("cloud_properties") or {}),
     }
-    return DeploymentPlan(manifest["name"], groups, releases, obsolete, compilation, compilation_subnet, allocator,
-                          compilation_cpi)
+    return DeploymentPlan(manifest["name"], groups, releases, obsolete, compilation, compilation_subnets[0], allocator,
+                          compilation_cpi, compilation_subnets)

@@ -1,12 +1,15 @@
-"""The `update` block resolved for one instance group (group values override deployment's).
+"""The `update` block resolved for one instance group (group values override deployment's),
+with the deploy flags `--canaries` and `--max-in-flight` over both.
 
-bosh-py applies canaries and max_in_flight per instance group, not per AZ as BOSH does
-(bosh#1331): "max_in_flight: 2" means two instances of the group at once, whatever their AZ.
-The value parsing is the manifest package's; validation has already vouched for the values.
+As BOSH documents it: canaries go first, one at a time; then ``max_in_flight`` instances
+at once within one AZ, AZs one after another (stages/rollout.py). Percentages are taken of
+the group's size; max_in_flight never rounds below 1. The value parsing is the manifest
+package's; validation has already vouched for the manifest's values.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from bosh_py.manifest.update import parse_percent_or_int, parse_watch_time
@@ -15,7 +18,7 @@ from bosh_py.manifest.update import parse_percent_or_int, parse_watch_time
 @dataclass(frozen=True)
 class UpdateConfig:
     canaries: int
-    max_in_flight: int
+    max_in_flight: int  # per AZ
     canary_watch_time: tuple[int, int]  # ms (low, high)
     update_watch_time: tuple[int, int]
     serial: bool
@@ -32,3 +35,14 @@ def resolve_update(deployment_update: dict, group_update: dict | None, size: int
         serial=bool(merged.get("serial", True)),
         vm_strategy=str(merged.get("vm_strategy", "delete-create")),
     )
+
+
+def with_flag_overrides(update: UpdateConfig, canaries: int | str | None, max_in_flight: int | str | None,
+                        size: int) -> UpdateConfig:
+    """The deploy flags override every group's values (as BOSH's `deploy --canaries`)."""
+    changes: dict[str, int] = {}
+    if canaries is not None:
+        changes["canaries"] = min(size, parse_percent_or_int(canaries, size))
+    if max_in_flight is not None:
+        changes["max_in_flight"] = parse_percent_or_int(max_in_flight, size, minimum=1)
+    return dataclasses.replace(update, **changes) if changes else update

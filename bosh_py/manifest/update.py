@@ -1,9 +1,9 @@
 """Numbers the planner and updater need from ``update`` blocks.
 
 Rule for ``canaries`` and ``max_in_flight`` percentages: computed over the whole instance
-group (its ``instances``), not per AZ. BOSH applies max_in_flight per AZ and operators find
-it surprising (bosh#1331); here ``max_in_flight: 2`` means at most two instances of the
-group are updated at any time, whatever the number of AZs.
+group (its ``instances``). As BOSH documents it, ``max_in_flight`` then applies per AZ: the
+director updates one AZ at a time, at most ``max_in_flight`` of its instances at once
+(bosh_py/director/stages/rollout.py).
 """
 
 from __future__ import annotations
@@ -53,6 +53,22 @@ def parse_watch_time(value: int | str) -> tuple[int, int]:
     if low > high:
         raise ValueError(f"range start {low} is greater than its end {high}")
     return low, high
+
+
+def check_flag(name: str, value: object) -> int | str | None:
+    """A `--canaries`/`--max-in-flight` value as given (an integer or "25%"), or ValueError
+    naming the flag; checked before the task starts."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValueError(f"{name}: expected integer or percentage like '25%', found {value!r}")
+    try:
+        parse_percent_or_int(value, 100)
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from None
+    if isinstance(value, int) and value < 0:
+        raise ValueError(f"{name}: expected a number not below 0, found {value}")
+    return value
 
 
 @dataclass(frozen=True)

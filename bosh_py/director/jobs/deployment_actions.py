@@ -32,9 +32,11 @@ LOGS_RETENTION = 600  # seconds a fetched logs blob waits for `bosh-py logs` to 
 SSH_KEY_LIFETIME = 300  # seconds a one-time ssh key may be used to log in (the session may last longer)
 
 
-def recreate_task(director: Director, name: str, selector: str | None):  # type: ignore[no-untyped-def]
+def recreate_task(director: Director, name: str, selector: str | None,  # type: ignore[no-untyped-def]
+                  skip_drain: bool = False):
     """The deploy task body that recreates the selected instances' VMs (`bosh-py recreate`)."""
-    return recreate_body(director, name, {r.id for r in select_instances(_rows(director, name), selector)})
+    return recreate_body(director, name, {r.id for r in select_instances(_rows(director, name), selector)},
+                         skip_drain)
 
 
 def prepare_deployed(director: Director, name: str) -> DeploymentInput:
@@ -49,11 +51,12 @@ def prepare_deployed(director: Director, name: str) -> DeploymentInput:
                               runtime_config_ids=runtime_config_ids)
 
 
-def recreate_body(director: Director, name: str, instance_ids: set[int]):  # type: ignore[no-untyped-def]
+def recreate_body(director: Director, name: str, instance_ids: set[int],  # type: ignore[no-untyped-def]
+                  skip_drain: bool = False):
     """A deploy of the stored manifest restricted to these instances, recreating their VMs
     (same IP, same persistent disk); also what the resurrector runs."""
     source = prepare_deployed(director, name)
-    options = DeployOptions(recreate=True, only_instance_ids=instance_ids)
+    options = DeployOptions(recreate=True, only_instance_ids=instance_ids, skip_drain=skip_drain)
     return lambda ctx: deploy(director, ctx, source, options)
 
 
@@ -73,7 +76,7 @@ async def delete_deployment(director: Director, ctx: TaskContext, name: str, for
         async def delete(row: Instance) -> None:
             with stage.task(f"{row.group}/{row.uuid} ({row.index})"):
                 try:
-                    await delete_instance(director, row, ctx.log.debug)
+                    await delete_instance(director, row, ctx.log.debug, deleting_deployment=True)
                 except BoshPyError:
                     if not force:
                         raise
@@ -88,7 +91,8 @@ async def delete_deployment(director: Director, ctx: TaskContext, name: str, for
     return f"Deleted deployment '{name}'"
 
 
-async def change_state(director: Director, ctx: TaskContext, name: str, action: str, selector: str | None) -> str:
+async def change_state(director: Director, ctx: TaskContext, name: str, action: str, selector: str | None,
+                       skip_drain: bool = False) -> str:
     """start, stop or restart the selected instances one at a time (recreate is a deploy
     restricted to them, see the API)."""
     if action not in ("start", "stop", "restart"):
@@ -99,23 +103,25 @@ async def change_state(director: Director, ctx: TaskContext, name: str, action: 
         stage = ctx.log.stage(stage_name, len(chosen))
         for row in chosen:
             with stage.task(f"{row.group}/{row.uuid} ({row.index})"):
-                await _change_one(director, row, action, ctx.log.debug)
+                await _change_one(director, row, action, ctx.log.debug, skip_drain)
         with director.sessions.begin() as session:
             session.add(Event(action=action, object_type="instance", object_name=selector or "all",
                               task_id=ctx.id, deployment_name=name))
     return f"{action} done for {len(chosen)} instance(s)"
 
 
-async def _change_one(director: Director, row: Instance, action: str, debug) -> None:  # type: ignore[no-untyped-def]
+async def _change_one(director: Director, row: Instance, action: str, debug,  # type: ignore[no-untyped-def]
+                      skip_drain: bool) -> None:
     if not row.agent_id:
         raise BoshPyError(f"{row.group}/{row.uuid} has no VM; deploy to create it")
     agent = director.agent(row.agent_id)
     if action in ("stop", "restart"):
-        await stop_instance(director, row.agent_id, "shutdown" if action == "stop" else "update", debug, False)
+        await stop_instance(director, row.agent_id, "shutdown" if action == "stop" else "update", debug, False,
+                            skip_drain=skip_drain)
     if action in ("start", "restart"):
-        await agent.run("start")
+        await agent.start()
         await wait_until_running(director, row.agent_id, (1000, 30000), f"{row.group}/{row.uuid}")
-        await agent.run("run_script", "post-start", {})
+        await agent.run_script("post-start", {})
     with director.sessions.begin() as session:
         session.get(Instance, row.id).state = "stopped" if action == "stop" else "started"
 

@@ -1,0 +1,29 @@
+"""Delete an instance's VM: unmount and detach its persistent disk first (the disk is kept)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from bosh_py.director.models import Instance
+from bosh_py.director.services import Director
+from bosh_py.director.steps.drain_stop import agent_responds
+from bosh_py.director.steps.rows import active_disk, save
+from bosh_py.director.vm_lifecycle import delete_vm
+from bosh_py.errors import BoshPyError
+
+
+async def delete_instance_vm(director: Director, row: Instance, debug: Callable[[str], None]) -> None:
+    disk = active_disk(director, row.id)
+    cpi = director.cpi(debug, row.cpi)
+    if disk is not None:
+        if await agent_responds(director, row.agent_id):
+            try:
+                await director.agent(row.agent_id).unmount_disk(disk.cid)
+            except BoshPyError as error:
+                debug(f"unmount_disk on {row.group}/{row.uuid}: {error}")
+        try:
+            await cpi.call("detach_disk", row.vm_cid, disk.cid)
+        except BoshPyError as error:
+            debug(f"detach_disk on {row.group}/{row.uuid}: {error}")
+    await delete_vm(director, row.vm_cid, row.agent_id, debug, row.cpi)
+    save(director, row.id, vm_cid=None, agent_id=None, host_public_key=None, vm_spec_digest=None)
