@@ -29,16 +29,34 @@ class CpiConfig(BaseModel):
     config_path: str | None = None
 
 
+class WebhookConfig(BaseModel):
+    """Where the health monitor POSTs its alerts (monitor/webhook.py). ``secret`` signs each
+    body (HMAC-SHA256); it is never logged or shown."""
+
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(pattern=r"^https?://")
+    secret: str | None = None
+    timeout: float = Field(default=5.0, gt=0)
+    attempts: int = Field(default=3, ge=1, le=10)
+    retry_pause: float = Field(default=1.0, ge=0)
+
+
 class HealthMonitorConfig(BaseModel):
-    """The resurrector's rules (BOSH's defaults are slower: agent_timeout 60 s, analysis
-    every 60 s; VMs here boot in a fraction of a second, so waiting that long buys nothing)."""
+    """The resurrector's rules. docs/health.md says why these defaults: BOSH notices a dead
+    VM after 60-120 s (heartbeat 30 s, agent_timeout 60 s, analysis every 60 s); VMs here
+    boot in a fraction of a second, so waiting that long buys nothing. An agent silent for
+    ``suspect_after`` seconds is checked for direct evidence of death (its NATS connection
+    gone, its VM gone per the CPI's has_vm) and recreated without waiting for the timeout."""
 
     model_config = ConfigDict(extra="forbid")
     resurrector_enabled: bool = True
-    agent_timeout: float = 20.0
-    analysis_interval: float = 5.0
+    agent_timeout: float = 6.0  # three missed heartbeats; one more confirms (docs/health.md)
+    analysis_interval: float = 1.0
     minimum_down_jobs: int = 5
     percent_threshold: float = 0.2
+    suspect_after: float = 3.0  # seconds of silence before looking for evidence (0: never look)
+    vm_check_interval: float = 10.0  # at most one has_vm per VM this often
+    webhook: WebhookConfig | None = None
 
 
 class DirectorConfig(BaseModel):
@@ -60,7 +78,7 @@ class DirectorConfig(BaseModel):
     remote_release_max_bytes: int = Field(default=10 << 30, gt=0)
     cpi: CpiConfig = Field(default_factory=CpiConfig)
     health_monitor: HealthMonitorConfig = Field(default_factory=HealthMonitorConfig)
-    heartbeat_interval: int = 5
+    heartbeat_interval: float = 2.0  # agents' heartbeat period (docs/health.md)
     agent_wait_timeout: int = 120
     rpc_timeout: int = 45
     lock_ttl: int = 60

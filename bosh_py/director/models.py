@@ -242,3 +242,34 @@ class Event(Base):
     instance: Mapped[str | None] = mapped_column(String(255), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     context: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class ResurrectionRule(Base):
+    """``bosh-py update-resurrection on|off``: "" for deployment_name means every
+    deployment, "" for instance_group every group of it; the most specific rule wins and
+    no rule means on (monitor/resurrection_rules.py)."""
+
+    __tablename__ = "resurrection_rules"
+    __table_args__ = (UniqueConstraint("deployment_name", "instance_group"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_name: Mapped[str] = mapped_column(String(255))
+    instance_group: Mapped[str] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class VmIntent(Base):
+    """A VM the director asked a CPI to create, written before ``create_vm`` and given the
+    cid after: if the director dies in between, the row says which VM the IaaS may hold
+    that no instance knows (``bosh-py cck`` / ``orphaned-vms``). Deleted once the VM is
+    saved on its instance or deleted again. No foreign keys: it outlives its rows."""
+
+    __tablename__ = "vm_intents"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agent_id: Mapped[str] = mapped_column(String(64), unique=True)
+    cpi: Mapped[str] = _cpi_column()
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    deployment_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    instance_name: Mapped[str | None] = mapped_column(String(255), nullable=True)  # group/uuid
+    vm_cid: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,7 +1,9 @@
 """Creating and deleting VMs through the CPI, and putting an agent on each new one.
 
 A VM is only recorded once its agent answers; if anything fails on the way, the VM and the
-agent's NATS user are removed again, so a failed create leaves no orphan behind.
+agent's NATS user are removed again, so a failed create leaves no orphan behind. In case the
+director itself dies on the way, an intent is written before the CPI is asked and the cid
+as soon as it answers (orphan_vms.py), so `bosh-py cck` can find and delete that VM.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, Callable
 from bosh_py.director.agent_credentials import AgentCredentials
 from bosh_py.director.cpi_client import CpiError
 from bosh_py.director.models import DEFAULT_CPI
+from bosh_py.director.orphan_vms import forget, record_cid, record_intent
 from bosh_py.director.secrets import new_password
 from bosh_py.director.services import Director
 from bosh_py.ssh.bootstrap import install_agent
@@ -63,6 +66,13 @@ def _bootstrap(director: Director, ip: str, host_public_key: str, settings: dict
         install_agent(ssh, director.agent_bundle, settings)
 
 
+def _cpi_starts_agent(result: Any) -> bool:
+    """A CPI whose VMs have no sshd (cpi/dummy) answers ``[cid, networks,
+    {"agent_bootstrap": "cpi"}]`` and is handed the agent settings by ``bootstrap_agent``."""
+    extra = result[2] if isinstance(result, list) and len(result) > 2 else None
+    return isinstance(extra, dict) and extra.get("agent_bootstrap") == "cpi"
+
+
 def _machine_host_key(result: Any) -> str | None:
     """A CPI that adopts an existing machine (cpi/ssh) cannot give it the host key the director
     made: it answers ``[cid, networks, {"host_public_key": ...}]`` with the key pinned in its
@@ -82,6 +92,9 @@ async def create_vm(director: Director, request: VmRequest, debug: Callable[[str
     }})
     cpi = director.cpi(debug, request.cpi)
     vm_cid: str | None = None
+    _record(director, lambda session: record_intent(
+        session, agent_id, request.cpi, _ip_or_none(request.networks), request.metadata.get("deployment"),
+        request.metadata.get("name")))
     try:
         await asyncio.to_thread(director.nats_server.add_agent, agent_id, password)
         call = asyncio.ensure_future(cpi.call("create_vm", agent_id, request.stemcell_cid,
@@ -95,6 +108,7 @@ async def create_vm(director: Director, request: VmRequest, debug: Callable[[str
                 vm_cid = finished[0] if isinstance(finished, list) else finished
             raise
         vm_cid = result[0] if isinstance(result, list) else result
+        _record(director, lambda session: record_cid(session, agent_id, str(vm_cid)))
         host_public_key = _machine_host_key(result) or host_key.public_key
         ip = primary_ip(request.networks)
         debug(f"Created VM {vm_cid} ({ip}) for agent {agent_id} ({request.metadata.get('name', '')}) "
@@ -108,7 +122,10 @@ async def create_vm(director: Director, request: VmRequest, debug: Callable[[str
             "vm": {"cid": vm_cid},
             "env": request.env,
         }
-        await asyncio.to_thread(_bootstrap, director, ip, host_public_key, settings)
+        if _cpi_starts_agent(result):  # cpi/dummy: no sshd; the CPI starts the agent itself
+            await cpi.call("bootstrap_agent", vm_cid, settings)
+        else:
+            await asyncio.to_thread(_bootstrap, director, ip, host_public_key, settings)
         # short pings: the first ones go out before the new agent has subscribed
         await director.agent(agent_id).wait_until_ready(director.config.agent_wait_timeout, ping_timeout=1.0)
         if request.metadata:
@@ -127,9 +144,25 @@ async def _undo_create(director: Director, vm_cid: str | None, agent_id: str, de
                 await director.cpi(debug, cpi).call("delete_vm", vm_cid)
             except CpiError as error:
                 debug(f"Cleaning up VM {vm_cid} after a failed create: {error}")
+                if error.type != "VMNotFound":
+                    return  # the intent stays: cck finds the VM and deletes it later
+        _record(director, lambda session: forget(session, agent_id))
     finally:
         _revoke_blob_access(director, agent_id)
         await asyncio.to_thread(director.nats_server.remove_agent, agent_id)
+
+
+def _ip_or_none(networks: dict) -> str | None:
+    try:
+        return primary_ip(networks)
+    except ValueError:
+        return None
+
+
+def _record(director: Director, change: Callable[[Any], None]) -> None:
+    """One short transaction on the intents table (orphan_vms.py)."""
+    with director.sessions.begin() as session:
+        change(session)
 
 
 async def delete_vm(director: Director, vm_cid: str, agent_id: str | None, debug: Callable[[str], None],
@@ -142,6 +175,7 @@ async def delete_vm(director: Director, vm_cid: str, agent_id: str | None, debug
             raise
         debug(f"VM {vm_cid} was already gone")
     if agent_id:
+        _record(director, lambda session: forget(session, agent_id))
         _revoke_blob_access(director, agent_id)
         await asyncio.to_thread(director.nats_server.remove_agent, agent_id)
 

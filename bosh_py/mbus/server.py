@@ -223,6 +223,9 @@ class NatsServer:
             "log_file": str(self.log_path),
             "max_payload": self.max_payload,
             "authorization": {"users": users},
+            # connection monitoring on loopback, a free port per start (the health monitor
+            # reads /connz to see an agent's connection drop: monitor/nats_connections.py)
+            "http": "127.0.0.1:-1",
         }
 
     def write_config(self) -> None:
@@ -231,6 +234,27 @@ class NatsServer:
         self.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.workdir, 0o700)
         _write_private(self.config_path, json.dumps(self.config(), indent=1))
+
+    def monitor_url(self) -> str | None:
+        """``http://127.0.0.1:PORT`` of the running server's monitoring endpoint, from its
+        log ("Starting http monitor on ..."), or None when it is not running or said nothing."""
+        pid = self.pid()
+        if pid is None:
+            return None
+        cached = getattr(self, "_monitor", None)
+        if cached is not None and cached[0] == pid:
+            return cached[1]
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return None
+        marker = "Starting http monitor on "
+        lines = [line for line in text.splitlines() if line.startswith(f"[{pid}]") and marker in line]
+        if not lines:
+            return None
+        url = "http://" + lines[-1].split(marker, 1)[1].strip()
+        self._monitor = (pid, url)
+        return url
 
     # --- process ------------------------------------------------------------------------
 

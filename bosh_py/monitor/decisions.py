@@ -17,7 +17,15 @@ The rules, in order, each one a reason to hold back rather than risk destroying 
    silence is ``confirmed``: silent for one more heartbeat interval. Agents heartbeat at
    different phases, so VMs that died at the same moment cross the timeout up to one
    interval apart; waiting that long lets rule 3 count them all before the first is
-   recreated on its own.
+   recreated on its own. A silent agent with direct evidence of death (``vanished``: the
+   CPI's ``has_vm`` answered false, or nats-server holds no connection of it while the
+   director's own is fine) needs no timeout and no confirmation. Every agent without a
+   connection counts as down for rule 3 at once, even one heard from a moment ago: VMs
+   killed together lose their connections together, whatever their heartbeat phase, so
+   meltdown sees them all in the round the first one is acted on. ``has_vm`` true proves
+   nothing (a VM can exist and be dead), so it never speeds anything up.
+5. Instances whose resurrection is switched off (``bosh-py update-resurrection off``) are
+   counted for meltdown like the others but never recreated; one event says so.
 
 Each hold records one event per episode: the episode stays open (``open_episodes``) until
 its cause is gone, so a long outage is one event, not one per round.
@@ -37,6 +45,10 @@ def meltdown_episode(deployment: str) -> str:
     return f"meltdown:{deployment}"
 
 
+def paused_episode(deployment: str) -> str:
+    return f"resurrection-off:{deployment}"
+
+
 @dataclass(frozen=True)
 class Member:
     """An instance expected to run. ``agent_id`` is None when it has no VM right now."""
@@ -45,6 +57,12 @@ class Member:
     instance_id: int
     name: str  # group/uuid
     agent_id: str | None
+    vm_cid: str | None = None
+    cpi: str = "default"  # the CPI that made vm_cid: the one to ask whether it still exists
+
+    @property
+    def group(self) -> str:
+        return self.name.split("/", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -63,6 +81,10 @@ class Observation:
     recreating: frozenset[int] = frozenset()  # instance ids with a recreate queued or running
     bus_problem: str | None = None  # BusWatch.problem()
     confirmed: frozenset[str] | None = None  # silent for a further heartbeat interval (None: all silent)
+    vanished: frozenset[str] = frozenset()  # agent ids with direct evidence of death (has_vm, NATS)
+    # of those, the ones silent long enough to act on (None: all); the others count for meltdown only
+    vanished_confirmed: frozenset[str] | None = None
+    paused: frozenset[int] = frozenset()  # instance ids whose resurrection is switched off
 
 
 @dataclass(frozen=True)
@@ -100,7 +122,10 @@ def decide(observation: Observation, rules: Rules, open_episodes: frozenset[str]
         return Decision({}, tuple(notes), frozenset(still_open))
     still_open.discard(BUS_EPISODE)
 
-    confirmed = observation.silent if observation.confirmed is None else observation.confirmed
+    evidence = observation.vanished if observation.vanished_confirmed is None else (
+        observation.vanished_confirmed & observation.vanished)
+    confirmed = (observation.silent if observation.confirmed is None else observation.confirmed) | evidence
+    down_ids = observation.silent | observation.vanished
     with_agents = [m for m in observation.members if m.agent_id is not None]
     silent = [m for m in with_agents if m.agent_id in confirmed]
     if mass_silence(len(silent), len(with_agents), rules):
@@ -113,9 +138,10 @@ def decide(observation: Observation, rules: Rules, open_episodes: frozenset[str]
     resurrect: dict[str, tuple[Member, ...]] = {}
     for deployment in sorted({m.deployment for m in observation.members}):
         members = [m for m in observation.members if m.deployment == deployment]
-        down = [m for m in members if m.agent_id is not None and m.agent_id in observation.silent]
+        down = [m for m in members if m.agent_id is not None and m.agent_id in down_ids]
         if not down:
             still_open.discard(meltdown_episode(deployment))
+            still_open.discard(paused_episode(deployment))
             continue
         if deployment in observation.locked:
             continue
@@ -127,6 +153,14 @@ def decide(observation: Observation, rules: Rules, open_episodes: frozenset[str]
                 f"({len(down)} unresponsive): not resurrecting")))
             continue
         fresh = tuple(m for m in down if m.instance_id not in observation.recreating and m.agent_id in confirmed)
+        held = [m for m in fresh if m.instance_id in observation.paused]
+        if held:
+            hold(paused_episode(deployment), Note(deployment, "resurrection off", (
+                f"unresponsive agents on {', '.join(m.name for m in held)}: resurrection is off, "
+                f"not recreating")))
+        else:
+            still_open.discard(paused_episode(deployment))
+        fresh = tuple(m for m in fresh if m.instance_id not in observation.paused)
         if fresh:
             resurrect[deployment] = fresh
     return Decision(resurrect, tuple(notes), frozenset(still_open))
