@@ -70,7 +70,7 @@ def dea_config(base: Path, nats_server: NatsServer, dea_net: DeaNetns, **overrid
         "base_dir": str(base / "data"), "buildpacks_dir": str(BUILDPACKS),
         "memory_mb": 1024, "disk_mb": 8192, "port_range_start": port_start, "port_range_end": port_start + 19,
         "heartbeat_interval": 1, "advertise_interval": 1, "router_register_interval": 2,
-        "health_check_timeout": 5, "stop_timeout": 3, "crash_lifetime": 60,
+        "health_check_timeout": 5, "stop_timeout": 3, "unregister_grace": 1, "crash_lifetime": 60,
         "cgroup_parent": f"dea-test-{secrets.token_hex(4)}", "container_uid_base": 41000,
         "require_cgroups": True, "log_level": "debug"}
     config.update(overrides)

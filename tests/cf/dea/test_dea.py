@@ -176,11 +176,13 @@ def test_start_run_find_heartbeat_update_and_stop(watcher, dea, fake_cc, hello):
     assert pids
     since = time.monotonic()
     watcher.publish("dea.stop", {"droplet": guid, "version": "v1", "indices": [0]})
-    exited = watcher.wait_for("droplet.exited", lambda m: m["instance"] == instance_id, since=since)
-    assert exited["reason"] == "STOPPED"
     unregistered = watcher.wait_for("router.unregister", lambda m: m["private_instance_id"] == instance_id,
                                     since=since)
     assert unregistered["uris"] == ["hello.test", "new.test"] and unregistered["port"] == port
+    # unregistered first, still answering for unregister_grace: the routers stop sending before it stops
+    assert all(pid_alive(pid) for pid in pids), "the app was stopped before the routers could drop its route"
+    exited = watcher.wait_for("droplet.exited", lambda m: m["instance"] == instance_id, since=since)
+    assert exited["reason"] == "STOPPED"
     wait_until(lambda: container_gone(dea, instance_id), 5, message="cgroups removed")
     assert not any(pid_alive(pid) for pid in pids)
     wait_until(lambda: not (Path(dea.config["base_dir"]) / "instances" / instance_id).exists(), 5,

@@ -40,6 +40,7 @@ class DeaConfig:
     router_register_interval: float = 20.0
     health_check_timeout: float = 60.0
     stop_timeout: float = 10.0               # SIGTERM, then SIGKILL after this many seconds
+    unregister_grace: float = 2.0            # routed instance: router.unregister, then this long before SIGTERM
     evacuation_timeout: float = 120.0        # drain: stop what is still here after this long
     crash_lifetime: float = 600.0            # crashed instances' logs stay findable this long
     staging_timeout: float = 110.0           # below the CC's 120 s request timeout

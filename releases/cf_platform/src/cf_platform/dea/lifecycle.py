@@ -213,6 +213,8 @@ class InstanceManager:
         instance.set_state(State.STOPPING)
         if was_running:
             await self.notifier.leaving(instance)
+            if instance.uris:  # the routers take it out of their tables before it stops answering
+                await asyncio.sleep(self.config.unregister_grace)
         container = self.containers.pop(instance.instance_id, None)
         if container is not None:
             await container.stop(self.config.stop_timeout)

@@ -40,7 +40,7 @@ class NginxSettings:
     worker_processes: str = "auto"
     worker_connections: int = 8192
     access_log: bool = True
-    connect_timeout: float = 5.0
+    connect_timeout: float = 1.0  # a backend on the VM network connects in milliseconds; a dead one never
     request_timeout: float = 900.0
     backend_keepalive: int = 32
     backend_idle_timeout: float = 1.0
