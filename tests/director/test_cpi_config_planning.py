@@ -21,7 +21,6 @@ from bosh_py.director.cpi_registry import (
     write_properties,
 )
 from bosh_py.director.db import open_database
-from bosh_py.director.jobs.deploy import _refuse_disk_changes
 from bosh_py.director.models import (
     CpiConfig,
     Deployment,
@@ -38,6 +37,7 @@ from bosh_py.director.planner import (
     resolve_stemcell,
     stemcell_cid_in,
 )
+from bosh_py.director.stages.plan import refuse_disk_changes
 from bosh_py.director.update_config import resolve_update
 from bosh_py.manifest.cpi_config import parse_cpi_config
 
@@ -158,9 +158,9 @@ def test_an_instance_with_a_disk_is_not_moved_to_another_cpi(director_state):
                           "service")
         plan = DeploymentPlan("dep", [group], {}, [], {}, None, None)  # type: ignore[arg-type]
         with pytest.raises(PlanError, match="web/u0 would move from CPI 'local-a' to 'local-b'.*disk-1"):
-            _refuse_disk_changes(session, plan, existing)
+            refuse_disk_changes(session, plan, existing)
         moved.cpi = "local-a"
-        _refuse_disk_changes(session, plan, existing)  # staying put is fine
+        refuse_disk_changes(session, plan, existing)  # staying put is fine
 
 
 def test_credentials_in_a_cpi_config_are_redacted_wherever_they_sit():

@@ -16,14 +16,12 @@ from bosh_py.director.stages.compile import compilation_vm_factory, packages_nee
 from bosh_py.director.stages.context import DeployOptions, DeployRun
 from bosh_py.director.stages.decide import apply_spec, current_of
 from bosh_py.director.stages.delete_obsolete import delete_instance
-from bosh_py.director.stages.plan import deployed_state, refuse_disk_changes
+from bosh_py.director.stages.plan import deployed_state
 from bosh_py.director.stages.render import instance_spec
 from bosh_py.director.tasks import TaskContext
 
 STAGES = (plan, render, compile, decide, dry_run_plan, create_missing_vms, update_groups, delete_obsolete,
           post_deploy, record)
-
-_refuse_disk_changes = refuse_disk_changes  # the name tests/director/test_cpi_config_planning.py imports
 
 __all__ = ["DeployOptions", "STAGES", "apply_spec", "compilation_vm_factory", "current_of", "delete_instance",
            "deploy", "deployed_state", "instance_spec", "packages_needed"]
