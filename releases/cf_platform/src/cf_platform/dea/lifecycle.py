@@ -56,6 +56,7 @@ class InstanceManager:
     registry: InstanceRegistry = field(default_factory=InstanceRegistry)
     containers: dict[str, Container] = field(default_factory=dict)
     tasks: dict[str, asyncio.Task] = field(default_factory=dict)
+    stopping: dict[str, asyncio.Task] = field(default_factory=dict)  # stops under way, by instance id
 
     def __post_init__(self) -> None:
         config = self.config
@@ -203,9 +204,19 @@ class InstanceManager:
     # --- stop -----------------------------------------------------------------------------
 
     async def stop(self, instance: Instance, reason: str = EXIT_STOPPED) -> None:
-        """Stop an instance (any state); crashed ones are just forgotten."""
-        if instance.state in (State.STOPPING, State.STOPPED):
-            return
+        """Stop an instance (any state); crashed ones are just forgotten. A stop already
+        under way (it waits ``unregister_grace``) is awaited, not repeated, and finishes even
+        when its caller is cancelled: the DEA shutting down must not leave its container."""
+        under_way = self.stopping.get(instance.instance_id)
+        if under_way is None:
+            if instance.state in (State.STOPPING, State.STOPPED):
+                return
+            under_way = asyncio.ensure_future(self._stop(instance, reason))
+            self.stopping[instance.instance_id] = under_way
+            under_way.add_done_callback(lambda _: self.stopping.pop(instance.instance_id, None))
+        await asyncio.shield(under_way)
+
+    async def _stop(self, instance: Instance, reason: str) -> None:
         if instance.state == State.CRASHED:
             await self.forget(instance)
             return
