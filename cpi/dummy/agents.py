@@ -100,7 +100,7 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
-def _working_in(directory: Path) -> set[int]:
+def processes_working_in(directory: Path) -> set[int]:
     """Processes whose working directory is inside ``directory`` (job processes, scripts)."""
     root = str(directory)
     found = set()
@@ -117,7 +117,7 @@ def _working_in(directory: Path) -> set[int]:
 
 def vm_processes(record: dict[str, Any], vm_dir: Path) -> set[int]:
     """The agent (if it is still ours), everything under it, and what works in the VM dir."""
-    found = _working_in(vm_dir) - {os.getpid()}
+    found = processes_working_in(vm_dir) - {os.getpid()}
     if alive(record):
         tree, todo = _children(), [int(record["pid"])]
         while todo:

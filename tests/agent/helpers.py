@@ -27,6 +27,7 @@ import nats
 
 from bosh_py.mbus.agent_client import AgentClient, ReplyRouter
 from bosh_py.mbus.server import NatsServer
+from cpi.dummy.agents import processes_working_in
 
 REPO = Path(__file__).resolve().parents[2]
 DIRECTOR_UUID = "test-director"
@@ -217,15 +218,7 @@ class AgentProcess:
                 pids.add(int(pid_file.read_text()))
             except (ValueError, OSError):
                 pass
-        root = str(self.root)
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    cwd = os.readlink(f"/proc/{entry}/cwd")
-                except OSError:
-                    continue
-                if cwd == root or cwd.startswith(root + "/"):
-                    pids.add(int(entry))
+        pids |= processes_working_in(self.root)
         for pid in pids:
             for kill in (os.killpg, os.kill):
                 try:
