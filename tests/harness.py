@@ -100,6 +100,12 @@ class LocalDirector:
         moved.write_text(text)
         self.cli("update-cloud-config", str(moved))
 
+    def upload_testrel(self) -> None:
+        """Upload tests/fixtures/releases/testrel (its web job) from a copy under this root."""
+        release = self.root / "testrel"
+        shutil.copytree(REPO / "tests/fixtures/releases/testrel", release)
+        self.cli("upload-release", str(release))
+
     def json(self, *args: str) -> object:
         return json.loads(self.cli(*args, "--json").stdout)
 
@@ -120,10 +126,10 @@ class LocalDirector:
 
 
 @contextlib.contextmanager
-def director_with_stemcell(root: Path) -> Iterator[LocalDirector]:
-    """A started local director holding the local stemcell and this run's cloud-config; at
-    the end it is stopped and every VM, disk and namespace it made removed. Skips without
-    root (namespace VMs need it)."""
+def director_with_stemcell(root: Path, health_monitor: dict | None = None) -> Iterator[LocalDirector]:
+    """A started local director (with ``health_monitor`` settings, if given) holding the
+    local stemcell and this run's cloud-config; at the end it is stopped and every VM, disk
+    and namespace it made removed. Skips without root (namespace VMs need it)."""
     import pytest
 
     if os.geteuid() != 0:
@@ -131,7 +137,7 @@ def director_with_stemcell(root: Path) -> Iterator[LocalDirector]:
     stemcell = ensure_stemcell()
     local = LocalDirector(root)
     try:
-        local.start()
+        local.start(health_monitor)
         local.cli("upload-stemcell", str(stemcell))
         local.update_cloud_config()
         yield local

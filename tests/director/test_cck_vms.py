@@ -8,7 +8,6 @@ unresponsive agent, rebooted on request. Resurrection is switched off director-w
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 
 import pytest
@@ -18,7 +17,7 @@ from bosh_py.director.models import Instance
 from bosh_py.director.orphan_vms import orphan_vm
 from tests.e2e.heal_support import answers, kill_keeper
 from tests.e2e.manifests import web_manifest, write
-from tests.harness import BIN, REPO, LocalDirector, director_with_stemcell, wait_until
+from tests.harness import BIN, LocalDirector, director_with_stemcell, wait_until
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow]
 
@@ -29,8 +28,7 @@ DEPLOYMENT = "cck"
 def director(tmp_path_factory):
     root = tmp_path_factory.mktemp("cck-vms")
     with director_with_stemcell(root / "director") as local:
-        shutil.copytree(REPO / "tests/fixtures/releases/testrel", local.root / "testrel")
-        local.cli("upload-release", str(local.root / "testrel"))
+        local.upload_testrel()
         local.cli("update-resurrection", "off")
         local.cli("deploy", "-n", write(local.root, web_manifest(DEPLOYMENT, instances=2)))
         yield local

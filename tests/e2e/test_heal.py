@@ -6,7 +6,6 @@ added), so the figures printed are what an operator gets."""
 
 from __future__ import annotations
 
-import shutil
 import statistics
 import time
 
@@ -15,7 +14,7 @@ import pytest
 from tests.e2e.heal_support import AlertReceiver, answers, director_log, kill_keeper
 from tests.e2e.manifests import web_manifest, write
 from tests.e2e.test_resurrection import kill_vm_behind_the_directors_back
-from tests.harness import REPO, LocalDirector, wait_until
+from tests.harness import LocalDirector, director_with_stemcell, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -32,18 +31,12 @@ def receiver():
 
 
 @pytest.fixture(scope="module")
-def healing(tmp_path_factory, stemcell, receiver):
-    local = LocalDirector(tmp_path_factory.mktemp("bosh-py-heal"))
-    try:
-        local.start(health_monitor={"webhook": {"url": receiver.url, "secret": SECRET}})
-        local.cli("upload-stemcell", str(stemcell))
-        local.update_cloud_config()
-        shutil.copytree(REPO / "tests/fixtures/releases/testrel", local.root / "testrel")
-        local.cli("upload-release", str(local.root / "testrel"))
+def healing(tmp_path_factory, receiver):
+    with director_with_stemcell(tmp_path_factory.mktemp("bosh-py-heal"),
+                                {"webhook": {"url": receiver.url, "secret": SECRET}}) as local:
+        local.upload_testrel()
         local.cli("deploy", "-n", write(local.root, web_manifest(DEPLOYMENT, instances=3)))
         yield local
-    finally:
-        local.stop()
 
 
 def rows(director: LocalDirector) -> dict[int, dict]:

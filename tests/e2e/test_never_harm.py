@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import time
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.manifests import web_manifest, write
-from tests.harness import REPO, LocalDirector, wait_until
+from tests.harness import LocalDirector, director_with_stemcell, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -32,18 +31,12 @@ DEPLOYMENT = "fleet"
 
 
 @pytest.fixture(scope="module")
-def guarded(tmp_path_factory, stemcell):
-    local = LocalDirector(tmp_path_factory.mktemp("bosh-py-never-harm"))
-    try:
-        local.start(health_monitor={"agent_timeout": AGENT_TIMEOUT, "analysis_interval": 1})
-        local.cli("upload-stemcell", str(stemcell))
-        local.update_cloud_config()
-        shutil.copytree(REPO / "tests/fixtures/releases/testrel", local.root / "testrel")
-        local.cli("upload-release", str(local.root / "testrel"))
+def guarded(tmp_path_factory):
+    with director_with_stemcell(tmp_path_factory.mktemp("bosh-py-never-harm"),
+                                {"agent_timeout": AGENT_TIMEOUT, "analysis_interval": 1}) as local:
+        local.upload_testrel()
         local.cli("deploy", "-n", write(local.root, web_manifest(DEPLOYMENT, instances=3)))
         yield local
-    finally:
-        local.stop()
 
 
 def nats_pid(director: LocalDirector) -> int | None:

@@ -4,7 +4,6 @@ with its IP and persistent disk; in a meltdown it holds back."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,24 +11,17 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.e2e.manifests import web_manifest, write
-from tests.harness import BIN, REPO, LocalDirector, wait_until
+from tests.harness import BIN, LocalDirector, director_with_stemcell, wait_until
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def fast_director(tmp_path_factory, stemcell):
-    local = LocalDirector(tmp_path_factory.mktemp("bosh-py-hm"))
-    try:
-        local.start(health_monitor={"agent_timeout": 6, "analysis_interval": 1, "minimum_down_jobs": 2,
-                                    "percent_threshold": 0.9})
-        local.cli("upload-stemcell", str(stemcell))
-        local.update_cloud_config()
-        shutil.copytree(REPO / "tests/fixtures/releases/testrel", local.root / "testrel")
-        local.cli("upload-release", str(local.root / "testrel"))
+def fast_director(tmp_path_factory):
+    with director_with_stemcell(tmp_path_factory.mktemp("bosh-py-hm"), {
+            "agent_timeout": 6, "analysis_interval": 1, "minimum_down_jobs": 2, "percent_threshold": 0.9}) as local:
+        local.upload_testrel()
         yield local
-    finally:
-        local.stop()
 
 
 def kill_vm_behind_the_directors_back(director: LocalDirector, vm_cid: str) -> None:
