@@ -13,6 +13,7 @@ from bosh_py.director.manifest_input import stored_variables
 from bosh_py.director.services import Director
 from bosh_py.director.steps.change import InstanceUpdateError
 from bosh_py.errors import BoshPyError
+from bosh_py.manifest.diff import secret_values as variable_leaves
 
 POLL_INTERVAL = 0.25  # seconds between get_state calls
 TAIL_LINES = 5  # per log file, in the error of an instance that does not run
@@ -82,21 +83,11 @@ def _tail_of_archive(path: Path) -> str:
 
 
 def secret_values(director: Director, deployment: str) -> set[str]:
-    """Every string the deployment's stored variables hold (passwords, keys, certificates)."""
+    """Every string the deployment's stored variables hold (passwords, keys, certificates),
+    and each line of a multi-line one (a log may quote a certificate's lines apart)."""
     found: set[str] = set()
-
-    def collect(value: object) -> None:
-        if isinstance(value, str) and len(value) >= MIN_SECRET:
-            found.add(value)
-            found.update(line for line in value.splitlines() if len(line) >= MIN_SECRET)
-        elif isinstance(value, dict):
-            for item in value.values():
-                collect(item)
-        elif isinstance(value, list):
-            for item in value:
-                collect(item)
-
-    collect(stored_variables(director, deployment))
+    for value in variable_leaves(stored_variables(director, deployment)):
+        found.update(text for text in (value, *value.splitlines()) if len(text) >= MIN_SECRET)
     return found
 
 
