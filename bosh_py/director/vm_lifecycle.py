@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from bosh_py.director.agent_credentials import AgentCredentials
-from bosh_py.director.cpi_client import CpiError
+from bosh_py.director.cpi_client import CpiError, VMNotFound
 from bosh_py.director.models import DEFAULT_CPI
 from bosh_py.director.orphan_vms import forget, record_cid, record_intent
 from bosh_py.director.secrets import new_password
@@ -144,12 +144,11 @@ async def _undo_create(director: Director, vm_cid: str | None, agent_id: str, de
                 await director.cpi(debug, cpi).call("delete_vm", vm_cid)
             except CpiError as error:
                 debug(f"Cleaning up VM {vm_cid} after a failed create: {error}")
-                if error.type != "VMNotFound":
+                if not isinstance(error, VMNotFound):
                     return  # the intent stays: cck finds the VM and deletes it later
         _record(director, lambda session: forget(session, agent_id))
     finally:
-        _revoke_blob_access(director, agent_id)
-        await asyncio.to_thread(director.nats_server.remove_agent, agent_id)
+        await revoke_agent(director, agent_id)
 
 
 def _ip_or_none(networks: dict) -> str | None:
@@ -170,18 +169,16 @@ async def delete_vm(director: Director, vm_cid: str, agent_id: str | None, debug
     """Through ``cpi``, the CPI that made the VM (its row says which), never another."""
     try:
         await director.cpi(debug, cpi).call("delete_vm", vm_cid)
-    except CpiError as error:
-        if error.type != "VMNotFound":
-            raise
+    except VMNotFound:
         debug(f"VM {vm_cid} was already gone")
     if agent_id:
         _record(director, lambda session: forget(session, agent_id))
-        _revoke_blob_access(director, agent_id)
-        await asyncio.to_thread(director.nats_server.remove_agent, agent_id)
+        await revoke_agent(director, agent_id)
 
 
-def _revoke_blob_access(director: Director, agent_id: str) -> None:
-    """The VM is gone: its agent may read or write no blob any more."""
+async def revoke_agent(director: Director, agent_id: str) -> None:
+    """The VM is gone: its agent may read or write no blob and use no NATS subject any more."""
     grants = getattr(director.replies, "grants", None)
     if grants is not None:
         grants.revoke(agent_id)
+    await asyncio.to_thread(director.nats_server.remove_agent, agent_id)

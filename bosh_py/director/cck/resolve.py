@@ -4,17 +4,16 @@ same IP and persistent disk), since a deploy takes the deployment lock itself.""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from sqlalchemy import select
 
 from bosh_py.director.cck.problems import IGNORE, Problem
-from bosh_py.director.cpi_client import CpiError
 from bosh_py.director.models import Instance, PersistentDisk
 from bosh_py.director.orphan_disks import orphan
 from bosh_py.director.orphan_vms import forget
 from bosh_py.director.services import Director
+from bosh_py.director.vm_lifecycle import delete_vm, revoke_agent
 from bosh_py.errors import BoshPyError
 
 
@@ -31,20 +30,13 @@ def _instance(director: Director, instance_id: int) -> Instance:
         return row
 
 
-async def _drop_agent(director: Director, agent_id: str | None) -> None:
-    if agent_id:
-        grants = getattr(director.replies, "grants", None)
-        if grants is not None:
-            grants.revoke(agent_id)
-        await asyncio.to_thread(director.nats_server.remove_agent, agent_id)
-
-
 async def _delete_vm_reference(director: Director, problem: Problem) -> None:
     row = _instance(director, problem.instance_id)  # type: ignore[arg-type]  # VM problems name one
     with director.sessions.begin() as session:
         live = session.get(Instance, row.id)
         live.vm_cid = live.agent_id = live.host_public_key = live.vm_spec_digest = None  # type: ignore[union-attr]
-    await _drop_agent(director, row.agent_id)
+    if row.agent_id:
+        await revoke_agent(director, row.agent_id)
 
 
 async def _reboot(director: Director, row: Instance, debug: Callable[[str], None]) -> None:
@@ -81,16 +73,13 @@ def _disk_change(director: Director, problem: Problem, resolution: str, task_id:
 
 
 async def _delete_unknown_vm(director: Director, problem: Problem, debug: Callable[[str], None]) -> None:
-    vm_cid = problem.data.get("vm_cid")
-    if vm_cid:
-        try:
-            await director.cpi(debug, problem.data["cpi"]).call("delete_vm", vm_cid)
-        except CpiError as error:
-            if error.type != "VMNotFound":
-                raise
+    vm_cid, agent_id = problem.data.get("vm_cid"), problem.data["agent_id"]
+    if vm_cid:  # deleted through its own CPI; its intent forgotten, its agent's access revoked
+        await delete_vm(director, vm_cid, agent_id, debug, problem.data["cpi"])
+        return
     with director.sessions.begin() as session:
-        forget(session, problem.data["agent_id"])
-    await _drop_agent(director, problem.data["agent_id"])
+        forget(session, agent_id)
+    await revoke_agent(director, agent_id)
 
 
 async def resolve(director: Director, problem: Problem, resolution: str, task_id: int,
