@@ -138,6 +138,7 @@ class NatsServer:
         self.binary = Path(binary) if binary else default_binary()
         self.max_payload = max_payload
         self.config_path = self.workdir / "nats.conf"
+        self._monitor: tuple[int, str] | None = None  # (server pid, its monitoring URL), from its log
         self.pid_path = self.workdir / "nats.pid"
         self.log_path = self.workdir / "nats.log"
         self._proc: subprocess.Popen | None = None
@@ -241,9 +242,8 @@ class NatsServer:
         pid = self.pid()
         if pid is None:
             return None
-        cached = getattr(self, "_monitor", None)
-        if cached is not None and cached[0] == pid:
-            return cached[1]
+        if self._monitor is not None and self._monitor[0] == pid:
+            return self._monitor[1]
         try:
             text = self.log_path.read_text(errors="replace")
         except OSError:
