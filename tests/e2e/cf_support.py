@@ -30,9 +30,6 @@ class DeployedCf:
     config: str  # cf-py's config file (api, token)
     password: str  # the admin's
 
-    def __getitem__(self, key: str):  # type: ignore[no-untyped-def]  # the tests' cf["ips"] spelling
-        return getattr(self, key)
-
     def deploy(self, *ops_files: Path) -> subprocess.CompletedProcess:
         """Deploy cf.yml again with the tests' ops file and then ``ops_files``."""
         extra = [arg for path in ops_files for arg in ("-o", str(path))]

@@ -39,19 +39,19 @@ def answering_instances(cf, requests: int = 12) -> set[str]:
 
 
 def test_push_scale_heal_delete(director, cf):
-    pushed = cf["cf_py"]("push", "hello", "-p", str(REPO / "examples/hello"), "-m", "64M")
+    pushed = cf.cf_py("push", "hello", "-p", str(REPO / "examples/hello"), "-m", "64M")
     assert "Detected python" in pushed.stdout and "1 of 1 instances running" in pushed.stdout
     status, body, _ = wait_until(lambda: (r := through_haproxy(cf, f"hello.{DOMAIN}"))[0] == 200 and r,
                                  30, interval=1, message="hello through haproxy")
     assert body.startswith("Hello from hello instance 0")
-    for router in cf["ips"]["router"]:  # haproxy spreads the traffic: each router has the route
+    for router in cf.ips["router"]:  # haproxy spreads the traffic: each router has the route
         status, body, _ = through_router(router, f"hello.{DOMAIN}")
         assert status == 200 and body.startswith("Hello from hello instance 0")
 
     status, _, headers = through_haproxy(cf, f"nope.{DOMAIN}")
     assert status == 404 and headers.get("X-Cf-RouterError") == "unknown_route"
 
-    cf["cf_py"]("scale", "hello", "-i", "3")
+    cf.cf_py("scale", "hello", "-i", "3")
     def all_three_answer():
         seen = answering_instances(cf)
         return seen if len(seen) == 3 else None
@@ -76,7 +76,7 @@ def test_push_scale_heal_delete(director, cf):
     wait_until(replaced, 90, interval=1, message="the killed instance replaced")
     wait_until(all_three_answer, 60, interval=1, message="3 instances answering again")
 
-    cf["cf_py"]("delete", "hello", "-f")
+    cf.cf_py("delete", "hello", "-f")
     status, _, headers = wait_until(
         lambda: (r := through_haproxy(cf, f"hello.{DOMAIN}"))[0] == 404 and r,
         30, interval=1, message="route gone")
@@ -85,7 +85,7 @@ def test_push_scale_heal_delete(director, cf):
 
 def no_trace_of(cf, name: str) -> None:
     """No route left on any router, and nothing running for the app."""
-    for address in (*cf["ips"]["router"], *cf["ips"]["haproxy"]):
+    for address in (*cf.ips["router"], *cf.ips["haproxy"]):
         status, _, headers = through_router(address, f"{name}.{DOMAIN}")
         assert status == 404 and headers.get("X-Cf-RouterError") == "unknown_route"
     with cc(cf) as client:
@@ -102,34 +102,34 @@ def no_trace_of(cf, name: str) -> None:
     ("silent", "never opened its port"),
 ])
 def test_bad_pushes_fail_clearly_and_leave_nothing(cf, app, expect):
-    result = cf["cf_py"]("push", app, "-p", str(REPO / "tests/fixtures/apps" / app), "-m", "64M", check=False)
+    result = cf.cf_py("push", app, "-p", str(REPO / "tests/fixtures/apps" / app), "-m", "64M", check=False)
     assert result.returncode == 1, result.stdout + result.stderr
     assert expect in result.stdout + result.stderr
     no_trace_of(cf, app)
-    cf["cf_py"]("delete", app, "-f")
+    cf.cf_py("delete", app, "-f")
 
 
 def test_bad_requests_get_clear_errors(cf, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    result = cf["cf_py"]("push", "empty", "-p", str(empty), check=False)
+    result = cf.cf_py("push", "empty", "-p", str(empty), check=False)
     assert result.returncode == 1 and "empty" in (result.stdout + result.stderr).lower()
-    cf["cf_py"]("delete", "empty", "-f", check=False)
+    cf.cf_py("delete", "empty", "-f", check=False)
 
-    scale = cf["cf_py"]("scale", "hello-missing", "-i", "-1", check=False)
+    scale = cf.cf_py("scale", "hello-missing", "-i", "-1", check=False)
     assert scale.returncode != 0
 
-    api = json.loads(Path(cf["config"]).read_text())["api"]
+    api = json.loads(Path(cf.config).read_text())["api"]
     assert httpx.get(f"{api}/v2/apps", headers={"Authorization": "bearer forged.token.here"}).status_code == 401
     with cc(cf) as client:
         domain = client.shared_domain()
         first = client.create_app({"name": "taken", "memory": 64, "instances": 1})
         try:
             response = httpx.post(f"{api}/v2/apps", json={"name": "taken"},
-                                  headers={"Authorization": f"bearer {json.loads(Path(cf['config']).read_text())['token']}"})
+                                  headers={"Authorization": f"bearer {json.loads(Path(cf.config).read_text())['token']}"})
             assert response.status_code == 400 and response.json()["error_code"] == "CF-AppNameTaken"
             negative = httpx.put(f"{api}/v2/apps/{first['metadata']['guid']}", json={"instances": -1},
-                                 headers={"Authorization": f"bearer {json.loads(Path(cf['config']).read_text())['token']}"})
+                                 headers={"Authorization": f"bearer {json.loads(Path(cf.config).read_text())['token']}"})
             assert negative.status_code == 400
         finally:
             client.delete_app(first["metadata"]["guid"])
@@ -140,7 +140,7 @@ def test_haproxy_checks_both_routers_and_guards_its_statistics(director, cf):
     """The statistics page on the haproxy VM (port 9000, cf.yml): refused without the
     generated password; with it, both routers UP in the http-routers backend; requests
     through haproxy reach the routers."""
-    url = f"http://{cf['ips']['haproxy'][0]}:9000/haproxy_stats;csv"
+    url = f"http://{cf.ips['haproxy'][0]}:9000/haproxy_stats;csv"
     assert httpx.get(url, timeout=10).status_code == 401
     assert httpx.get(url, auth=("stats", "wrong"), timeout=10).status_code == 401
     password = director.cli("get-variable", "-d", "cf", "haproxy_stats_password").stdout.strip()
@@ -178,13 +178,13 @@ def test_the_smoke_tests_errand_has_no_vm_and_is_listed(director, cf):
 
 def test_smoke_tests_pass_on_the_deployed_cf(director, cf):
     result = director.cli("run-errand", "-d", "cf", "smoke_tests")
-    routers = sorted(cf["ips"]["router"])
+    routers = sorted(cf.ips["router"])
     assert len(routers) == 2
     for ip in routers:
         assert f"through the router at {ip}:80" in result.stdout
     assert "the app answered through 2 router(s)" in result.stdout
     assert "smoke_tests PASSED" in result.stdout and "Exit Code  0" in result.stdout
-    assert cf["password"] not in result.stdout + result.stderr
+    assert cf.password not in result.stdout + result.stderr
     assert not smoke_app_names(cf), "the app was deleted"
     assert "smoke_tests" not in {r["group"] for r in director.json("instances", "-d", "cf")}, "its VM too"
 
