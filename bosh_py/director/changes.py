@@ -104,6 +104,13 @@ def instance_changes(current: CurrentInstance | None, planned: PlannedInstance,
     return frozenset(names)
 
 
+def vm_outdated(current: CurrentInstance | None, vm_digest: str, options: ChangeOptions = ChangeOptions()) -> bool:
+    """The instance has a VM that must be replaced (what create-swap-delete plans ahead for,
+    before the templates are rendered); the same judgement as ``instance_changes``'s VM part."""
+    return current is not None and current.has_vm and (
+        current.vm_spec_digest != vm_digest or options.recreate or options.unresponsive_agent)
+
+
 def needs_vm(changes: frozenset[str]) -> bool:
     return bool(changes & VM_CHANGES)
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from bosh_py.director.changes import vm_spec
 from bosh_py.director.compiler import StemcellRef
-from bosh_py.director.ip_allocation import IpAllocator, Subnet, serving_az, subnets_of
+from bosh_py.director.ip_allocation import IpAllocationError, IpAllocator, Subnet, serving_az, subnets_of
 from bosh_py.director.models import DEFAULT_CPI, Instance, Release, ReleaseVersion, Stemcell
 from bosh_py.director.update_config import UpdateConfig, resolve_update
 from bosh_py.manifest.network import expand_ip_entries
@@ -52,6 +52,8 @@ class InstancePlan:
     cpi: str = DEFAULT_CPI  # the CPI of the instance's AZ: it makes the VM
     stemcell_cid: str = ""  # the group's stemcell in that CPI
     vm_spec: dict = field(default_factory=dict)  # the facts vm_digest hashes, recorded with the VM (changes.py)
+    static_ip: bool = False  # one of its networks gives it a static IP (create-swap-delete cannot apply)
+    swap: bool = False  # create-swap-delete: a new VM on new addresses is made beside the running one
 
     @property
     def name(self) -> str:
@@ -174,6 +176,31 @@ def vm_digest(stemcell_cid: str, cloud_properties: dict, networks: dict, env: di
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def readdress(allocator: IpAllocator, cloud_config: dict, group: GroupPlan, instance: InstancePlan) -> bool:
+    """Give ``instance`` new dynamic addresses on each of its networks (create-swap-delete:
+    the new VM runs beside the old one, which keeps its addresses until it is deleted), and
+    the VM facts that follow from them. False, and nothing changed, when a subnet of its AZ
+    has no spare address: the instance is then replaced in place (delete-create)."""
+    where = f"instance_groups/{group.name}/networks"
+    taken: list[str] = []
+    settings: dict = {}
+    try:
+        for name, current in instance.networks.items():
+            subnet, ip = allocator.next_dynamic_in(subnets_of(cloud_config, name, where), instance.az, where)
+            taken.append(ip)
+            settings[name] = subnet.settings(ip, default="default" in current)
+    except IpAllocationError:
+        for ip in taken:
+            allocator.release(ip)
+        return False
+    instance.networks = settings
+    instance.ip = next(s["ip"] for s in settings.values())
+    instance.vm_digest = vm_digest(instance.stemcell_cid, instance.cloud_properties, settings, group.env, instance.cpi)
+    instance.vm_spec = vm_spec(instance.stemcell_cid, instance.cloud_properties, settings, group.env, instance.cpi)
+    instance.swap = True
+    return True
+
+
 def plan_deployment(session: Session, manifest: dict, cloud_config: dict, existing: list[Instance],
                     used_ips: set[str], errands: bool = False) -> DeploymentPlan:
     """``errands``: plan the instances of ``lifecycle: errand`` groups too (run-errand).
@@ -242,6 +269,7 @@ def plan_deployment(session: Session, manifest: dict, cloud_config: dict, existi
             az = current.az if current and current.az in group_azs else group_azs[index % len(group_azs)]
             settings: dict = {}
             primary_ip = ""
+            static = False
             for net_position, net in enumerate(networks):
                 net_where = f"{where}/networks/{net_position}"
                 subnets = subnets_of(cloud_config, net["name"], net_where)
@@ -254,6 +282,7 @@ def plan_deployment(session: Session, manifest: dict, cloud_config: dict, existi
                     f"{net_where}/static_ips/{index}" if static_ips else net_where)
                 settings[net["name"]] = subnet.settings(ip, default=net_position == 0)
                 primary_ip = primary_ip or ip
+                static = static or bool(static_ips)
             cloud_properties = {**(azs.get(az, {}).get("cloud_properties") or {} if az else {}),
                                 **(vm_type.get("cloud_properties") or {})}
             cpi = cpi_of_az(azs, az)
@@ -263,7 +292,7 @@ def plan_deployment(session: Session, manifest: dict, cloud_config: dict, existi
                 primary_ip, current.id if current else None, cloud_properties,
                 vm_digest(stemcell_cid, cloud_properties, settings, group_plan.env, cpi),
                 current.state if current else "started", cpi, stemcell_cid,
-                vm_spec(stemcell_cid, cloud_properties, settings, group_plan.env, cpi)))
+                vm_spec(stemcell_cid, cloud_properties, settings, group_plan.env, cpi), static))
             wanted_slots.add((gname, index))
         groups.append(group_plan)
 

@@ -181,6 +181,24 @@ def test_skip_drain_stops_without_the_drain_script(director, tmp_path):
 
 @pytest.mark.vm
 @pytest.mark.slow
+def test_create_swap_delete_moves_instances_to_new_namespace_vms(director, tmp_path):
+    """The local CPI's VMs (namespaces with their own IP): the new ones run beside the old ones
+    on new addresses, the instances move, and the old namespaces are deleted at the end."""
+    doc = manifest(instances=2, mode="calm", env={"stages_test": "swap"})
+    doc["update"]["vm_strategy"] = "create-swap-delete"
+    before = {row["index"]: row for row in director.json("instances", "-d", "stages")}
+    deploy(director, tmp_path, doc)
+    after = {row["index"]: row for row in director.json("instances", "-d", "stages", "--ps")}
+    for index in before:
+        assert after[index]["vm_cid"] != before[index]["vm_cid"] and after[index]["ips"] != before[index]["ips"]
+        assert after[index]["process_state"] == "running"
+    listed = {vm["cid"] for vm in json.loads(director.cpi("list", "--json").stdout)["vms"]}
+    assert listed == {row["vm_cid"] for row in after.values()}  # the old VMs are gone
+    assert director.json("orphaned-vms") == []
+
+
+@pytest.mark.vm
+@pytest.mark.slow
 @pytest.mark.parametrize("field, value, message", [
     ("canaries", "lots", "canaries: expected integer or percentage like '25%', found 'lots'"),
     ("max_in_flight", -2, "max_in_flight: expected a number not below 0, found -2"),

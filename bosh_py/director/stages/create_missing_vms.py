@@ -1,5 +1,7 @@
-"""Stage "create missing vms": instances that have no VM get one, up to eight at a time,
-before any instance is updated (an instance whose VM is replaced gets it in its turn)."""
+"""Stage "create missing vms": instances that have no VM get one, and instances that will be
+swapped (create-swap-delete) get their new VM beside the running one, up to eight at a
+time, before any instance is updated. An instance whose VM is replaced in place
+(delete-create) gets it in its turn."""
 
 from __future__ import annotations
 
@@ -9,20 +11,24 @@ from bosh_py.director.concurrency import await_all
 from bosh_py.director.models import Instance
 from bosh_py.director.stages.context import DeployRun
 from bosh_py.director.steps.change import InstanceChange
-from bosh_py.director.steps.create_vm import ensure_vm
+from bosh_py.director.steps.create_vm import ensure_vm, new_vm_for
 
 PARALLEL = 8  # VMs created at once
 
 
 async def run(r: DeployRun) -> None:
-    fresh = []
+    fresh, swapped = [], []
     with r.director.sessions() as session:
         for change in r.all_changes():
-            if change.needs_vm and session.get(Instance, change.instance_id).vm_cid is None:
+            if not change.needs_vm:
+                continue
+            if session.get(Instance, change.instance_id).vm_cid is None:
                 fresh.append(change)
-    if not fresh:
+            elif change.plan.swap:
+                swapped.append(change)
+    if not fresh and not swapped:
         return
-    stage = r.log.stage("Creating missing vms", len(fresh))
+    stage = r.log.stage("Creating missing vms", len(fresh) + len(swapped))
     limit = asyncio.Semaphore(PARALLEL)
 
     async def create(change: InstanceChange) -> None:
@@ -31,4 +37,9 @@ async def run(r: DeployRun) -> None:
                 await ensure_vm(r.director, change, r.name, r.log.debug)
         change.needs_vm = False
 
-    await await_all(create(c) for c in fresh)
+    async def create_beside(change: InstanceChange) -> None:
+        async with limit:
+            with stage.task(f"{change.plan.name} ({change.plan.index}) (new VM, swapped in later)"):
+                change.new_vm = await new_vm_for(r.director, change, r.name, r.log.debug)
+
+    await await_all([*(create(c) for c in fresh), *(create_beside(c) for c in swapped)])

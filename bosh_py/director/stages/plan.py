@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from bosh_py.director import release_store
 from bosh_py.director.links import providers_of
-from bosh_py.director.models import Deployment, Instance, PersistentDisk
+from bosh_py.director.models import Deployment, Instance, PersistentDisk, VmIntent
 from bosh_py.director.planner import DeploymentPlan, PlanError, plan_deployment
 from bosh_py.director.services import Director
 from bosh_py.director.stages.context import DeployRun
@@ -19,7 +19,9 @@ def deployed_state(director: Director, name: str) -> tuple[Deployment | None, li
     with director.sessions() as session:
         deployment = session.scalars(select(Deployment).where(Deployment.name == name)).first()
         instances = list(deployment.instances) if deployment else []
-        used = {ip for ip in session.scalars(select(Instance.ip)) if ip}
+        # an orphaned VM (a swap's old VM until deleted, one cck has not deleted yet) holds its IP too
+        used = {ip for ip in session.scalars(select(Instance.ip)) if ip} | {
+            ip for ip in session.scalars(select(VmIntent.ip).where(VmIntent.vm_cid.is_not(None))) if ip}
         for row in instances:
             session.expunge(row)
         return deployment, instances, used

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bosh_py.director.planner import GroupPlan, InstancePlan
+from bosh_py.director.vm_lifecycle import CreatedVm
 from bosh_py.errors import BoshPyError
 
 
@@ -22,3 +23,7 @@ class InstanceChange:
     needs_vm: bool
     needs_apply: bool
     changes: frozenset[str] = frozenset()  # why (changes.py): logged, and shown by a dry run
+    # create-swap-delete (plan.swap): the VM made ahead for the instance, until it takes over,
+    # then the VM it replaced, which the deploy deletes when it ends
+    new_vm: CreatedVm | None = None
+    replaced_vm: CreatedVm | None = None
