@@ -25,6 +25,7 @@ from bosh_py.director.config import HealthMonitorConfig
 from bosh_py.director.models import Deployment, Event
 from bosh_py.director.services import Director
 from bosh_py.errors import BoshPyError
+from bosh_py.monitor import director_alerts
 from bosh_py.monitor.agents import AgentTracker
 from bosh_py.monitor.bus_watch import BusWatch
 from bosh_py.monitor.decisions import (
@@ -60,6 +61,7 @@ class Resurrector:
         self.bus = bus or BusWatch(bus_grace(config))
         self.rules = Rules(config.minimum_down_jobs, config.percent_threshold)
         self._subscription = None
+        self._director_alerts = None
         self._open_episodes: frozenset[str] = frozenset()
         self._recreates: dict[int, frozenset[int]] = {}  # task id -> instance ids it recreates
         self.vm_checks = VmCheckSchedule(config.vm_check_interval)
@@ -78,6 +80,8 @@ class Resurrector:
                 self.tracker.heartbeat(agent_id, payload, time.monotonic())
 
         self._subscription = await self.director.nats.subscribe("hm.agent.heartbeat.*", cb=on_heartbeat)
+        if self.webhook is not None:  # the director's own alerts (cloud check) to the same plugin
+            self._director_alerts = await director_alerts.subscribe(self.director.nats, self.webhook.notify)
 
     async def run_forever(self) -> None:
         while True:
@@ -224,5 +228,7 @@ class Resurrector:
     async def stop(self) -> None:
         if self._subscription is not None:
             await self._subscription.unsubscribe()
+        if self._director_alerts is not None:
+            await self._director_alerts.unsubscribe()
         if self.webhook is not None:
             await self.webhook.close()

@@ -14,8 +14,9 @@ RESOLUTIONS: dict[str, tuple[str, ...]] = {
     "mount_info_mismatch": ("reattach_disk", "reattach_disk_and_reboot", IGNORE),
     "inactive_disk": (IGNORE, "delete_disk", "activate_disk"),
     "missing_disk": (IGNORE, "delete_disk_reference"),
-    "unknown_vm": ("delete_vm", IGNORE),
+    "unknown_vm": ("delete_vm", "forget", IGNORE),
 }
+FORGET = "forget"  # drop the record of a VM nothing can be found of (unknown_vms.py)
 
 
 class ResolutionError(ValueError):
@@ -30,10 +31,15 @@ class Problem:
     instance: str | None = None  # group/uuid, for people
     resource: str | None = None  # a VM cid, disk cid or agent id
     data: dict = field(default_factory=dict, compare=False, hash=False)
+    resolutions: tuple[str, ...] = ()  # what this problem offers, automatic first; () means its type's
+
+    @property
+    def offered(self) -> tuple[str, ...]:
+        return self.resolutions or RESOLUTIONS[self.type]
 
     def as_json(self) -> dict[str, object]:
         return {"type": self.type, "description": self.description, "instance": self.instance,
-                "resource": self.resource, "resolutions": list(RESOLUTIONS[self.type])}
+                "resource": self.resource, "resolutions": list(self.offered)}
 
 
 def parse_resolutions(pairs: list[str] | dict[str, str]) -> dict[str, str]:
@@ -56,7 +62,8 @@ def parse_resolutions(pairs: list[str] | dict[str, str]) -> dict[str, str]:
 
 def choose(problem: Problem, chosen: dict[str, str], auto: bool) -> str:
     """The resolution to apply: the operator's for this type, else the automatic one with
-    ``--auto``, else ignore (a scan alone changes nothing)."""
+    ``--auto``, else ignore (a scan alone changes nothing). A resolution this problem does
+    not offer (``delete_vm`` of a VM nothing can be found of) is never applied: ignore."""
     if problem.type in chosen:
-        return chosen[problem.type]
-    return RESOLUTIONS[problem.type][0] if auto else IGNORE
+        return chosen[problem.type] if chosen[problem.type] in problem.offered else IGNORE
+    return problem.offered[0] if auto else IGNORE

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import select
-
-from bosh_py.director.cck.problems import IGNORE, Problem
-from bosh_py.director.models import Instance, PersistentDisk
-from bosh_py.director.orphan_disks import orphan
+from bosh_py.director.cck import disk_resolutions
+from bosh_py.director.cck.problems import FORGET, IGNORE, Problem
+from bosh_py.director.models import Instance
 from bosh_py.director.orphan_vms import forget
 from bosh_py.director.services import Director
 from bosh_py.director.vm_lifecycle import delete_vm, revoke_agent
@@ -52,31 +50,16 @@ async def _reattach(director: Director, problem: Problem, reboot: bool, debug: C
     await director.agent(row.agent_id).mount_disk(problem.resource, hint)
 
 
-def _disk_change(director: Director, problem: Problem, resolution: str, task_id: int) -> None:
-    with director.sessions.begin() as session:
-        disk = session.get(PersistentDisk, problem.data["disk_id"])
-        if disk is None:
-            return
-        if resolution == "delete_disk_reference":
-            session.delete(disk)
-        elif resolution == "activate_disk":
-            others = session.scalars(select(PersistentDisk).where(
-                PersistentDisk.instance_id == disk.instance_id, PersistentDisk.active.is_(True))).all()
-            if others:
-                raise CloudCheckError(f"{problem.instance}: disk {others[0].cid} is already active; "
-                                      f"cannot activate {disk.cid} too")
-            disk.active = True
-        else:  # delete_disk: kept as an orphan (its data may matter), deleted after the retention
-            instance = disk.instance
-            orphan(session, disk, instance.deployment.name, f"{instance.group}/{instance.uuid}", instance.az,
-                   task_id)
-
-
 async def _delete_unknown_vm(director: Director, problem: Problem, debug: Callable[[str], None]) -> None:
-    vm_cid, agent_id = problem.data.get("vm_cid"), problem.data["agent_id"]
-    if vm_cid:  # deleted through its own CPI; its intent forgotten, its agent's access revoked
-        await delete_vm(director, vm_cid, agent_id, debug, problem.data["cpi"])
-        return
+    """Through its own CPI; its intent forgotten, its agent's access revoked (vm_lifecycle)."""
+    vm_cid = problem.data.get("vm_cid")
+    if not vm_cid:
+        raise CloudCheckError(f"unknown VM of agent {problem.data['agent_id']}: no VM cid to delete")
+    await delete_vm(director, vm_cid, problem.data["agent_id"], debug, problem.data["cpi"])
+
+
+async def _forget_unknown_vm(director: Director, problem: Problem) -> None:
+    agent_id = problem.data["agent_id"]
     with director.sessions.begin() as session:
         forget(session, agent_id)
     await revoke_agent(director, agent_id)
@@ -95,10 +78,16 @@ async def resolve(director: Director, problem: Problem, resolution: str, task_id
         await _reboot(director, _instance(director, problem.instance_id), debug)  # type: ignore[arg-type]
     elif resolution in ("reattach_disk", "reattach_disk_and_reboot"):
         await _reattach(director, problem, resolution == "reattach_disk_and_reboot", debug)
-    elif resolution in ("delete_disk", "activate_disk", "delete_disk_reference"):
-        _disk_change(director, problem, resolution, task_id)
+    elif resolution == "activate_disk":
+        await disk_resolutions.activate_disk(director, problem)
+    elif resolution == "delete_disk":
+        await disk_resolutions.delete_disk(director, problem, task_id, debug)
+    elif resolution == "delete_disk_reference":
+        await disk_resolutions.delete_disk_reference(director, problem, debug)
     elif resolution == "delete_vm":
         await _delete_unknown_vm(director, problem, debug)
+    elif resolution == FORGET:
+        await _forget_unknown_vm(director, problem)
     else:
         raise CloudCheckError(f"unknown resolution '{resolution}'")
     return False

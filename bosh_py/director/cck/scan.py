@@ -1,6 +1,6 @@
 """Look for problems in one deployment: each instance's VM asked of its CPI (has_vm) and
 its agent pinged; its disks checked with the CPI (has_disk) and the agent (list_disk); and
-the VMs the director made for it that no instance holds (orphan_vms.py). Looks only."""
+the VMs the director made for it that no instance holds (unknown_vms.py). Looks only."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bosh_py.director.cck.problems import Problem
+from bosh_py.director.cck.unknown_vms import unknown_vm_problems
 from bosh_py.director.deployment_views import find_deployment
-from bosh_py.director.orphan_vms import orphaned_vms
 from bosh_py.director.services import Director
 from bosh_py.errors import BoshPyError
 
@@ -86,10 +86,5 @@ async def scan(director: Director, deployment: str, debug: Callable[[str], None]
     found: list[list[Problem]] = await asyncio.gather(
         *(_check_vm(director, r, debug) for r in records), *(_check_disks(director, r, debug) for r in records))
     problems = [p for group in found for p in group]
-    with director.sessions.begin() as session:
-        unknown = orphaned_vms(session, deployment)
-    problems += [Problem("unknown_vm", f"VM {vm.vm_cid or '(cid never saved)'} at {vm.ip or '?'} "
-                         f"(agent {vm.agent_id}) belongs to no instance", None, vm.instance, vm.vm_cid or vm.agent_id,
-                         {"agent_id": vm.agent_id, "vm_cid": vm.vm_cid, "cpi": vm.cpi})
-                 for vm in unknown]
+    problems += await unknown_vm_problems(director, deployment, debug)
     return problems
