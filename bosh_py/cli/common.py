@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 import click
@@ -12,7 +13,7 @@ from bosh_py.cli.client import DirectorClient
 from bosh_py.cli.config import load_cli_config
 from bosh_py.cli.output import TaskPrinter, console, err_console
 from bosh_py.errors import BoshPyError
-from bosh_py.manifest import apply_ops, interpolate, load_yaml_file, merge_variable_sources
+from bosh_py.manifest import apply_ops, find_variable_names, interpolate, load_yaml_file, merge_variable_sources
 
 deployment_option = click.option("-d", "--deployment", envvar="BOSH_DEPLOYMENT", required=True,
                                  help="Deployment name (or BOSH_DEPLOYMENT)")
@@ -20,7 +21,27 @@ yes_option = click.option("-n", "--non-interactive", "yes", is_flag=True, help="
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON")
 
 
+VAR_FILES_META = "bosh_py.var_files"  # where --var-file leaves its {name: file content}
+
+
+def _read_var_files(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> None:
+    """``--var-file NAME=PATH``: the variable's value is the file's text, as in the BOSH CLI
+    (a certificate or key kept in a file rather than typed on the command line)."""
+    found: dict[str, str] = {}
+    for argument in values:
+        name, sep, path = argument.partition("=")
+        if not sep or not name or not path:
+            raise click.BadParameter(f"expected NAME=PATH, found '{argument}'", param_hint="--var-file")
+        try:
+            found[name] = Path(path).read_text()
+        except (OSError, UnicodeDecodeError) as error:
+            raise click.BadParameter(f"{name}: cannot read '{path}': {error}", param_hint="--var-file") from None
+    ctx.meta[VAR_FILES_META] = found
+
+
 def vars_options(func: Callable) -> Callable:
+    func = click.option("--var-file", multiple=True, expose_value=False, callback=_read_var_files,
+                        metavar="NAME=PATH", help="Set variable NAME to the text of the file PATH")(func)
     func = click.option("-v", "--var", "var_kvs", multiple=True, help="Set variable: NAME=VALUE")(func)
     func = click.option("-l", "--vars-file", "vars_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
                         help="Load variables from a YAML file")(func)
@@ -32,11 +53,25 @@ def vars_options(func: Callable) -> Callable:
 def render_input(path: str, var_kvs: tuple[str, ...], vars_files: tuple[str, ...], ops_files: tuple[str, ...],
                  strict: bool) -> tuple[dict, list[str]]:
     """Ops files first, then variables, as the BOSH CLI does; returns (doc, missing names)."""
+    doc, missing, _ = render_input_with_values(path, var_kvs, vars_files, ops_files, strict)
+    return doc, missing
+
+
+def render_input_with_values(path: str, var_kvs: tuple[str, ...], vars_files: tuple[str, ...],
+                             ops_files: tuple[str, ...], strict: bool) -> tuple[dict, list[str], dict[str, Any]]:
+    """As :func:`render_input`, plus the values of the variables the document used (name →
+    value): the director is told them so that it keeps them as secrets (a deploy's diff and
+    log tails), since once interpolated it could not tell them from any other string.
+    Precedence as the BOSH CLI: ``-v`` beats ``--var-file``, which beats ``-l`` files."""
     doc = load_yaml_file(path)
     for ops_path in ops_files:
         doc = apply_ops(doc, load_yaml_file(ops_path, kind="list"), ops_path)
-    variables = merge_variable_sources(var_kvs, [load_yaml_file(f) for f in vars_files])
-    return interpolate(doc, variables, path, strict=strict)
+    context = click.get_current_context(silent=True)
+    from_files = dict(context.meta.get(VAR_FILES_META, {})) if context else {}
+    variables = merge_variable_sources(var_kvs, [*(load_yaml_file(f) for f in vars_files), from_files])
+    used = {name: variables[name] for name in find_variable_names(doc) if name in variables}
+    rendered, missing = interpolate(doc, variables, path, strict=strict)
+    return rendered, missing, used
 
 
 def client() -> DirectorClient:

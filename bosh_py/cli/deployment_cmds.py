@@ -10,7 +10,7 @@ import click
 import yaml
 
 from bosh_py.cli.common import (client, confirm, deployment_option, follow, json_option, render_input,
-                                vars_options, yes_option)
+                                render_input_with_values, vars_options, yes_option)
 from bosh_py.cli.output import console, print_table
 from bosh_py.errors import BoshPyError
 from bosh_py.manifest.update import check_flag
@@ -100,16 +100,18 @@ def runtime_config(name: str) -> None:
 @click.option("--max-in-flight", metavar="N|N%", help="Override every instance group's update.max_in_flight")
 @click.option("--dry-run", is_flag=True,
               help="Plan, render and validate; print what would happen to each instance and why; change nothing")
-@click.option("--no-redact", is_flag=True, help="Show property values in the diff (stored secrets stay hidden)")
+@click.option("--no-redact", is_flag=True,
+              help="Show property values in the diff (stored secrets and -v/-l/--var-file values stay hidden)")
 def deploy(manifest: str, var_kvs, vars_files, ops_files, yes: bool, recreate: bool, fix: bool,  # type: ignore[no-untyped-def]
            skip_drain: bool, canaries: str | None, max_in_flight: str | None, dry_run: bool, no_redact: bool) -> None:
     """Deploy a manifest: show the diff, then converge the deployment on it."""
     counts = {"canaries": _count_flag("--canaries", canaries),
               "max_in_flight": _count_flag("--max-in-flight", max_in_flight)}
-    doc, _ = render_input(manifest, var_kvs, vars_files, ops_files, strict=False)
+    doc, _, given = render_input_with_values(manifest, var_kvs, vars_files, ops_files, strict=False)
     text = _dump(doc)
     director = client()
-    diff = director.post("/deployments/diff", json={"manifest": text, "redact": not no_redact})["diff"]
+    diff = director.post("/deployments/diff", json={"manifest": text, "redact": not no_redact,
+                                                    "cli_variables": given})["diff"]
     if diff:
         for line in diff:
             style = "green" if line.startswith("+") else "red" if line.startswith("-") else None
@@ -118,7 +120,7 @@ def deploy(manifest: str, var_kvs, vars_files, ops_files, yes: bool, recreate: b
     else:
         console.print("No manifest changes")
     task = director.post("/deployments", json={"manifest": text, "recreate": recreate, "dry_run": dry_run,
-                                               "fix": fix, "skip_drain": skip_drain,
+                                               "fix": fix, "skip_drain": skip_drain, "cli_variables": given,
                                                **{k: v for k, v in counts.items() if v is not None}})
     follow(director, task)
 
@@ -250,17 +252,42 @@ def attach_disk(deployment: str, instance: str, disk_cid: str) -> None:
 
 
 def _instance_action(action: str):  # type: ignore[no-untyped-def]
-    @click.command(action, help=f"{action.capitalize()} instances: all, a group, or GROUP/ID|INDEX.")
+    """start/stop/restart/recreate; restart and recreate roll out like a deploy and take its
+    --canaries, --max-in-flight and --dry-run (recreate also --fix, as BOSH's)."""
+    rolls_out = action in ("restart", "recreate")
+
+    @click.command(action, help=f"{action.capitalize()} instances: all, a group, or GROUP/ID|INDEX."
+                   + (" Canaries first, then each AZ in batches of max_in_flight, as a deploy." if rolls_out else ""))
     @deployment_option
     @yes_option
     @click.argument("instance", required=False)
-    def command(deployment: str, yes: bool, instance: str | None, skip_drain: bool = False) -> None:
-        if action in ("stop", "recreate"):
+    def command(deployment: str, yes: bool, instance: str | None, skip_drain: bool = False,
+                canaries: str | None = None, max_in_flight: str | None = None, dry_run: bool = False,
+                fix: bool = False) -> None:
+        counts = {"canaries": _count_flag("--canaries", canaries),
+                  "max_in_flight": _count_flag("--max-in-flight", max_in_flight)}
+        if action in ("stop", "recreate") and not dry_run:
             confirm(yes)
+        body: dict = {"action": action, "instance": instance, "skip_drain": skip_drain,
+                      **{k: v for k, v in counts.items() if v is not None}}
+        if dry_run:
+            body["dry_run"] = True
+        if fix:
+            body["fix"] = True
         director = client()
-        follow(director, director.post(f"/deployments/{deployment}/instances/action",
-                                       json={"action": action, "instance": instance, "skip_drain": skip_drain}))
+        follow(director, director.post(f"/deployments/{deployment}/instances/action", json=body))
 
+    if action == "recreate":
+        command = click.option("--fix", is_flag=True,
+                               help="Recreate instances whose agent does not answer instead of failing")(command)
+    if rolls_out:
+        dry_run_help = ("Print the plan: each instance and why; touch nothing" if action == "recreate"
+                        else "Print which instances would go in which batch; touch nothing")
+        command = click.option("--dry-run", is_flag=True, help=dry_run_help)(command)
+        command = click.option("--max-in-flight", metavar="N|N%",
+                               help="Override every instance group's update.max_in_flight")(command)
+        command = click.option("--canaries", metavar="N|N%",
+                               help="Override every instance group's update.canaries")(command)
     if action != "start":  # what stops jobs can skip their drain scripts
         command = click.option("--skip-drain", is_flag=True, help="Stop jobs without running their drain scripts")(command)
     return command

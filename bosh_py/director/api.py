@@ -15,11 +15,12 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy import select
 
-from bosh_py.director import cpi_configs, deployment_views, orphan_disks, runtime_configs
+from bosh_py.director import cli_variables, cpi_configs, deployment_views, orphan_disks, runtime_configs
 from bosh_py.director.api_common import INSTANCE_ACTIONS, api_user, task_json
 from bosh_py.director.api_cck import cck_routes
 from bosh_py.director.api_errands import errand_routes
 from bosh_py.director.api_releases import release_routes
+from bosh_py.director.metrics import install_metrics
 from bosh_py.director.api_errors import (MAX_ID, ApiError, NotFound, bool_field, errors_as_json, int_field,
                                          int_query, json_object, path_id, string_field)
 from bosh_py.director.auth import basic_auth_middleware
@@ -28,6 +29,7 @@ from bosh_py.director.event_log import read_from
 from bosh_py.director.jobs import attach_disk as attach_disk_job
 from bosh_py.director.jobs import delete_stemcell, deployment_actions, upload_stemcell
 from bosh_py.director.jobs.deploy import DeployOptions, deploy
+from bosh_py.director.jobs.instance_action_options import instance_action_options
 from bosh_py.director.manifest_input import prepare_cloud_config, prepare_deployment, stored_variables
 from bosh_py.director.models import CloudConfig, Deployment, Event, Stemcell, Task
 from bosh_py.director.services import Director
@@ -164,6 +166,8 @@ def build_app(director: Director) -> web.Application:
     async def diff(request: web.Request) -> web.Response:
         body = await json_object(request)
         source = prepare_deployment(director, string_field(body, "manifest") or "", generate=False)
+        source.secret_values = cli_variables.with_cli_secrets(source.secret_values,
+                                                              cli_variables.cli_variables_field(body))
         redact = body.get("redact", True) is not False
         return web.json_response({"diff": deployment_views.manifest_diff(director, source, redact)})
 
@@ -178,8 +182,12 @@ def build_app(director: Director) -> web.Application:
         options = DeployOptions(recreate=bool_field(body, "recreate"), dry_run=bool_field(body, "dry_run"),
                                 fix=bool_field(body, "fix"), skip_drain=bool_field(body, "skip_drain"),
                                 canaries=canaries, max_in_flight=max_in_flight)
+        given = cli_variables.cli_variables_field(body)
         source = prepare_deployment(director, string_field(body, "manifest") or "", generate=True)
         name = source.manifest["name"]
+        source.secret_values = cli_variables.with_cli_secrets(source.secret_values, given)
+        if not options.dry_run:  # kept before the task starts: its log tails are scrubbed with them
+            cli_variables.remember(director, name, given)
         task_id = director.tasks.submit(f"create deployment{' (dry run)' if options.dry_run else ''}", name,
                                         lambda ctx: deploy(director, ctx, source, options))
         return task_response(task_id)
@@ -210,14 +218,14 @@ def build_app(director: Director) -> web.Application:
         action, selector = string_field(body, "action"), string_field(body, "instance", required=False)
         if action not in INSTANCE_ACTIONS:
             raise ApiError(f"action: must be one of {', '.join(INSTANCE_ACTIONS)}")
-        skip_drain = bool_field(body, "skip_drain")
+        options = instance_action_options(action, body)
         name = existing_deployment(request.match_info["name"])
         if action == "recreate":
-            body_fn = deployment_actions.recreate_task(director, name, selector, skip_drain)
+            body_fn = deployment_actions.recreate_task(director, name, selector, options)
         else:
             body_fn = lambda ctx: deployment_actions.change_state(  # noqa: E731
-                director, ctx, name, action, selector, skip_drain)
-        task_id = director.tasks.submit(f"{action} instances", name, body_fn)
+                director, ctx, name, action, selector, options)
+        task_id = director.tasks.submit(f"{action} instances{' (dry run)' if options.dry_run else ''}", name, body_fn)
         return task_response(task_id)
 
     @routes.post("/deployments/{name}/logs")
@@ -352,4 +360,5 @@ def build_app(director: Director) -> web.Application:
     app.add_routes(errand_routes(director))
     app.add_routes(release_routes(director))
     app.add_routes(cck_routes(director))
+    install_metrics(app, director)  # GET /metrics (metrics.py)
     return app

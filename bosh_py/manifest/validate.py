@@ -24,6 +24,7 @@ from bosh_py.manifest.models import (
     ManualNetwork,
     ManualSubnet,
 )
+from bosh_py.manifest.ip_capacity import DynamicDemand, first_shortfall
 from bosh_py.manifest.network import SubnetIPs, expand_ip_entries, parse_ip, parse_ip_entry
 
 M = TypeVar("M", bound=BaseModel)
@@ -328,7 +329,7 @@ def check_against_cloud_config(
     extensions = {extension.name for extension in cloud.vm_extensions}
     disk_types = {disk_type.name for disk_type in cloud.disk_types}
     networks = {network.name for network in cloud.networks}
-    demand: dict[str, list[tuple[str, str, int]]] = {}
+    demand: dict[str, list[DynamicDemand]] = {}
     for step, group in zip(labels([g.name for g in manifest.instance_groups]), manifest.instance_groups):
         base = join_path("instance_groups", step)
         _check_reference(report, join_path(base, "vm_type"), "vm_type", group.vm_type, vm_types)
@@ -374,19 +375,25 @@ def check_against_cloud_config(
                         report.add(join_path(ref_path, "static_ips"),
                                    f"static IP '{address}' is not in a static range of network '{ref.name}'")
             else:
-                demand.setdefault(ref.name, []).append((group.name, join_path(ref_path, "name"), group.instances))
+                demand.setdefault(ref.name, []).append(
+                    DynamicDemand(group.name, join_path(ref_path, "name"), group.instances, tuple(group.azs or ())))
     for network_name, users in demand.items():
         network = cloud.network(network_name)
         try:
-            capacity = sum(SubnetIPs.from_subnet(s).dynamic_capacity() for s in network.subnets)  # type: ignore[union-attr]
+            subnet_ips = [SubnetIPs.from_subnet(s) for s in network.subnets]  # type: ignore[union-attr]
         except ValueError:
             continue
+        capacity = sum(s.dynamic_capacity() for s in subnet_ips)
         needed = 0
-        for position, (group_name, path, instances) in enumerate(users):
-            needed += instances
+        for position, user in enumerate(users):
+            needed += user.instances
             if needed > capacity:
-                names = ", ".join(name for name, _, _ in users[: position + 1])
-                report.add(path, f"network '{network_name}' has {capacity} dynamic IP(s) for {needed} "
-                                 f"instance(s) (instance groups: {names})")
+                names = ", ".join(u.group for u in users[: position + 1])
+                report.add(user.path, f"network '{network_name}' has {capacity} dynamic IP(s) for {needed} "
+                                      f"instance(s) (instance groups: {names})")
                 break
+        else:  # enough in all: then AZ by AZ, as the planner spreads instances (ip_capacity.py)
+            shortfall = first_shortfall(subnet_ips, users)
+            if shortfall is not None:
+                report.add(shortfall.path, shortfall.message(network_name))
     report.raise_if_any()

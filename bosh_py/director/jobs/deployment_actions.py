@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -16,6 +17,8 @@ from bosh_py.director.concurrency import await_all
 from bosh_py.director.deployment_views import find_deployment, select_instances
 from bosh_py.director.instance_updater import stop_instance, wait_until_running
 from bosh_py.director.jobs.deploy import DeployOptions, delete_instance, deploy
+from bosh_py.director.jobs.instance_action_options import InstanceActionOptions
+from bosh_py.director.jobs.restart_rollout import GroupRollout, describe_batch, restart_rollout
 from bosh_py.director.manifest_input import DeploymentInput, prepare_deployment
 from bosh_py.director.models import Event, Instance, Task
 from bosh_py.director.orphan_disks import orphan_remaining_disks
@@ -33,10 +36,16 @@ SSH_KEY_LIFETIME = 300  # seconds a one-time ssh key may be used to log in (the 
 
 
 def recreate_task(director: Director, name: str, selector: str | None,  # type: ignore[no-untyped-def]
-                  skip_drain: bool = False):
-    """The deploy task body that recreates the selected instances' VMs (`bosh-py recreate`)."""
-    return recreate_body(director, name, {r.id for r in select_instances(_rows(director, name), selector)},
-                         skip_drain)
+                  options: InstanceActionOptions | None = None):
+    """The deploy task body that recreates the selected instances' VMs (`bosh-py recreate`),
+    rolled out with the deploy's flags (canaries, max in flight, dry run, fix)."""
+    options = options or InstanceActionOptions()
+    source = prepare_deployed(director, name)
+    deploy_options = DeployOptions(
+        recreate=True, only_instance_ids={r.id for r in select_instances(_rows(director, name), selector)},
+        skip_drain=options.skip_drain, canaries=options.canaries, max_in_flight=options.max_in_flight,
+        dry_run=options.dry_run, fix=options.fix)
+    return lambda ctx: deploy(director, ctx, source, deploy_options)
 
 
 def prepare_deployed(director: Director, name: str) -> DeploymentInput:
@@ -92,26 +101,72 @@ async def delete_deployment(director: Director, ctx: TaskContext, name: str, for
 
 
 async def change_state(director: Director, ctx: TaskContext, name: str, action: str, selector: str | None,
-                       skip_drain: bool = False) -> str:
-    """start, stop or restart the selected instances one at a time (recreate is a deploy
-    restricted to them, see the API)."""
+                       options: InstanceActionOptions | None = None) -> str:
+    """start or stop the selected instances one at a time; restart them in the deploy's
+    rollout order (restart_rollout.py). Recreate is a deploy restricted to them (recreate_task)."""
     if action not in ("start", "stop", "restart"):
         raise BoshPyError(f"Unknown instance action '{action}'")
-    stage_name = {"start": "Starting instance", "stop": "Stopping instance", "restart": "Restarting instance"}[action]
+    options = options or InstanceActionOptions()
+    if action == "restart":
+        return await _restart(director, ctx, name, selector, options)
+    stage_name = {"start": "Starting instance", "stop": "Stopping instance"}[action]
     async with director.locks.hold(f"deployment:{name}", ctx.id):
         chosen = select_instances(_rows(director, name), selector)
         stage = ctx.log.stage(stage_name, len(chosen))
         for row in chosen:
             with stage.task(f"{row.group}/{row.uuid} ({row.index})"):
-                await _change_one(director, row, action, ctx.log.debug, skip_drain)
-        with director.sessions.begin() as session:
-            session.add(Event(action=action, object_type="instance", object_name=selector or "all",
-                              task_id=ctx.id, deployment_name=name))
+                await _change_one(director, row, action, ctx.log.debug, options.skip_drain)
+        _record(director, ctx, name, action, selector)
     return f"{action} done for {len(chosen)} instance(s)"
 
 
+def _record(director: Director, ctx: TaskContext, name: str, action: str, selector: str | None) -> None:
+    with director.sessions.begin() as session:
+        session.add(Event(action=action, object_type="instance", object_name=selector or "all",
+                          task_id=ctx.id, deployment_name=name))
+
+
+async def _restart(director: Director, ctx: TaskContext, name: str, selector: str | None,
+                   options: InstanceActionOptions) -> str:
+    """Canaries one at a time, then batches of max_in_flight per AZ, each batch at once; the
+    first failure stops the rollout, as a deploy's does. A dry run prints the order only."""
+    async with director.locks.hold(f"deployment:{name}", ctx.id):
+        chosen = select_instances(_rows(director, name), selector)
+        rollout = restart_rollout(chosen, prepare_deployed(director, name).manifest, options.canaries,
+                                  options.max_in_flight)
+        if options.dry_run:
+            return _restart_plan(ctx, rollout)
+        stage = ctx.log.stage("Restarting instance", len(chosen))
+        for group in rollout:
+            for number, batch in enumerate(group.batches, start=1):
+                ctx.log.debug(describe_batch(group.group, number, batch))
+                watch = group.update.canary_watch_time if batch.canary else group.update.update_watch_time
+
+                async def restart_one(row: Instance, canary: bool = batch.canary,
+                                      watch: tuple[int, int] = watch) -> None:
+                    with stage.task(f"{row.group}/{row.uuid} ({row.index}){' (canary)' if canary else ''}"):
+                        await _change_one(director, row, "restart", ctx.log.debug, options.skip_drain, watch, name)
+
+                await await_all(restart_one(row) for row in batch.members)
+        _record(director, ctx, name, "restart", selector)
+    return f"restart done for {len(chosen)} instance(s)"
+
+
+def _restart_plan(ctx: TaskContext, rollout: list[GroupRollout]) -> str:
+    ctx.log.info("Dry run: no VM was touched. The restart would go:")
+    planned = []
+    for group in rollout:
+        for number, batch in enumerate(group.batches, start=1):
+            ctx.log.info(f"  {describe_batch(group.group, number, batch)}")
+            planned += [{"instance": f"{r.group}/{r.index}", "az": r.az, "action": "restart",
+                         "batch": "canary" if batch.canary else f"batch {number}"} for r in batch.members]
+    ctx.log.info(f"Plan: {len(planned)} to restart" if planned else "Plan: no instances")
+    return json.dumps({"dry_run": True, "instances": planned})
+
+
 async def _change_one(director: Director, row: Instance, action: str, debug,  # type: ignore[no-untyped-def]
-                      skip_drain: bool) -> None:
+                      skip_drain: bool, watch: tuple[int, int] = (1000, 30000),
+                      deployment: str | None = None) -> None:
     if not row.agent_id:
         raise BoshPyError(f"{row.group}/{row.uuid} has no VM; deploy to create it")
     agent = director.agent(row.agent_id)
@@ -120,7 +175,7 @@ async def _change_one(director: Director, row: Instance, action: str, debug,  # 
                             skip_drain=skip_drain)
     if action in ("start", "restart"):
         await agent.start()
-        await wait_until_running(director, row.agent_id, (1000, 30000), f"{row.group}/{row.uuid}")
+        await wait_until_running(director, row.agent_id, watch, f"{row.group}/{row.uuid}", deployment)
         await agent.run_script("post-start", {})
     with director.sessions.begin() as session:
         session.get(Instance, row.id).state = "stopped" if action == "stop" else "started"
