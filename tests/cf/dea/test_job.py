@@ -45,7 +45,7 @@ def test_spec_names_packages_link_and_defaults():
     assert spec.packages == ["cf-platform", "buildpacks"]
     assert [(c.name, c.type) for c in spec.consumes] == [("nats", "nats")]
     defaults = {name: p.default for name, p in spec.properties.items()}
-    assert defaults["dea.memory_mb"] == 2048 and defaults["dea.heartbeat_interval"] == 10
+    assert defaults["dea.memory_mb"] == 2048 and defaults["dea.heartbeat_interval"] == 2
     assert defaults["dea.advertise_interval"] == 5 and defaults["dea.health_check_timeout"] == 60
     assert defaults["dea.port_range_start"] == 61001 and defaults["dea.stacks"] == ["bookworm"]
     assert all(p.description for p in spec.properties.values())
@@ -59,7 +59,7 @@ def test_template_renders_a_config_the_dea_loads(tmp_path):
     assert config["id"] == "1-5e1f-uuid" and config["ip"] == "10.244.0.12"
     (tmp_path / "dea.json").write_text(json.dumps(config))
     loaded = DeaConfig.load(tmp_path / "dea.json")
-    assert loaded.memory_mb == 4096 and loaded.health_check_timeout == 30 and loaded.heartbeat_interval == 10
+    assert loaded.memory_mb == 4096 and loaded.health_check_timeout == 30 and loaded.heartbeat_interval == 2
     assert loaded.base_dir == Path("/var/vcap/data/dea") and loaded.buildpacks == ("python", "staticfile")
     assert monit == {"processes": [{
         "name": "dea", "executable": "/usr/bin/python3",

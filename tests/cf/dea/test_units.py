@@ -87,7 +87,7 @@ def test_protocol_shapes():
     exited = protocol.exited(i, "CRASHED")
     assert set(exited) == {"droplet", "version", "instance", "index", "reason", "exit_status",
                            "exit_description", "crash_timestamp"}
-    assert protocol.heartbeat("d", [i]) == {"dea": "d", "droplets": [{
+    assert protocol.heartbeat("d", [i], 2.0) == {"dea": "d", "interval": 2.0, "droplets": [{
         "droplet": "app-1", "version": "v1", "instance": i.instance_id, "index": 0, "state": "BORN",
         "state_timestamp": i.state_timestamp}]}
     reply = protocol.find_reply(i, "d", "10.0.0.5", protocol.stats(i, {"mem": 1, "cpu": 0.0, "disk": 2}))
@@ -98,7 +98,7 @@ def test_config(tmp_path):
     base = {"ip": "10.0.0.5", "nats": {"servers": "nats://10.0.0.1:4222", "user": "u", "password": "p"}}
     config = DeaConfig.from_dict(base)
     assert config.nats.servers == ["nats://10.0.0.1:4222"] and config.id.startswith("0-")
-    assert config.memory_mb == 2048 and config.heartbeat_interval == 10 and config.health_check_timeout == 60
+    assert config.memory_mb == 2048 and config.heartbeat_interval == 2 and config.health_check_timeout == 60
     assert config.require_cgroups is True  # fail closed: no limits, no apps
     with pytest.raises(ConfigError, match="unknown keys bogus"):
         DeaConfig.from_dict({**base, "bogus": 1})

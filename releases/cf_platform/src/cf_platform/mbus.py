@@ -60,11 +60,16 @@ class Bus:
     @classmethod
     async def connect(cls, servers: list[str], user: str | None = None, password: str | None = None,
                       name: str = "cf-component",
-                      on_reconnect: Callable[[], Awaitable[None]] | None = None) -> "Bus":
+                      on_reconnect: Callable[[], Awaitable[None]] | None = None,
+                      on_disconnect: Callable[[], Awaitable[None]] | None = None) -> "Bus":
         async def reconnected() -> None:
             log.info("reconnected to NATS")
             if on_reconnect is not None:
                 await on_reconnect()
+
+        async def disconnected() -> None:
+            if on_disconnect is not None:
+                await on_disconnect()
 
         async def error(exc: Exception) -> None:
             # nats-py's default logs a traceback on every failed reconnect (twice a second)
@@ -73,7 +78,7 @@ class Bus:
         client = await nats.connect(servers=servers, user=user, password=password, name=name,
                                     inbox_prefix=inbox_prefix(user),
                                     max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                                    reconnected_cb=reconnected, error_cb=error)
+                                    reconnected_cb=reconnected, disconnected_cb=disconnected, error_cb=error)
         return cls(client)
 
     async def publish(self, subject: str, payload: dict, reply: str = "") -> None:

@@ -201,7 +201,7 @@ class Dea:
         (an EVACUATING one is replaced elsewhere, then stopped)."""
         assert self.bus is not None and self.manager is not None
         shown = self.manager.registry.in_states((State.STARTING, State.RUNNING, State.EVACUATING, State.CRASHED))
-        await self.bus.publish("dea.heartbeat", protocol.heartbeat(self.id, shown))
+        await self.bus.publish("dea.heartbeat", protocol.heartbeat(self.id, shown, self.config.heartbeat_interval))
 
     async def register_all_routes(self) -> None:
         assert self.manager is not None

@@ -35,7 +35,7 @@ class DeaConfig:
     disk_mb: int = 16384
     port_range_start: int = 61001
     port_range_end: int = 61999
-    heartbeat_interval: float = 10.0
+    heartbeat_interval: float = 2.0          # the HM judges the DEA lost after a few missed (dea_lost_after)
     advertise_interval: float = 5.0
     router_register_interval: float = 20.0
     health_check_timeout: float = 60.0

@@ -44,8 +44,10 @@ def heartbeat_entry(instance: Instance) -> dict[str, Any]:
             "state_timestamp": instance.state_timestamp}
 
 
-def heartbeat(dea_id: str, instances: list[Instance]) -> dict[str, Any]:
-    return {"dea": dea_id, "droplets": [heartbeat_entry(i) for i in instances]}
+def heartbeat(dea_id: str, instances: list[Instance], interval: float) -> dict[str, Any]:
+    """``interval`` (a bosh-py addition): the next heartbeat comes this soon, so the health
+    manager knows how soon this DEA's silence means it is gone."""
+    return {"dea": dea_id, "interval": interval, "droplets": [heartbeat_entry(i) for i in instances]}
 
 
 def exited(instance: Instance, reason: str) -> dict[str, Any]:

@@ -46,10 +46,14 @@ def parse_config(data: dict) -> HmConfig:
             backoff_max=float(backoff.get("max", defaults.backoff_max)),
             crash_reset_after=float(backoff.get("reset_after", defaults.crash_reset_after)),
             desired_stale_after=float(data.get("desired_stale_after", max(60.0, 6 * poll))),
+            dea_lost_after=float(data.get("dea_lost_after", defaults.dea_lost_after)),
         )
+        if policy.dea_lost_after < 2:
+            raise ConfigError(f"config: 'dea_lost_after' must be at least 2 heartbeat intervals (one late "
+                              f"heartbeat is not a lost DEA), not {policy.dea_lost_after:g}")
         return HmConfig(servers, nats.get("user") or None, nats.get("password") or None, str(cc["url"]).rstrip("/"),
                         str(cc["user"]), str(cc["password"]), policy, poll,
-                        float(data.get("decide_interval", min(1.0, heartbeat / 2))),
+                        float(data.get("decide_interval", min(0.5, heartbeat / 2))),
                         str(data.get("log_level", "INFO")))
     except KeyError as e:
         raise ConfigError(f"config: '{e.args[0]}' is required") from None

@@ -14,6 +14,11 @@ Rules (hm9000's, in small):
   index. It is stopped once it has been extra for ``grace`` seconds, so the HM never races
   a change the CC is making itself with a slightly stale desired state.
 - Without a fresh desired state the HM does nothing at all.
+- A DEA that falls silent as a whole (:mod:`dea_liveness`: ``dea_lost_after`` of its own
+  heartbeat intervals, while the bus demonstrably works) is lost: every instance it reported
+  is gone at once and its indices are started elsewhere without the grace, as evacuated
+  ones are. Only the HM's own view of the bus counts: while its NATS connection is down it
+  does nothing, and after a reconnection every clock starts again.
 - Evacuation (dea_ng's drain, hm9000's rules): an instance reported EVACUATING (or on a DEA
   that sent ``dea.shutdown``) still serves but no longer counts: its index is started
   elsewhere at once, and the evacuating instance is stopped as soon as an instance of the
@@ -28,6 +33,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from .dea_liveness import DeaLiveness, DeaLost
+
 LIVE_STATES = ("STARTING", "RUNNING")
 EVACUATING = "EVACUATING"
 
@@ -41,6 +48,7 @@ class Policy:
     backoff_max: float = 960.0
     crash_reset_after: float = 600.0
     desired_stale_after: float = 60.0     # desired state older than this: do nothing
+    dea_lost_after: float = 3.0           # a DEA's own heartbeat intervals of silence: lost
 
     @property
     def grace(self) -> float:
@@ -121,7 +129,7 @@ class StopRequest:
         return {"droplet": self.droplet, "instances": list(self.instances)}
 
 
-Action = StartRequest | StopRequest
+Action = StartRequest | StopRequest | DeaLost    # DeaLost: to log; its starts follow it
 
 
 @dataclass
@@ -136,6 +144,12 @@ class HealthState:
     # instances reported gone by droplet.exited: a heartbeat sent just before the exit may be
     # read just after it (each subject has its own subscription), and must not revive them
     exited_at: dict[str, float] = field(default_factory=dict)
+    deas: DeaLiveness = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.deas = DeaLiveness(lost_after=self.policy.dea_lost_after,
+                                default_interval=self.policy.heartbeat_interval,
+                                forget_after=self.policy.crash_reset_after)
 
     # -- observations ---------------------------------------------------------------------
 
@@ -143,8 +157,26 @@ class HealthState:
         self.desired = {a.guid: a for a in apps}
         self.desired_at = now
 
+    def observe_bus_connected(self, now: float) -> None:
+        """The HM's NATS connection is (again) up: what it missed while away says nothing
+        about the DEAs, so every instance and DEA gets a full grace from now."""
+        self.deas.bus_connected(now)
+        for seen in self.instances.values():
+            seen.last_seen = max(seen.last_seen, now)
+        for rec in self.records.values():
+            if rec.absent_since is not None:
+                rec.absent_since = max(rec.absent_since, now)
+
+    def observe_bus_disconnected(self) -> None:
+        """Until it is back, the HM decides nothing (what it would publish would be queued
+        and sent on reconnection, stale)."""
+        self.deas.bus_disconnected()
+
     def observe_heartbeat(self, message: dict, now: float) -> None:
         dea = str(message.get("dea") or "")
+        if dea:
+            interval = message.get("interval")
+            self.deas.heard(dea, float(interval) if isinstance(interval, (int, float)) else None, now)
         reported: set[str] = set()
         for d in message.get("droplets") or []:
             if not isinstance(d, dict) or not d.get("instance") or not isinstance(d.get("index"), int):
@@ -177,6 +209,8 @@ class HealthState:
         """``dea.shutdown {id, ...}``: every live instance of that DEA is evacuating (its own
         EVACUATING heartbeat follows; this only lets the HM act a heartbeat sooner)."""
         dea = str(message.get("id") or "")
+        if dea:
+            self.deas.leaving(dea, now)
         for seen in self.instances.values():
             if dea and seen.dea == dea and seen.state in LIVE_STATES:
                 self._evacuating(seen, now)
@@ -218,8 +252,21 @@ class HealthState:
     def decide(self, now: float) -> list[Action]:
         if self.desired is None or self.desired_at is None or now - self.desired_at > self.policy.desired_stale_after:
             return []
+        if not self.deas.bus_up:
+            return []
+        lost = self._lost_deas(now)
         self._expire(now)
-        return self._starts(now) + self._stops(now)
+        return [*lost, *self._starts(now), *self._stops(now)]
+
+    def _lost_deas(self, now: float) -> list[Action]:
+        """Forget the instances of DEAs judged lost; their indices start at once."""
+        lost = self.deas.newly_lost(now)
+        for gone in lost:
+            for key, seen in [(k, s) for k, s in self.instances.items() if s.dea == gone.dea]:
+                del self.instances[key]
+                if seen.state in LIVE_STATES:
+                    self._evacuating(seen, now)
+        return list(lost)
 
     def _expire(self, now: float) -> None:
         for key in [k for k, s in self.instances.items() if now - s.last_seen > self.policy.grace]:

@@ -15,7 +15,7 @@ __all__ = ["parse_heartbeat", "parse_exited", "parse_shutdown"]
 
 
 def parse_heartbeat(payload: Any) -> dict[str, Any]:
-    """``dea.heartbeat`` ``{dea, droplets: [{droplet, version, instance, index, state,
+    """``dea.heartbeat`` ``{dea, interval?, droplets: [{droplet, version, instance, index, state,
     state_timestamp}]}`` as a checked dict; one bad entry refuses the whole heartbeat."""
     f = Fields(payload, "dea.heartbeat")
     dea = f.text("dea", DEA_ID_RE, 128)
@@ -29,7 +29,9 @@ def parse_heartbeat(payload: Any) -> dict[str, Any]:
                          "index": e.integer("index", 0, MAX_INDEX),
                          "state": e.one_of("state", INSTANCE_STATES),
                          "state_timestamp": e.number("state_timestamp", 0, 1e11, required=False)})
-    return {"dea": dea, "droplets": droplets}
+    # the DEA's heartbeat interval (a bosh-py addition): how soon its silence means it is gone
+    interval = f.number("interval", 0.1, 3600, required=False)
+    return {"dea": dea, "droplets": droplets, "interval": interval}
 
 
 def parse_shutdown(payload: Any) -> dict[str, Any]:

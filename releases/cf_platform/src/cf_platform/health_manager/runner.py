@@ -13,6 +13,7 @@ import time
 from ..mbus import Bus
 from ..messages import validated
 from .config import ConfigError, HmConfig, load_config
+from .dea_liveness import DeaLost
 from .decisions import HealthState, StartRequest, StopRequest
 from .desired import DesiredStateError, fetch_desired
 from .messages import parse_exited, parse_heartbeat, parse_shutdown
@@ -30,13 +31,16 @@ class HealthManager:
 
     async def run(self) -> None:
         c = self.config
-        self.bus = await Bus.connect(c.nats_servers, c.nats_user, c.nats_password, name="health_manager")
+        self.bus = await Bus.connect(c.nats_servers, c.nats_user, c.nats_password, name="health_manager",
+                                     on_reconnect=self._on_bus_connected, on_disconnect=self._on_bus_disconnected)
+        self.state.observe_bus_connected(self.clock())
         for subject, parse, handler in (("dea.heartbeat", parse_heartbeat, self._on_heartbeat),
                                         ("droplet.exited", parse_exited, self._on_exited),
                                         ("dea.shutdown", parse_shutdown, self._on_shutdown)):
             await self.bus.subscribe(subject, validated(subject, parse, handler))
         await self.bus.client.flush()     # the server has our subscriptions before we say we are up
-        log.info("health manager up: grace %.1fs, poll every %.1fs", c.policy.grace, c.poll_interval)
+        log.info("health manager up: grace %.1fs, a DEA is lost after %g of its heartbeat intervals, "
+                 "poll every %.1fs", c.policy.grace, c.policy.dea_lost_after, c.poll_interval)
         tasks = [asyncio.create_task(self._poll_desired()), asyncio.create_task(self._decide_loop())]
         await self._stopping.wait()
         for t in tasks:
@@ -46,6 +50,14 @@ class HealthManager:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    async def _on_bus_connected(self) -> None:
+        log.info("NATS connection back: every DEA and instance gets a full grace from now")
+        self.state.observe_bus_connected(self.clock())
+
+    async def _on_bus_disconnected(self) -> None:
+        log.warning("NATS connection lost: deciding nothing until it is back")
+        self.state.observe_bus_disconnected()
 
     async def _on_heartbeat(self, message: dict, _msg) -> None:
         log.debug("heartbeat from DEA %s: %d instances", message["dea"], len(message["droplets"]))
@@ -84,7 +96,10 @@ class HealthManager:
     async def _decide(self) -> None:
         assert self.bus is not None
         for action in self.state.decide(self.clock()):
-            if isinstance(action, StartRequest):
+            if isinstance(action, DeaLost):
+                log.warning("DEA %s lost: silent for %.1f s while the bus works; starting its instances "
+                            "elsewhere", action.dea, action.silent_for)
+            elif isinstance(action, StartRequest):
                 log.info("missing: %s indices %s (version %s) -> health.start", action.droplet,
                          list(action.indices), action.version)
                 await self.bus.publish("health.start", action.message())
