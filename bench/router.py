@@ -4,6 +4,8 @@
   (a) directly,
   (b) through the bosh-py router (its control plane + nginx data plane, the route
       registered over NATS as a DEA would, the job's default settings: access log on),
+  (b') the same with ``router.request_metrics`` off (no metric line per request: what
+      /metrics' request counts cost),
   (c) through plain nginx as a reverse proxy (keepalive upstream, no access log),
 
 with wrk (Debian package `wrk`), all on 127.0.0.x, in one run. The app is a tiny nginx
@@ -131,7 +133,7 @@ def main() -> int:
     base = Path(tempfile.mkdtemp(prefix="cf-router-bench-"))
     base.chmod(0o755)
     procs: list[subprocess.Popen] = []
-    nats = router = client = None
+    nats = router = router_off = client = None
     try:
         app_host, app_port = "127.0.0.2", free_port("127.0.0.2")
         if args.app == "nginx":
@@ -160,25 +162,31 @@ def main() -> int:
         router = start_router(nats, nginx, nginx={"worker_processes": "auto", "worker_connections": 8192,
                                                   "reload_debounce": 0.2,  # the job's default
                                                   "access_log": not args.no_access_log})
+        # the same router with nginx's per-request metric lines off (router.request_metrics)
+        router_off = start_router(nats, nginx, nginx={"worker_processes": "auto", "worker_connections": 8192,
+                                                      "reload_debounce": 0.2, "request_metrics": False,
+                                                      "access_log": not args.no_access_log})
         client = NatsClient(nats)
         client.publish("router.register", {"host": app_host, "port": app_port, "uris": [HOST],
                                            "app": "bench-app", "private_instance_id": "bench-0"})
 
-        def routed() -> bool:
+        def routed(port: int) -> bool:
             import http.client
-            conn = http.client.HTTPConnection("127.0.0.1", router.port, timeout=5)
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             try:
                 conn.request("GET", "/", headers={"Host": HOST})
                 return conn.getresponse().status == 200
             finally:
                 conn.close()
-        wait_until(routed, 15, message="the bench route")
-        router.config["nginx"]["worker_processes"] = _cpu_count()
-        router.settle()
+        for proxy in (router, router_off):
+            wait_until(lambda: routed(proxy.port), 15, message="the bench route")
+            proxy.config["nginx"]["worker_processes"] = _cpu_count()
+            proxy.settle()
 
         targets = {
             "direct to the app": (f"http://{app_host}:{app_port}/", None),
             "bosh-py router (nginx data plane)": (f"http://127.0.0.1:{router.port}/", HOST),
+            "bosh-py router, request metrics off": (f"http://127.0.0.1:{router_off.port}/", HOST),
             "plain nginx reverse proxy": (f"http://127.0.0.3:{proxy_port}/", None),
         }
         results: dict[str, list[Result]] = {name: [] for name in targets}
@@ -207,6 +215,8 @@ def main() -> int:
             client.close()
         if router is not None:
             router.stop()
+        if router_off is not None:
+            router_off.stop()
         if nats is not None:
             nats.stop()
         for proc in procs:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bosh_py.director.metrics import cpi_call_timer
 from bosh_py.errors import BoshPyError
 
 
@@ -80,7 +81,8 @@ class CpiClient:
     async def call(self, method: str, *arguments: Any) -> Any:
         for attempt in range(self.retries + 1):
             try:
-                return await self._call_once(method, list(arguments))
+                with cpi_call_timer(method):
+                    return await self._call_once(method, list(arguments))
             except CpiError as error:
                 if not error.ok_to_retry or attempt == self.retries:
                     raise

@@ -139,10 +139,12 @@ class GuardedHTTPServer(ThreadingHTTPServer):
 
 
 def make_server(bind: str, port: int, router: Router, header_timeout: float = 10.0,
-                io_timeout: float = 60.0, max_connections: int = 256) -> GuardedHTTPServer:
+                io_timeout: float = 60.0, max_connections: int = 256,
+                on_response: Callable[[int], None] = lambda _status: None) -> GuardedHTTPServer:
     """The CC's HTTP server: a request's headers are due within ``header_timeout`` (from the
     accept or the previous response), each socket read or write within ``io_timeout``, and
-    at most ``max_connections`` connections are held (connection_guard.py)."""
+    at most ``max_connections`` connections are held (connection_guard.py). ``on_response``
+    sees each response's status (the /varz counters)."""
     guard = ConnectionGuard(header_timeout, max_connections)
 
     class CcHandler(BaseHTTPRequestHandler):
@@ -186,6 +188,7 @@ def make_server(bind: str, port: int, router: Router, header_timeout: float = 10
             if request._body is None and request.content_length and response.status >= 400:
                 self.close_connection = True
             self._send(response)
+            on_response(response.status)
             log.info("%s %s -> %d", self.command, parts.path, response.status)
 
         def _send(self, response: Response) -> None:

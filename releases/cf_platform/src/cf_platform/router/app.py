@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cf_platform.component import Component, announce_again, announce_on
 from cf_platform.mbus import Bus
 from cf_platform.router.config import RouterConfig
 from cf_platform.router.drain_state import (
@@ -32,6 +33,7 @@ from cf_platform.router.drain_state import (
     write_atomically,
     write_state,
 )
+from cf_platform.router.metrics_page import render_metrics
 from cf_platform.router.nginx import (
     ConfigApplier,
     NginxError,
@@ -39,9 +41,10 @@ from cf_platform.router.nginx import (
     become_subreaper,
     reap_orphaned_workers,
 )
-from cf_platform.router.nginx_conf import Listen, render
+from cf_platform.router.nginx_conf import Listen, metrics_log, render
 from cf_platform.router.registry import Endpoint, RouteKey, RouteRegistry
-from cf_platform.router.status import StatusServer
+from cf_platform.router.request_metrics import MetricsLog, RequestMetrics
+from cf_platform.router.status import router_status_server
 from cf_platform.router.subscriber import Subscriber
 
 log = logging.getLogger(__name__)
@@ -61,10 +64,13 @@ class Router:
             lambda routes: render(routes, listen, config.nginx,
                                   trust_forwarded_proto=not config.sanitize_forwarded_proto),
             drop=self.registry.remove_route, debounce=config.nginx.reload_debounce)
-        self.status = StatusServer(config.status.listen_address, config.status.port,
-                                   config.status.user, config.status.password,
-                                   unhealthy=self.unhealthy,
-                                   routes=self.registry.snapshot, varz=self.varz)
+        self.component = Component("Router", config.index, config.ip, config.status)
+        self.status = router_status_server(self.component, unhealthy=self.unhealthy,
+                                           routes=self.registry.snapshot, varz=self.varz,
+                                           metrics=self.metrics_text)
+        self.request_metrics = RequestMetrics()
+        self.metrics_log = MetricsLog(Path(metrics_log(config.nginx)), self.request_metrics) \
+            if config.nginx.request_metrics else None
         self.bus: Bus | None = None
         self.subscriber: Subscriber | None = None
         self.started_at = time.time()
@@ -79,10 +85,22 @@ class Router:
             return "draining"
         return None if self.nginx.running else "nginx is not running"
 
+    def metrics_text(self) -> str:
+        """/metrics: Prometheus text (metrics_page.py)."""
+        if self.metrics_log is not None:
+            try:
+                self.metrics_log.poll()  # what nginx flushed since the last poll
+            except OSError as e:
+                log.warning("cannot read the metric lines: %s", e)
+        return render_metrics(self.registry, self.nginx.reloads, self.applier.failures,
+                              self.request_metrics if self.metrics_log else None)
+
     def varz(self) -> dict[str, Any]:
+        """The router's own counters; component.Component.varz adds CF v1's common keys
+        (type, index, host, uuid, uptime, mem, cpu)."""
         sub = self.subscriber
-        return {"type": "Router", "id": self.config.id, "host": self.config.ip,
-                "uptime": round(time.time() - self.started_at, 1),
+        requests = self.request_metrics
+        return {"id": self.config.id,
                 "routes": len(self.registry),
                 "endpoints": sum(len(e) for e in self.registry.routes().values()),
                 "nginx": {"pid": self.nginx.pid, "reloads": self.nginx.reloads,
@@ -93,7 +111,10 @@ class Router:
                          "unregistrations": sub.unregistrations if sub else 0,
                          "rejected": sub.rejected if sub else 0,
                          "announcements": sub.announcements if sub else 0},
-                "pruned": self.pruned, "draining": self.draining}
+                "pruned": self.pruned, "draining": self.draining,
+                "requests": requests.lines, "responses": requests.by_status_class(),
+                "latency": {"count": sum(requests.latency_counts),
+                            "sum_seconds": round(requests.latency_sum, 6)}}
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -157,6 +178,8 @@ class Router:
         become_subreaper()
         self.applier.write_initial()
         await self.nginx.test(self.nginx.conf_path)
+        if self.metrics_log is not None:
+            self.metrics_log.create()  # before nginx opens it
         await self.nginx.start()
         tasks: list[asyncio.Task] = []
         try:
@@ -166,6 +189,8 @@ class Router:
             tasks.append(asyncio.create_task(self.applier.run(), name="applier"))
             tasks.append(asyncio.create_task(self._connect_and_subscribe(), name="nats"))
             tasks.append(asyncio.create_task(self._prune_loop(), name="prune"))
+            if self.metrics_log is not None:
+                tasks.append(asyncio.create_task(self.metrics_log.run(), name="metrics"))
             await self._stop.wait()
         finally:
             log.info("stopping")
@@ -189,12 +214,14 @@ class Router:
         async def reconnected() -> None:
             if self.subscriber is not None:
                 await self.subscriber.announce()
+                await announce_again(self.bus, self.component)
 
         self.bus = await Bus.connect(nats.servers, nats.user, nats.password,
                                      name=f"router-{self.config.id}", on_reconnect=reconnected)
         self.subscriber = Subscriber(self.bus, self.registry, self.config.greeting(),
                                      on_change=self.applier.mark_dirty)
         await self.subscriber.start()
+        await announce_on(self.bus, self.component)
 
     async def _prune_loop(self) -> None:
         while True:

@@ -13,21 +13,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cf_platform.component import (
+    ComponentConfigError,
+    StatusSettings,
+    parse_index,
+    parse_status_settings,
+)
 from cf_platform.mbus import NatsConfig
 
 
 class ConfigError(ValueError):
     """The configuration file is missing, malformed or inconsistent."""
-
-
-@dataclass(frozen=True)
-class StatusSettings:
-    """gorouter's status port: /health open, /routes and /varz behind basic auth."""
-
-    listen_address: str = "0.0.0.0"
-    port: int = 8080
-    user: str | None = None
-    password: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +49,9 @@ class NginxSettings:
     reload_debounce: float = 0.2
     worker_shutdown_timeout: float = 60.0
     user: str | None = None  # workers' "user group" when started as root; None: nobody nogroup
+    # one metric line per request to the control plane (request_metrics.py), for /metrics;
+    # off: /metrics keeps the table's gauges, without request counts and latency
+    request_metrics: bool = True
 
 
 @dataclass(frozen=True)
@@ -74,6 +73,7 @@ class RouterConfig:
     nats: NatsConfig
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     ip: str = "127.0.0.1"
+    index: int = 0  # the job's spec.index: announced on vcap.component.announce
     listen_address: str = "0.0.0.0"
     port: int = 80
     status: StatusSettings = field(default_factory=StatusSettings)
@@ -110,6 +110,13 @@ def _section(cls: type, raw: Any, name: str) -> Any:
         raise ConfigError(f"{name}: {e}") from None
 
 
+def _status_section(raw: Any) -> StatusSettings:
+    try:
+        return parse_status_settings(raw, "status")
+    except ComponentConfigError as e:
+        raise ConfigError(str(e)) from None
+
+
 def parse_config(raw: Any) -> RouterConfig:
     if not isinstance(raw, dict):
         raise ConfigError("the router configuration must be a JSON object")
@@ -121,9 +128,13 @@ def parse_config(raw: Any) -> RouterConfig:
     if unknown:
         raise ConfigError(f"unknown keys {sorted(unknown)}")
     config = RouterConfig(nats=_section(NatsConfig, nats_raw, "nats"),
-                          status=_section(StatusSettings, raw.get("status"), "status"),
+                          status=_status_section(raw.get("status")),
                           nginx=_section(NginxSettings, raw.get("nginx"), "nginx"),
                           drain=_section(DrainSettings, raw.get("drain"), "drain"), **top)
+    try:
+        parse_index(config.index)
+    except ComponentConfigError as e:
+        raise ConfigError(str(e)) from None
     if bool(config.status.user) != bool(config.status.password):
         raise ConfigError("status.user and status.password go together")
     if config.prune_threshold <= 0 or config.prune_interval <= 0:

@@ -88,6 +88,11 @@ def render(routes: dict[RouteKey, list[Endpoint]], listen: Listen, settings: Ngi
         w(f"  access_log {_q(logs + '/access.log')} cf_router buffer=64k flush=1s;")
     else:
         w("  access_log off;")
+    if settings.request_metrics:
+        # one short line per request for the control plane (request_metrics.py), buffered:
+        # one write per 64 KiB; the control plane reads and empties the file
+        w("  log_format cf_metrics escape=default '$status|$upstream_response_time|$cf_metrics_app';")
+        w(f"  access_log {_q(metrics_log(settings))} cf_metrics buffer=64k flush=1s;")
     w("  server_tokens off;")
     w("  default_type application/octet-stream;")
     w("  keepalive_timeout 75s;")
@@ -120,6 +125,8 @@ def render(routes: dict[RouteKey, list[Endpoint]], listen: Listen, settings: Ngi
     by_host = _by_host(routes)
     mapped = _mapped_hosts(by_host)
     _maps(w, {host: (names[key], routes[key]) for host, key in mapped.items()})
+    if settings.request_metrics:
+        _metrics_app_map(w, {names[key]: endpoints for key, endpoints in routes.items() if endpoints})
     listen_line = f"{_listen_address(listen.address)}:{listen.port}"
     # The default server owns the listen options (one socket, shared by every server) and
     # serves every mapped host; $cf_upstream is empty for a host with no route.
@@ -206,6 +213,24 @@ def _maps(w, mapped: dict[str, tuple[str, list[Endpoint]]]) -> None:
             if value:
                 w(f"    {name} {_q(value)};")
         w("  }")
+
+
+def metrics_log(settings: NginxSettings) -> str:
+    """Where nginx's workers append one metric line per request (the control plane reads it)."""
+    return settings.run_dir + "/metrics.log"
+
+
+def _metrics_app_map(w, upstreams: dict[str, list[Endpoint]]) -> None:
+    """upstream name (``$proxy_host`` at log time) -> the route's app, for request metrics:
+    the app comes from this rendering, so a log line is always attributed by the
+    configuration of the worker that served it."""
+    w("  map $proxy_host $cf_metrics_app {")
+    w("    default \"\";")
+    for name, endpoints in sorted(upstreams.items()):
+        app = _app_of(endpoints)
+        if app:
+            w(f"    {name} {_q(app)};")
+    w("  }")
 
 
 def _endpoint_failure(w) -> None:
