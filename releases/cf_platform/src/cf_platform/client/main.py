@@ -365,6 +365,13 @@ def logs(ctx: Context, name: str, recent: bool) -> None:
                     ctx.out.print(f"[APP/{entry.get('index')}] {tag} {line}", markup=False)
 
 
+# last: the service commands use Context and pass_ctx from above
+from .service_cmds import COMMANDS as SERVICE_COMMANDS
+
+for _command in SERVICE_COMMANDS:
+    cli.add_command(_command)
+
+
 def main() -> None:
     cli(prog_name="cf-py")
 

@@ -69,6 +69,58 @@ CREATE TABLE IF NOT EXISTS crashes (
     exit_description TEXT NOT NULL,
     since REAL NOT NULL
 );
+-- service brokers (services/): added in place to an existing database, since every table
+-- here is created IF NOT EXISTS on each start
+CREATE TABLE IF NOT EXISTS service_brokers (
+    guid TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    broker_url TEXT NOT NULL,
+    auth_username TEXT NOT NULL,
+    auth_password TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS services (
+    guid TEXT PRIMARY KEY,
+    broker_guid TEXT NOT NULL REFERENCES service_brokers(guid) ON DELETE CASCADE,
+    unique_id TEXT NOT NULL,
+    label TEXT NOT NULL,
+    description TEXT NOT NULL,
+    bindable INTEGER NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]',
+    created_at TEXT NOT NULL,
+    UNIQUE (broker_guid, unique_id)
+);
+CREATE TABLE IF NOT EXISTS service_plans (
+    guid TEXT PRIMARY KEY,
+    service_guid TEXT NOT NULL REFERENCES services(guid) ON DELETE CASCADE,
+    unique_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    free INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (service_guid, unique_id)
+);
+CREATE TABLE IF NOT EXISTS service_instances (
+    guid TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    plan_guid TEXT NOT NULL REFERENCES service_plans(guid),
+    operation_type TEXT NOT NULL,
+    operation_state TEXT NOT NULL,
+    operation_description TEXT NOT NULL DEFAULT '',
+    broker_operation TEXT,
+    dashboard_url TEXT,
+    parameters TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS service_bindings (
+    guid TEXT PRIMARY KEY,
+    app_guid TEXT NOT NULL REFERENCES apps(guid) ON DELETE CASCADE,
+    service_instance_guid TEXT NOT NULL REFERENCES service_instances(guid),
+    credentials TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (app_guid, service_instance_guid)
+);
 """
 
 MAX_CRASHES_PER_APP = 50

@@ -64,6 +64,8 @@ class DeaClient:
         self.discover_timeout = discover_timeout
         self.staging_timeout = staging_timeout
         self.default_fds = default_fds
+        # an app's bound services for its start message (services/wiring.py plugs this in)
+        self.services_for: Callable[[str], list[dict]] = lambda _app_guid: []
 
     async def discover(self, app: App) -> dict | None:
         """The first DEA to answer ``dea.discover`` with a valid reply (the least loaded, by the
@@ -138,7 +140,7 @@ class DeaClient:
             "droplet": app.guid, "name": app.name, "uris": uris, "version": app.version, "index": index,
             "sha1": app.droplet_sha1, "droplet_uri": self.urls.droplet(app.guid),
             "limits": {"mem": app.memory, "disk": app.disk_quota, "fds": self.default_fds},
-            "env": env, "start_command": app.start_command, "services": []})
+            "env": env, "start_command": app.start_command, "services": self.services_for(app.guid)})
         log.info("asked DEA %s to start %s index %d (version %s)", dea["id"], app.name, index, app.version)
         return str(dea["id"])
 

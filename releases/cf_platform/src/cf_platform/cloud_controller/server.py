@@ -9,6 +9,15 @@ import sys
 import threading
 from typing import Any, Awaitable, Callable
 
+from ..component import (
+    Component,
+    ResponseCounts,
+    StatusServer,
+    announce_again,
+    parse_index,
+    parse_status_settings,
+    start_component,
+)
 from ..mbus import Bus
 from ..messages import validated
 from .api import PublicApi
@@ -21,6 +30,7 @@ from .dea_client import DeaClient, InternalUrls
 from .internal_api import InternalApi
 from .loop_thread import LoopThread
 from .messages import parse_exited, parse_health_start, parse_health_stop
+from .services.wiring import start_services
 from .web import Router, make_server
 
 log = logging.getLogger("cloud_controller")
@@ -37,9 +47,15 @@ class CloudController:
         self.bus: Bus | None = None
         self.httpd = None
         self._http_thread: threading.Thread | None = None
+        self.responses = ResponseCounts()
+        self.component: Component | None = None
+        self.status_server: StatusServer | None = None
 
     def start(self) -> None:
         c = self.config
+        if c.extra.get("status") is not None:  # CF v1's status port (component.py); off without it
+            self.component = Component("CloudController", parse_index(c.extra.get("index")), c.external_host,
+                                       parse_status_settings(c.extra["status"], "status"))
         c.data_dir.mkdir(parents=True, exist_ok=True)
         self.db = Database(c.db_path)
         blobs = Blobstore(c.blob_dir)
@@ -47,7 +63,8 @@ class CloudController:
         self.loop.start()
         try:
             self.bus = self.loop.run(Bus.connect(c.nats.servers, c.nats.user, c.nats.password,
-                                                 name="cloud_controller"), timeout=NATS_CONNECT_TIMEOUT)
+                                                 name="cloud_controller", on_reconnect=self._announce_again),
+                                     timeout=NATS_CONNECT_TIMEOUT)
         except TimeoutError:
             raise RuntimeError(f"no NATS server answered within {NATS_CONNECT_TIMEOUT} s at "
                                f"{', '.join(c.nats.servers)}") from None
@@ -61,11 +78,14 @@ class CloudController:
         router = Router()
         PublicApi(c, service, blobs, TokenIssuer(c.token_secret, c.token_ttl)).register(router)
         InternalApi(c, service, blobs).register(router)
+        self.services = start_services(c.extra, self.db, deas, TokenIssuer(c.token_secret, c.token_ttl), router)
         self.httpd = make_server(c.bind, c.port, router, c.http_header_timeout, c.http_io_timeout,
-                                 c.http_max_connections)
+                                 c.http_max_connections, on_response=self.responses.record)
         self._http_thread = threading.Thread(target=self.httpd.serve_forever, name="cc-http", daemon=True)
         self._http_thread.start()
         service.resume()
+        if self.component is not None:
+            self.loop.run(self._start_status(self.component), timeout=30)
         log.info("cloud controller listening on %s:%d (domain %s)", c.bind, c.port, c.domain)
 
     async def _subscribe(self, service: AppService) -> None:
@@ -80,7 +100,32 @@ class CloudController:
                                      queue="cloud_controller")
         await self.bus.client.flush()
 
+    def varz(self) -> dict[str, Any]:
+        """The CC's own /varz counters (component.Component.varz adds the common keys)."""
+        responses = self.responses.snapshot()
+        apps = self.db.list_apps() if self.db is not None else []
+        return {"requests": sum(responses.values()), "responses": responses,
+                "apps": {"total": len(apps), "started": sum(1 for a in apps if a.state == "STARTED")}}
+
+    def unhealthy(self) -> str | None:
+        return None if self.bus is not None and self.bus.client.is_connected else "NATS is not connected"
+
+    async def _start_status(self, component: Component) -> None:
+        """On the loop thread: the status port, then the announcement (its host names the port)."""
+        assert self.bus is not None
+        self.status_server = await start_component(self.bus, component, self.varz, self.unhealthy,
+                                                   realm="cloud_controller")
+
+    async def _announce_again(self) -> None:
+        if self.component is not None and self.status_server is not None and self.bus is not None:
+            await announce_again(self.bus, self.component)
+
     def stop(self) -> None:
+        if self.status_server is not None:
+            try:
+                self.loop.run(self.status_server.stop(), timeout=5)
+            except Exception:  # stopping anyway
+                log.warning("status server close failed", exc_info=True)
         if self.httpd is not None:
             self.httpd.shutdown()
             self.httpd.server_close()
