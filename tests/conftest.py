@@ -1,5 +1,6 @@
 """Session-wide test policy: in CI (``CI=true``) a skipped test fails the run unless
-tests/allowed_skips.txt lists it with its reason.
+tests/allowed_skips.txt lists it with its reason; under pytest-xdist (scripts/test), tests
+are handed to workers by tests/worker_scheduling.py's rules.
 
 Why: CI runs as root on a machine that scripts/setup fully provisions, so a skip there means
 a test silently stopped testing (a missing binary, an unbuilt stemcell, an exception turned
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests import worker_scheduling
 
 ALLOWED_SKIPS = Path(__file__).resolve().parent / "allowed_skips.txt"
 
@@ -66,6 +69,22 @@ def unlisted_skip_message(nodeid: str, longrepr: object) -> str:
 
 
 _ALLOWED = pytest.StashKey[list[AllowedSkip]]()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadfile`` keeps files that share a costly session fixture on one worker."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    return worker_scheduling.make_scheduler(config, log)
+
+
+@pytest.hookimpl(trylast=True)  # after the conftests that add the vm/slow marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On xdist workers, slow units first (tests/worker_scheduling.py); a plain run keeps
+    collection order."""
+    if hasattr(config, "workerinput"):
+        items[:] = worker_scheduling.longest_first(items)
 
 
 def pytest_configure(config: pytest.Config) -> None:

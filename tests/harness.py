@@ -20,13 +20,54 @@ REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 STEMCELL_CACHE = Path("/var/cache/bosh-py/stemcell")
 STEMCELL = STEMCELL_CACHE / "bosh-py-local-debian-bookworm-1.1.tar"
+MAX_TEST_NET = 25  # net N names things with the letter chr(ord("a") + N)
+
+
+def worker_test_net(base: str | None, worker: str | None) -> int:
+    """The test net of this process: BOSH_PY_TEST_NET (``base``, default 0) for a plain run,
+    plus the xdist worker's index (``worker``: PYTEST_XDIST_WORKER, ``gw<index>``) under
+    pytest-xdist, so parallel workers never share a bridge, subnet or CPI name prefix."""
+    try:
+        net = int(base) if base not in (None, "") else 0
+    except ValueError:
+        raise ValueError(f"BOSH_PY_TEST_NET={base!r}: expected a whole number 0-{MAX_TEST_NET}") from None
+    if worker:
+        if not (worker.startswith("gw") and worker[2:].isdigit()):
+            raise ValueError(f"PYTEST_XDIST_WORKER={worker!r}: expected gw<index>")
+        net += int(worker[2:])
+    if not 0 <= net <= MAX_TEST_NET:
+        raise ValueError(f"BOSH_PY_TEST_NET={base!r} with xdist worker {worker!r} gives test net {net}: "
+                         f"nets go from 0 to {MAX_TEST_NET}; lower BOSH_PY_TEST_NET or the number of workers (-n)")
+    return net
+
+
 # BOSH_PY_TEST_NET=N (0-25) gives a test run its own bridge, subnet and CPI name prefix, so
-# two runs on one machine (two developers, or a developer beside CI) never share a network.
-TEST_NET = int(os.environ.get("BOSH_PY_TEST_NET", "0"))
+# two runs on one machine (two developers, or a developer beside CI) never share a network;
+# under pytest-xdist worker gwK uses net N+K (scripts/test runs workers).
+TEST_NET = worker_test_net(os.environ.get("BOSH_PY_TEST_NET"), os.environ.get("PYTEST_XDIST_WORKER"))
 TEST_BRIDGE = f"boshpyt{TEST_NET}"
 TEST_SUBNET = f"10.245.{TEST_NET}"          # a /24; tests/e2e/cloud-config.yml is written for net 0
 TEST_GATEWAY = f"{TEST_SUBNET}.1"
 TEST_CPI_PREFIX = "bt" + ("" if TEST_NET == 0 else chr(ord("a") + TEST_NET))
+
+
+@dataclass(frozen=True)
+class VmNet:
+    """Where a local director's VMs live: a host bridge, a /24 and a CPI name prefix."""
+    bridge: str
+    subnet: str  # the /24's first three octets
+    cpi_prefix: str
+
+    @property
+    def gateway(self) -> str:
+        return f"{self.subnet}.1"
+
+
+# The directors of module-scoped fixtures come and go one at a time on this net ...
+WORKER_NET = VmNet(TEST_BRIDGE, TEST_SUBNET, TEST_CPI_PREFIX)
+# ... while a session-scoped one (the cf deployment tests/e2e shares) lives beside them all, so
+# it gets its own: on one subnet two directors would hand out the same IPs.
+SESSION_NET = VmNet(f"boshpys{TEST_NET}", f"10.247.{TEST_NET}", "bs" + chr(ord("a") + TEST_NET))
 E2E_CLOUD_CONFIG = REPO / "tests/e2e/cloud-config.yml"
 
 
@@ -60,6 +101,7 @@ def ensure_stemcell() -> Path:
 class LocalDirector:
     root: Path
     env: dict = field(default_factory=dict)
+    net: VmNet = WORKER_NET
 
     @property
     def data_dir(self) -> Path:
@@ -75,13 +117,13 @@ class LocalDirector:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             (self.data_dir / "director.json").write_text(json.dumps(
                 {"data_dir": str(self.data_dir), "health_monitor": health_monitor}))
-        self.cpi_config.write_text(json.dumps({"root": str(self.root / "cpi"), "bridge": TEST_BRIDGE,
-                                               "prefix": TEST_CPI_PREFIX}))
+        self.cpi_config.write_text(json.dumps({"root": str(self.root / "cpi"), "bridge": self.net.bridge,
+                                               "prefix": self.net.cpi_prefix}))
         self.env = {**os.environ, "BOSH_PY_CONFIG": str(self.root / "cli.json"),
                     "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
         self.cli("director", "start", "--data-dir", str(self.data_dir), "--api-port", str(free_port()),
                  "--nats-port", str(free_port()), "--blobstore-port", str(free_port()),
-                 "--agent-endpoint-host", TEST_GATEWAY, "--cpi", str(BIN / "bosh-py-cpi-local"),
+                 "--agent-endpoint-host", self.net.gateway, "--cpi", str(BIN / "bosh-py-cpi-local"),
                  "--cpi-config", str(self.cpi_config))
 
     def cli(self, *args: str, check: bool = True, input: str | None = None,
@@ -94,9 +136,9 @@ class LocalDirector:
         return result
 
     def update_cloud_config(self, path: Path = E2E_CLOUD_CONFIG) -> None:
-        """Upload a cloud-config written for test net 0, moved onto this run's subnet."""
-        text = path.read_text().replace("10.245.0.", f"{TEST_SUBNET}.")
-        moved = self.root / f"cloud-config-net{TEST_NET}.yml"
+        """Upload a cloud-config written for test net 0, moved onto this director's subnet."""
+        text = path.read_text().replace("10.245.0.", f"{self.net.subnet}.")
+        moved = self.root / f"cloud-config-{self.net.bridge}.yml"
         moved.write_text(text)
         self.cli("update-cloud-config", str(moved))
 
@@ -120,22 +162,25 @@ class LocalDirector:
         finally:
             self.cpi("cleanup")
             log = self.data_dir / "director.log"
-            if log.exists():  # kept for the post-mortem of a failed run
-                shutil.copy(log, Path(tempfile.gettempdir()) / f"bosh-py-test-director-{self.root.name}.log")
+            if log.exists():  # kept for the post-mortem of a failed run; parallel workers apart
+                shutil.copy(log, Path(tempfile.gettempdir()) / f"bosh-py-test-director-net{TEST_NET}-"
+                                                               f"{self.root.parent.name}-{self.root.name}.log")
             shutil.rmtree(self.root, ignore_errors=True)
 
 
 @contextlib.contextmanager
-def director_with_stemcell(root: Path, health_monitor: dict | None = None) -> Iterator[LocalDirector]:
+def director_with_stemcell(root: Path, health_monitor: dict | None = None,
+                           net: VmNet = WORKER_NET) -> Iterator[LocalDirector]:
     """A started local director (with ``health_monitor`` settings, if given) holding the
-    local stemcell and this run's cloud-config; at the end it is stopped and every VM, disk
-    and namespace it made removed. Skips without root (namespace VMs need it)."""
+    local stemcell and the cloud-config of its ``net`` (SESSION_NET for one that outlives
+    module fixtures); at the end it is stopped and every VM, disk and namespace it made
+    removed. Skips without root (namespace VMs need it)."""
     import pytest
 
     if os.geteuid() != 0:
         pytest.skip("namespace VMs need root")
     stemcell = ensure_stemcell()
-    local = LocalDirector(root)
+    local = LocalDirector(root, net=net)
     try:
         local.start(health_monitor)
         local.cli("upload-stemcell", str(stemcell))

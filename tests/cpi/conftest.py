@@ -26,6 +26,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from tests.harness import TEST_NET
+
 BIN = Path(sys.executable).parent
 CPI = BIN / "bosh-py-cpi-local"
 STEMCELL_CACHE = Path("/var/cache/bosh-py/stemcell")
@@ -124,7 +126,8 @@ def cpi(tmp_path_factory) -> Cpi:
     tag = secrets.token_hex(2)
     work = tmp_path_factory.mktemp("cpi")
     root = Path(f"/var/lib/bosh-py/cpi-local-test-{tag}")
-    instance = Cpi(work / "cpi.json", root, f"t{tag[:3]}", f"bpt{tag}", f"10.254.{int(tag[:2], 16)}")
+    # the subnet follows the test net: parallel workers (tests/harness.py) never share one
+    instance = Cpi(work / "cpi.json", root, f"t{tag[:3]}", f"bpt{tag}", f"10.254.{100 + TEST_NET}")
     instance.config_path.write_text(json.dumps(
         {"root": str(root), "bridge": instance.bridge, "prefix": instance.prefix, "boot_timeout": 30}))
     yield instance

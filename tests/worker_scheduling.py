@@ -1,0 +1,67 @@
+"""How scripts/test spreads the suite over pytest-xdist workers (``-n N --dist loadfile``).
+
+Why each rule:
+- A test file is one unit of work, so its module fixtures (a director, a deployment) start
+  once, as in a serial run.
+- Files that share a costly session fixture form one unit: ``cf_director``/``cf`` of
+  tests/e2e deploy the whole Cloud Foundry platform, which test_cf.py and then
+  test_cf_zero_loss.py use; on two workers it would be deployed twice.
+- Units with slow tests go first, then units with VM tests, then the rest: the suite's time
+  is set by its longest units, and a long unit started last leaves the other workers idle
+  (longest-first scheduling). Small unit-test files then fill the gaps at the end.
+
+tests/conftest.py plugs these into pytest: the scheduler through xdist's
+``pytest_xdist_make_scheduler`` hook, the order through ``pytest_collection_modifyitems`` on
+each worker (every worker sorts alike, so their collections still match).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import pytest
+
+# unit name -> the test files (as in node ids) whose session fixtures make one deployment
+SHARED_SESSION_UNITS: dict[str, tuple[str, ...]] = {
+    "cf deployment (tests/e2e conftest's cf_director and cf)": (
+        "tests/e2e/test_cf.py",
+        "tests/e2e/test_cf_zero_loss.py",
+    ),
+}
+_UNIT_OF_FILE = {path: unit for unit, paths in SHARED_SESSION_UNITS.items() for path in paths}
+
+
+def unit_of(nodeid: str) -> str:
+    """The unit of work a test belongs to: its file, or the shared unit that file is in."""
+    path = nodeid.split("::", 1)[0]
+    return _UNIT_OF_FILE.get(path, path)
+
+
+def cost_rank(marker_names: Iterable[str]) -> int:
+    """0 for a unit holding a slow test, 1 for one holding a VM test, 2 for the rest."""
+    names = set(marker_names)
+    return 0 if "slow" in names else 1 if "vm" in names else 2
+
+
+def longest_first(items: list[pytest.Item]) -> list[pytest.Item]:
+    """``items`` reordered by their unit's cost rank (stable: within a rank, and within a
+    unit, collection order is kept, so test_cf.py still runs before test_cf_zero_loss.py)."""
+    rank: dict[str, int] = {}
+    for item in items:
+        unit = unit_of(item.nodeid)
+        rank[unit] = min(rank.get(unit, 2), cost_rank(mark.name for mark in item.iter_markers()))
+    return sorted(items, key=lambda item: rank[unit_of(item.nodeid)])
+
+
+def make_scheduler(config: pytest.Config, log: object) -> object:
+    """xdist's file scheduler with :func:`unit_of` as its grouping, keeping the order of
+    :func:`longest_first` (xdist would otherwise sort units by their number of tests)."""
+    from xdist.scheduler import LoadFileScheduling
+
+    config.option.loadscopereorder = False
+
+    class SharedSessionFileScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return unit_of(nodeid)
+
+    return SharedSessionFileScheduling(config, log)
