@@ -7,7 +7,6 @@ package on a VM).
 
 from __future__ import annotations
 
-import binascii
 import json
 import threading
 import time
@@ -15,11 +14,9 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-from .jwt_tokens import TokenInvalid, unb64url
+from .jwt_tokens import TokenInvalid, split_jwt, unb64url, verify_rs256
 
 
 def public_key_from_jwk(jwk: dict[str, Any]) -> rsa.RSAPublicKey:
@@ -55,15 +52,7 @@ class UaaTokenVerifier:
 
     def verify(self, token: str, now: float | None = None) -> dict[str, Any]:
         """The claims of a valid, unexpired RS256 token of this UAA; TokenInvalid otherwise."""
-        parts = token.split(".")
-        if len(parts) != 3:
-            raise TokenInvalid("The token is not a JWT")
-        try:
-            header = json.loads(unb64url(parts[0]))
-            claims = json.loads(unb64url(parts[1]))
-            signature = unb64url(parts[2])
-        except (ValueError, binascii.Error):
-            raise TokenInvalid("The token is not a JWT") from None
+        header, claims, signature, signed = split_jwt(token)
         if not isinstance(header, dict) or not isinstance(claims, dict) or header.get("alg") != "RS256":
             raise TokenInvalid("The token's algorithm is not RS256")
         kid = header.get("kid")
@@ -72,10 +61,7 @@ class UaaTokenVerifier:
         key = self._keys.get(kid)
         if key is None:
             raise TokenInvalid("The token was signed with an unknown key")
-        try:
-            key.verify(signature, (parts[0] + "." + parts[1]).encode(), padding.PKCS1v15(), hashes.SHA256())
-        except InvalidSignature:
-            raise TokenInvalid("The token's signature does not verify") from None
+        verify_rs256(key, signature, signed)
         exp = claims.get("exp")
         if not isinstance(exp, (int, float)) or isinstance(exp, bool) or exp <= (time.time() if now is None else now):
             raise TokenInvalid("The token has expired")
