@@ -17,6 +17,9 @@ import pytest
 
 from tests import worker_scheduling
 
+# the local CPI's session fixtures (cpi, make_vm, ...): one set however many packages use them
+pytest_plugins = ["tests.cpi.fixtures"]
+
 ALLOWED_SKIPS = Path(__file__).resolve().parent / "allowed_skips.txt"
 
 

@@ -65,8 +65,8 @@ class VmNet:
 
 # The directors of module-scoped fixtures come and go one at a time on this net ...
 WORKER_NET = VmNet(TEST_BRIDGE, TEST_SUBNET, TEST_CPI_PREFIX)
-# ... while a session-scoped one (the cf deployment tests/e2e shares) lives beside them all, so
-# it gets its own: on one subnet two directors would hand out the same IPs.
+# ... while a longer-lived one (the cf deployment tests/e2e/cf's modules share) may live beside
+# them, so it gets its own: on one subnet two directors would hand out the same IPs.
 SESSION_NET = VmNet(f"boshpys{TEST_NET}", f"10.247.{TEST_NET}", "bs" + chr(ord("a") + TEST_NET))
 E2E_CLOUD_CONFIG = REPO / "tests/e2e/cloud-config.yml"
 

@@ -35,11 +35,12 @@ def test_a_test_net_out_of_range_is_refused_by_name(base, worker, message):
 
 
 def test_the_cf_modules_are_one_unit_and_other_files_their_own():
-    assert unit_of("tests/e2e/test_cf.py::test_push_scale_heal_delete") == \
-        unit_of("tests/e2e/test_cf_zero_loss.py::test_a_killed_vm_loses_no_request[dea]")
+    assert unit_of("tests/e2e/cf/test_cf.py::test_push_scale_heal_delete") == \
+        unit_of("tests/e2e/cf/test_cf_zero_loss.py::test_a_killed_vm_loses_no_request[dea]")
     assert unit_of("tests/e2e/test_heal.py::test_a") == "tests/e2e/test_heal.py"
     assert unit_of("tests/e2e/test_heal.py::TestX::test_b[1]") == "tests/e2e/test_heal.py"
-    assert unit_of("tests/e2e/test_heal.py::test_a") != unit_of("tests/e2e/test_cf.py::test_a")
+    assert unit_of("tests/e2e/test_heal.py::test_a") != unit_of("tests/e2e/cf/test_cf.py::test_a")
+    assert unit_of("tests/e2e/test_cf_like.py::test_a") == "tests/e2e/test_cf_like.py"
 
 
 def test_slow_units_rank_before_vm_units_before_the_rest():
@@ -89,8 +90,8 @@ def test_the_cf_modules_run_on_one_worker_and_slow_files_start_first(tmp_path):
     slow file starts before the many quick ones, whatever its place in collection order."""
     runs = run_sample_suite(tmp_path, {
         "tests/a_quick/test_many.py": ("", 12),
-        "tests/e2e/test_cf.py": ("pytestmark = pytest.mark.slow", 5),
-        "tests/e2e/test_cf_zero_loss.py": ("pytestmark = pytest.mark.slow", 5),
+        "tests/e2e/cf/test_cf.py": ("pytestmark = pytest.mark.slow", 5),
+        "tests/e2e/cf/test_cf_zero_loss.py": ("pytestmark = pytest.mark.slow", 5),
         "tests/z_slow/test_late.py": ("pytestmark = pytest.mark.slow", 1),
     }, workers=2)
     cf_workers = {run["worker"] for run in runs if run["file"] in ("test_cf.py", "test_cf_zero_loss.py")}

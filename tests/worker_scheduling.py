@@ -3,9 +3,10 @@
 Why each rule:
 - A test file is one unit of work, so its module fixtures (a director, a deployment) start
   once, as in a serial run.
-- Files that share a costly session fixture form one unit: ``cf_director``/``cf`` of
-  tests/e2e deploy the whole Cloud Foundry platform, which test_cf.py and then
-  test_cf_zero_loss.py use; on two workers it would be deployed twice.
+- The files of a package that shares a costly package fixture form one unit: tests/e2e/cf's
+  ``cf_director``/``cf`` deploy the whole Cloud Foundry platform, which test_cf.py and then
+  test_cf_zero_loss.py use; on two workers it would be deployed twice, and split apart on
+  one worker it would be deployed again after the first part's teardown.
 - Units with slow tests go first, then units with VM tests, then the rest: the suite's time
   is set by its longest units, and a long unit started last leaves the other workers idle
   (longest-first scheduling). Small unit-test files then fill the gaps at the end.
@@ -21,20 +22,16 @@ from typing import Iterable
 
 import pytest
 
-# unit name -> the test files (as in node ids) whose session fixtures make one deployment
-SHARED_SESSION_UNITS: dict[str, tuple[str, ...]] = {
-    "cf deployment (tests/e2e conftest's cf_director and cf)": (
-        "tests/e2e/test_cf.py",
-        "tests/e2e/test_cf_zero_loss.py",
-    ),
-}
-_UNIT_OF_FILE = {path: unit for unit, paths in SHARED_SESSION_UNITS.items() for path in paths}
+# packages (as in node ids) whose package fixtures make one deployment for all their files
+SHARED_FIXTURE_PACKAGES: tuple[str, ...] = (
+    "tests/e2e/cf/",  # cf_director and cf: the Cloud Foundry deployment
+)
 
 
 def unit_of(nodeid: str) -> str:
-    """The unit of work a test belongs to: its file, or the shared unit that file is in."""
+    """The unit of work a test belongs to: its file, or the shared package that file is in."""
     path = nodeid.split("::", 1)[0]
-    return _UNIT_OF_FILE.get(path, path)
+    return next((package for package in SHARED_FIXTURE_PACKAGES if path.startswith(package)), path)
 
 
 def cost_rank(marker_names: Iterable[str]) -> int:

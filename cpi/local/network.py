@@ -66,8 +66,28 @@ def link_exists(name: str) -> bool:
     return ip("link", "show", "dev", name, check=False).returncode == 0
 
 
+def subnet_holder(addresses: str, bridge: str, subnet: ipaddress.IPv4Network) -> str | None:
+    """The interface other than ``bridge`` with an address in ``subnet``, from ``ip -o -4
+    addr`` output: the host would route the subnet there, and this bridge's VMs would be
+    unreachable (an operator's LAN, or another CPI's bridge on the same /24)."""
+    for line in addresses.splitlines():
+        fields = line.split()
+        if len(fields) < 4 or fields[2] != "inet" or fields[1] == bridge:
+            continue
+        held = ipaddress.IPv4Interface(fields[3]).network
+        if held.overlaps(subnet):
+            return f"{fields[1]} ({fields[3]})"
+    return None
+
+
 def ensure_bridge(bridge: str, gateway: str, prefixlen: int) -> None:
-    """Create the bridge with the gateway address on first use; idempotent."""
+    """Create the bridge with the gateway address on first use; idempotent. Refuses a subnet
+    another interface already holds, rather than making VMs no one can reach."""
+    subnet = ipaddress.IPv4Network(f"{gateway}/{prefixlen}", strict=False)
+    holder = subnet_holder(ip("-o", "-4", "addr", "show").stdout, bridge, subnet)
+    if holder is not None:
+        raise CloudError(f"subnet {subnet} of bridge {bridge} is already on interface {holder}: its VMs "
+                         f"would be unreachable; give this CPI's network another subnet")
     if not link_exists(bridge):
         created = ip("link", "add", bridge, "type", "bridge", check=False)
         if created.returncode != 0 and not link_exists(bridge):

@@ -19,7 +19,6 @@ import paramiko
 import pytest
 
 from bosh_py.agent.bundle import build_agent_bundle
-from tests.cpi.conftest import client_key, cpi, make_vm, stemcell_cid, stemcell_tarball  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.vm
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .conftest import needs_root, ssh
+from tests.cpi.support import needs_root, ssh
 
 pytestmark = needs_root
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cpi.conftest import ssh
+from tests.cpi.support import ssh
 
 pytestmark = pytest.mark.vm
 

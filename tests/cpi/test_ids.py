@@ -14,8 +14,7 @@ import pytest
 from cpi.local import ids, ownership
 from cpi.local.config import Config, load_config
 from cpi.local.errors import InvalidCall
-
-from .conftest import needs_root
+from tests.cpi.support import needs_root
 
 BASE = ids.IdRange(1_000_000)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from tests.cpi.conftest import CPI
+from tests.cpi.support import CPI
 
 
 def call_raw(text: str, tmp_path) -> dict:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tarfile
 import time
 from pathlib import Path
 
 import paramiko
 import pytest
 
-from tests.cpi.conftest import KeyPair, ssh, wait_for
+from tests.cpi.support import CPI, KeyPair, ssh, wait_for
 
 pytestmark = pytest.mark.vm
 
@@ -92,6 +93,31 @@ def test_failed_boot_leaves_no_orphan(cpi, stemcell_cid, tmp_path):
                    if not (p / "state.json").exists())
     time.sleep(0.3)
     assert (cpi.our_netns(), cpi.our_links(), cpi.our_mounts(), _our_processes(cpi)) == before
+
+
+def test_a_subnet_another_bridge_holds_is_refused_at_once(cpi, make_vm, stemcell_tarball, tmp_path):
+    """A second CPI (its own root and bridge) on the /24 the first one's bridge holds: the host
+    would route the subnet to the first bridge, so the VM would boot unreachable. The CPI says
+    so at once, naming the interface, and makes nothing (not even its bridge)."""
+    make_vm()  # the first CPI's bridge holds the subnet
+    root = Path(f"{cpi.root}-second")
+    second = tmp_path / "second.json"
+    second.write_text(json.dumps({"root": str(root), "bridge": f"{cpi.bridge}x", "prefix": f"{cpi.prefix[:3]}y"}))
+    try:
+        with tarfile.open(stemcell_tarball) as tar:
+            tar.extract("image", tmp_path)
+        stemcell = cpi.call("create_stemcell", str(tmp_path / "image"), {}, config_path=second)["result"]
+        started = time.monotonic()
+        response = cpi.call("create_vm", "agent-4", stemcell, {}, cpi.networks(240), [], {},
+                            config_path=second)
+        assert time.monotonic() - started < 10
+        assert response["error"] is not None, response
+        message = response["error"]["message"]
+        assert f"subnet {cpi.subnet}.0/24 of bridge {cpi.bridge}x is already on interface {cpi.bridge}" in message
+        assert not (root / "vms").exists() or not list((root / "vms").iterdir())
+        assert subprocess.run(["ip", "link", "show", f"{cpi.bridge}x"], capture_output=True).returncode != 0
+    finally:
+        subprocess.run([str(CPI), "cleanup", "--purge", str(second)], capture_output=True, check=False)
 
 
 def _our_processes(cpi) -> list[str]:

@@ -1,7 +1,7 @@
 """The smoke_tests errand's program on the host, as bin/run starts it (python3 -m smoke_tests
 with the release's and cf-platform's sources on PYTHONPATH): a failing step is named and
 exits 1, and a cloud controller that answers wrongly is reported with its description.
-The full run against a deployed Cloud Foundry is in tests/e2e/test_cf.py."""
+The full run against a deployed Cloud Foundry is in tests/e2e/cf/test_cf.py."""
 
 from __future__ import annotations
 

@@ -3,8 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.cf_support import deploy_cf
-from tests.harness import SESSION_NET, director_with_stemcell, ensure_stemcell
+from tests.harness import director_with_stemcell, ensure_stemcell
 
 E2E_DIR = Path(__file__).resolve().parent
 
@@ -29,19 +28,3 @@ def stemcell():
 def director(tmp_path_factory):
     with director_with_stemcell(tmp_path_factory.mktemp("bosh-py")) as local:
         yield local
-
-
-@pytest.fixture(scope="session")
-def cf_director(tmp_path_factory, stemcell):
-    """The director of the Cloud Foundry deployment the cf modules share (test_cf.py, then
-    test_cf_zero_loss.py): one deploy of cf.yml for both. It lives until the session ends, so
-    it has a net of its own, apart from the module directors that come after it."""
-    with director_with_stemcell(tmp_path_factory.mktemp("bosh-py-cf"), net=SESSION_NET) as local:
-        yield local
-
-
-@pytest.fixture(scope="session")
-def cf(cf_director, tmp_path_factory):
-    deployed = deploy_cf(cf_director, tmp_path_factory.mktemp("cf"))
-    yield deployed
-    cf_director.cli("delete-deployment", "-d", "cf", "-n", check=False)
