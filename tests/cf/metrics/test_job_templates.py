@@ -1,4 +1,4 @@
-"""The router and cloud_controller jobs render the status settings their processes read."""
+"""The router, cloud_controller and health_manager jobs render the status settings their processes read."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import json
 
 from cf_platform.cloud_controller.config import parse_config as parse_cc
 from cf_platform.component import parse_status_settings
+from cf_platform.health_manager.config import parse_config as parse_hm
 from cf_platform.router.config import parse_config as parse_router
 
-from bosh_py.release.render import render_instance_jobs
+from bosh_py.release.render import link_from_provider, render_instance_jobs
 from tests.cf.cc.test_jobs import CC_PROPS, instance, job, nats_link
 
 
@@ -34,3 +35,20 @@ def test_router_renders_its_index_and_request_metrics_switch():
         {**instance("router", "10.244.0.9"), "index": 2}, {"router": {}})
     config = parse_router(json.loads(rendered.files["router"]["config/router.json"]))
     assert config.index == 2 and config.nginx.request_metrics is False
+
+
+def _hm(props: dict) -> dict:
+    cc_link = link_from_provider(job("cloud_controller", CC_PROPS).spec, CC_PROPS, "cloud_controller",
+                                 [{"name": "cloud_controller", "id": "c0", "index": 0, "address": "10.244.0.5"}])
+    rendered = render_instance_jobs([job("health_manager", props)], {**instance("health_manager", "10.244.0.6"),
+                                                                     "index": 1},
+                                    {"health_manager": {"nats": nats_link(), "cloud_controller": cc_link}})
+    return json.loads(rendered.files["health_manager"]["config/health_manager.json"])
+
+
+def test_health_manager_serves_a_status_port_only_with_credentials():
+    config = parse_hm(_hm({"hm": {"status": {"user": "hm-status", "password": 'st"at'}}}))
+    assert config.status is not None
+    assert (config.status.port, config.status.user, config.status.password) == (8082, "hm-status", 'st"at')
+    assert (config.index, config.host) == (1, "10.244.0.6")
+    assert parse_hm(_hm({})).status is None

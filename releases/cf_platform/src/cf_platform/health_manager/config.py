@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..component import ComponentConfigError, StatusSettings, parse_index, parse_status_settings
 from .decisions import Policy
 
 
@@ -25,6 +26,9 @@ class HmConfig:
     poll_interval: float = 5.0
     decide_interval: float = 1.0
     log_level: str = "INFO"
+    status: StatusSettings | None = None  # CF v1's status port (component.py); none without it
+    index: int = 0                        # the job's spec.index, announced with the status port
+    host: str = "127.0.0.1"               # the VM's address: the announcement's host is host:port
 
 
 def parse_config(data: dict) -> HmConfig:
@@ -54,10 +58,12 @@ def parse_config(data: dict) -> HmConfig:
         return HmConfig(servers, nats.get("user") or None, nats.get("password") or None, str(cc["url"]).rstrip("/"),
                         str(cc["user"]), str(cc["password"]), policy, poll,
                         float(data.get("decide_interval", min(0.5, heartbeat / 2))),
-                        str(data.get("log_level", "INFO")))
+                        str(data.get("log_level", "INFO")),
+                        parse_status_settings(data["status"], "status") if data.get("status") is not None else None,
+                        parse_index(data.get("index")), str(data.get("host") or "127.0.0.1"))
     except KeyError as e:
         raise ConfigError(f"config: '{e.args[0]}' is required") from None
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, ComponentConfigError) as e:
         raise ConfigError(f"config: {e}") from None
 
 
