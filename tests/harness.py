@@ -84,10 +84,42 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: fl
         time.sleep(interval)
 
 
+PORTS_PER_NET = 800
+FIRST_PORT = 10000  # blocks of nets 0-25 end at 30800, below the kernel's ephemeral ports (32768-)
+
+
+@dataclass
+class PortBlock:
+    """This test net's own block of TCP ports, handed out in turn.
+
+    Why not bind to port 0: parallel workers (and other runs on other nets) would be handed
+    the same ephemeral ports, and a port a test has not bound yet (a director it is starting)
+    could go to another worker in the meantime. In turn: a port handed out is not handed out
+    again until the whole block has gone round."""
+
+    first: int
+    size: int = PORTS_PER_NET
+    _next: int = 0
+
+    def take(self, host: str) -> int:
+        for _ in range(self.size):
+            port = self.first + self._next
+            self._next = (self._next + 1) % self.size
+            with socket.socket() as sock:
+                try:
+                    sock.bind((host, port))
+                except OSError:
+                    continue  # in use (a lingering connection, another program)
+                return port
+        raise RuntimeError(f"no free TCP port in {self.first}-{self.first + self.size - 1} (test net {TEST_NET})")
+
+
+_PORTS = PortBlock(FIRST_PORT + PORTS_PER_NET * TEST_NET, _next=os.getpid() % PORTS_PER_NET)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    """A TCP port nothing listens on, from this test net's block (:class:`PortBlock`)."""
+    return _PORTS.take(host)
 
 
 def ensure_stemcell() -> Path:

@@ -1,22 +1,40 @@
-"""tests/harness.py's networks: a director that lives for the whole session (the cf
-deployment tests/e2e shares) and the module directors that come and go beside it on the
-same worker must not share a bridge or a subnet."""
+"""tests/harness.py's networks and ports: a director that outlives module fixtures (the cf
+deployment of tests/e2e/cf) and the module directors that come and go beside it on the same
+worker must not share a bridge or a subnet; parallel workers never share a TCP port."""
 
 from __future__ import annotations
 
+import socket
 import urllib.request
 
 import pytest
 
 from tests.e2e.manifests import web_manifest, write
-from tests.harness import SESSION_NET, WORKER_NET, director_with_stemcell
-
-pytestmark = [pytest.mark.vm, pytest.mark.slow]
+from tests.harness import FIRST_PORT, MAX_TEST_NET, PORTS_PER_NET, SESSION_NET, WORKER_NET, PortBlock, \
+    director_with_stemcell
 
 
 def page(ip: str) -> str:
     with urllib.request.urlopen(f"http://{ip}:8080/index.html", timeout=5) as response:
         return response.read().decode()
+
+
+def test_each_test_net_hands_out_ports_of_its_own_below_the_ephemeral_range():
+    last_net = FIRST_PORT + PORTS_PER_NET * (MAX_TEST_NET + 1) - 1
+    low, high = (int(n) for n in open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+    assert last_net < low
+    first, second = PortBlock(FIRST_PORT + PORTS_PER_NET * 3), PortBlock(FIRST_PORT + PORTS_PER_NET * 4)
+    taken = [first.take("127.0.0.1") for _ in range(5)] + [second.take("127.0.0.1") for _ in range(5)]
+    assert len(set(taken)) == 10  # in turn: a port not yet bound by its taker is not handed out again
+    assert all(FIRST_PORT + PORTS_PER_NET * 3 <= port < FIRST_PORT + PORTS_PER_NET * 5 for port in taken)
+
+
+def test_a_port_in_use_is_skipped():
+    block = PortBlock(FIRST_PORT + PORTS_PER_NET * 5)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", block.first))
+        busy.listen()
+        assert block.take("127.0.0.1") == block.first + 1
 
 
 def test_the_session_net_is_apart_from_the_workers_net():
@@ -26,6 +44,8 @@ def test_the_session_net_is_apart_from_the_workers_net():
     assert not WORKER_NET.cpi_prefix.startswith(SESSION_NET.cpi_prefix)
 
 
+@pytest.mark.vm
+@pytest.mark.slow
 def test_a_session_directors_vm_outlives_a_module_director_beside_it(tmp_path):
     """Both deploy one web VM; the module director then stops (and its CPI removes
     everything it made, its bridge included); the session director's VM still answers."""

@@ -1,17 +1,15 @@
-"""Who may learn a component's status credentials on NATS: cf.yml's nats job with the
-permissions of component_permissions_ops.yml, on a real nats-server; each component's
-credentials read from its own rendered config file. The router and the cloud controller
-announce and answer discover with their real code (cf_platform.component); only the
-operator's ``component_registry`` user reads what they say."""
+"""Who may learn a component's status credentials on NATS: deployments/cf.yml's nats job
+and its permissions, on a real nats-server; each component's credentials read from its own
+rendered config file. The router, the cloud controller and the health manager announce and
+answer discover with their real code (cf_platform.component); only the operator's
+``component_registry`` user reads what they say."""
 
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from cf_platform.component import (
     ANNOUNCE,
     DISCOVER,
@@ -20,7 +18,7 @@ from cf_platform.component import (
     announce_on,
 )
 
-from bosh_py.manifest import apply_ops, generate_variables, interpolate, load_yaml_file
+from bosh_py.manifest import generate_variables, interpolate, load_yaml_file
 from tests.harness import REPO
 from tests.security.test_nats_bus import (
     NATS_SERVER,
@@ -30,12 +28,11 @@ from tests.security.test_nats_bus import (
     nats_servers,
 )
 
-OPS = Path(__file__).with_name("component_permissions_ops.yml")
 pytestmark = pytest.mark.skipif(not NATS_SERVER.exists(), reason="nats-server binary not installed in .venv")
 
 
 def _properties() -> dict[str, dict[str, Any]]:
-    doc = apply_ops(load_yaml_file(REPO / "deployments" / "cf.yml"), yaml.safe_load(OPS.read_text()), str(OPS))
+    doc = load_yaml_file(REPO / "deployments" / "cf.yml")
     doc, _ = interpolate(doc, generate_variables(doc.get("variables") or [], {}), "cf.yml")
     return {job["name"]: job.get("properties") or {} for group in doc["instance_groups"] for job in group["jobs"]}
 
@@ -65,25 +62,27 @@ def test_components_announce_and_only_the_registry_learns_their_credentials(bus)
                  for name in ("dea", "health_manager", "cloud_controller")}
         spied = {name: await spy.collect(ANNOUNCE) for name, spy in spies.items()}
         speakers = {}
-        for name, kind in (("router", "Router"), ("cloud_controller", "CloudController")):
+        for name, kind in (("router", "Router"), ("cloud_controller", "CloudController"),
+                           ("health_manager", "HealthManager")):
             speakers[name] = await Client.connect(url, credentials[name])
             await announce_on(speakers[name].bus, _component(kind))
             await speakers[name].settle()
         for name, speaker in speakers.items():
             assert not speaker.errors, (name, speaker.errors)
         for _ in range(100):
-            if len(heard) == 2:
+            if len(heard) == 3:
                 break
             await asyncio.sleep(0.02)
-        assert sorted(heard) == [ANNOUNCE, ANNOUNCE]
+        assert sorted(heard) == [ANNOUNCE] * 3
         for name, spy in spies.items():
             assert spy.refused("subscription", ANNOUNCE), (name, spy.errors)
             assert spied[name] == []
 
         answers = await registry.bus.gather_replies(DISCOVER, {}, timeout=1.0)
-        assert sorted(a["type"] for a in answers) == ["CloudController", "Router"]
+        assert sorted(a["type"] for a in answers) == ["CloudController", "HealthManager", "Router"]
         assert {tuple(a["credentials"]) for a in answers} == {("Router-status", "Router-pw"),
-                                                             ("CloudController-status", "CloudController-pw")}
+                                                             ("CloudController-status", "CloudController-pw"),
+                                                             ("HealthManager-status", "HealthManager-pw")}
         # a component's user cannot ask (it would choose where the answers go)
         for name, spy in spies.items():
             await spy.publish(DISCOVER, {})
