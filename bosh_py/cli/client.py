@@ -9,13 +9,14 @@ from typing import Any, Callable
 import httpx
 
 from bosh_py.cli.config import CliConfig
+from bosh_py.cli.uaa_session import director_auth
 from bosh_py.errors import BoshPyError
 
 
 class DirectorClient:
     def __init__(self, config: CliConfig, timeout: float = 60.0) -> None:
         self.url = config.url
-        self.http = httpx.Client(base_url=config.url, auth=(config.user, config.password), timeout=timeout)
+        self.http = httpx.Client(base_url=config.url, auth=director_auth(config), timeout=timeout)
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:

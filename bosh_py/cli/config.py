@@ -19,6 +19,7 @@ class CliConfig:
     url: str
     user: str
     password: str
+    uaa_login: dict | None = None  # `bosh-py login`'s token, used instead of user/password (uaa_session.py)
 
 
 def load_cli_config() -> CliConfig:

@@ -21,6 +21,7 @@ from bosh_py.cli.config import CliConfig, save_cli_config
 from bosh_py.cli.output import console
 from bosh_py.director.config import DEFAULT_DATA_DIR, CpiConfig, DirectorConfig
 from bosh_py.director.private_files import open_private_append, private_dir
+from bosh_py.director.uaa_auth import uaa_settings
 from bosh_py.errors import BoshPyError
 
 
@@ -50,8 +51,12 @@ def _config_file(data_dir: Path) -> Path:
 @click.option("--agent-endpoint-host", default=None, help="Address VMs use to reach the director")
 @click.option("--cpi", "cpi_executable", default=None, help="CPI executable")
 @click.option("--cpi-config", default=None, help="CPI config file")
+@click.option("--uaa-url", default=None, help="Also accept tokens of this UAA (https; http on 127.0.0.1 only)")
+@click.option("--uaa-ca-cert", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="CA certificate of the UAA's https")
 def start(data_dir: Path, api_port: int | None, nats_port: int | None, blobstore_port: int | None,
-          agent_endpoint_host: str | None, cpi_executable: str | None, cpi_config: str | None) -> None:
+          agent_endpoint_host: str | None, cpi_executable: str | None, cpi_config: str | None,
+          uaa_url: str | None, uaa_ca_cert: str | None) -> None:
     """Start the director in the background (idempotent)."""
     data_dir = data_dir.resolve()
     private_dir(data_dir)
@@ -65,6 +70,8 @@ def start(data_dir: Path, api_port: int | None, nats_port: int | None, blobstore
     if cpi_executable or cpi_config:
         updates["cpi"] = CpiConfig(executable=cpi_executable or config.cpi.executable,
                                    config_path=cpi_config or config.cpi.config_path)
+    if uaa_url or uaa_ca_cert:
+        updates["uaa"] = uaa_settings(config, uaa_url, uaa_ca_cert)
     config = config.model_copy(update=updates)
     config.save(path)
 

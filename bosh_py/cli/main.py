@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from bosh_py.cli import cck_cmds
+from bosh_py.cli import cck_cmds, login_cmds
 from bosh_py.cli import cpi_cmds, deployment_cmds, errand_cmds, release_cmds, release_dev_cmds, ssh_cmds, task_cmds
 from bosh_py.cli.common import run_cli
 from bosh_py.cli.director_cmds import director_group
@@ -18,7 +18,7 @@ def cli() -> None:
 
 cli.add_command(director_group)
 for module in (deployment_cmds, release_cmds, release_dev_cmds, task_cmds, ssh_cmds, cpi_cmds, errand_cmds,
-               cck_cmds):
+               cck_cmds, login_cmds):
     for command in module.COMMANDS:
         cli.add_command(command)
 

@@ -241,11 +241,23 @@ def scp(deployment: str, source: str, destination: str) -> None:
 
 @click.command()
 @deployment_option
-@click.argument("instance")
+@click.argument("instance", required=False)
 @click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               help="Where to write the logs tarball")
-def logs(deployment: str, instance: str, directory: Path) -> None:
-    """Fetch an instance's job logs (/var/vcap/sys/log) as a tarball."""
+@click.option("-f", "--follow", "live", is_flag=True, help="Follow the logs live (all instances without INSTANCE) until Ctrl-C")
+@click.option("--job", "jobs", multiple=True, help="With --follow: only this job's logs (repeatable)")
+@click.option("--num", "lines", type=int, default=10, show_default=True, help="With --follow: lines to show first")
+def logs(deployment: str, instance: str | None, directory: Path, live: bool, jobs: tuple[str, ...],
+         lines: int) -> None:
+    """Fetch an instance's job logs (/var/vcap/sys/log) as a tarball, or follow them (-f).
+
+    With --follow, every line is prefixed with its instance, as `bosh logs -f` does."""
+    if live:
+        from bosh_py.cli.logs_follow import follow_logs
+        raise SystemExit(follow_logs(client(), deployment, instance, jobs, lines, out=click.echo,
+                                     err=lambda line: click.echo(line, err=True)))
+    if instance is None or jobs:
+        raise BoshPyError("logs: give INSTANCE (GROUP/ID or GROUP/INDEX) to fetch a tarball; --job needs --follow")
     director = client()
     final = follow(director, director.post(f"/deployments/{deployment}/logs", json={"instance": instance}))
     blob_id = final["result"]

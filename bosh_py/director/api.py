@@ -23,7 +23,7 @@ from bosh_py.director.api_releases import release_routes
 from bosh_py.director.metrics import install_metrics
 from bosh_py.director.api_errors import (MAX_ID, ApiError, NotFound, bool_field, errors_as_json, int_field,
                                          int_query, json_object, path_id, string_field)
-from bosh_py.director.auth import basic_auth_middleware
+from bosh_py.director.uaa_auth import UaaTokenVerifier, info_section, operator_auth_middleware
 from bosh_py.director.cpi_registry import cpi_names_in_force
 from bosh_py.director.event_log import read_from
 from bosh_py.director.jobs import attach_disk as attach_disk_job
@@ -42,7 +42,9 @@ CONFIG_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
 def build_app(director: Director) -> web.Application:
     app = web.Application(middlewares=[
-        basic_auth_middleware("admin", director.secrets.admin_password, frozenset({"/info"})),
+        operator_auth_middleware("admin", director.secrets.admin_password,
+                                 UaaTokenVerifier(director.config.uaa) if director.config.uaa else None,
+                                 director.uuid, frozenset({"/info"})),
         errors_as_json,
     ], client_max_size=0)
     routes = web.RouteTableDef()
@@ -73,7 +75,8 @@ def build_app(director: Director) -> web.Application:
     @routes.get("/info")
     async def info(_request: web.Request) -> web.Response:
         return web.json_response({"name": director.config.name, "uuid": director.uuid, "version": VERSION,
-                                  "cpi": director.config.cpi.executable, "user": None})
+                                  "cpi": director.config.cpi.executable, "user": None,
+                                  "user_authentication": info_section(director.config.uaa)})
 
     # --- cloud config and cpi config -------------------------------------------------------
     def config_type(value: object) -> str:

@@ -21,7 +21,9 @@ INSTANCE_ACTIONS = ("start", "stop", "restart", "recreate")
 
 
 def api_user(request: web.Request) -> str:
-    """The operator's user name from the (already checked) basic-auth header, for events."""
+    """The operator's user name (basic auth or a UAA token, set by the auth middleware), for events."""
+    if "api_user" in request:
+        return str(request["api_user"])
     try:
         return base64.b64decode(request.headers.get("Authorization", "")[6:]).decode().partition(":")[0]
     except (binascii.Error, UnicodeDecodeError):

@@ -11,7 +11,7 @@
 - ``POST /cleanup``: ``clean-up [--all]``.
 
 Every change is a task. These routes sit behind the same admin basic auth as the rest of
-the API (``auth.basic_auth_middleware``).
+the API (``uaa_auth.operator_auth_middleware``).
 """
 
 from __future__ import annotations

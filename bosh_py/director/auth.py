@@ -37,15 +37,3 @@ def unauthorized() -> web.HTTPUnauthorized:
         content_type="application/json",
         headers={"WWW-Authenticate": 'Basic realm="bosh-py"'},
     )
-
-
-def basic_auth_middleware(user: str, password: str, open_paths: frozenset[str] = frozenset()):  # type: ignore[no-untyped-def]
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path not in open_paths and not check_basic_auth(
-            request.headers.get("Authorization"), user, password
-        ):
-            raise unauthorized()
-        return await handler(request)
-
-    return middleware

@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from bosh_py.director.private_files import write_private_text
+from bosh_py.director.uaa_auth import UaaConfig
 
 DEFAULT_DATA_DIR = Path("/var/lib/bosh-py/director")
 
@@ -78,6 +79,7 @@ class DirectorConfig(BaseModel):
     remote_release_max_bytes: int = Field(default=10 << 30, gt=0)
     cpi: CpiConfig = Field(default_factory=CpiConfig)
     health_monitor: HealthMonitorConfig = Field(default_factory=HealthMonitorConfig)
+    uaa: UaaConfig | None = None  # also accept UAA tokens (uaa_auth.py, docs/director-uaa.md)
     heartbeat_interval: float = 2.0  # agents' heartbeat period (docs/health.md)
     agent_wait_timeout: int = 120
     rpc_timeout: int = 45
