@@ -44,11 +44,19 @@ def test_missing_configuration_is_named(tmp_path):
 
 
 class _Refusing(BaseHTTPRequestHandler):
-    """A cloud controller that refuses every login, as the real one does a wrong password."""
+    """A cloud controller that is its own token endpoint (no UAA) and refuses every login, as
+    the real one does a wrong password."""
+
+    def do_GET(self) -> None:  # noqa: N802
+        host, port = self.server.server_address[:2]
+        self._answer(200, {"token_endpoint": f"http://{host}:{port}"})
 
     def do_POST(self) -> None:  # noqa: N802
-        body = json.dumps({"code": 1000, "description": "Invalid credentials"}).encode()
-        self.send_response(401)
+        self._answer(401, {"code": 1000, "description": "Invalid credentials"})
+
+    def _answer(self, status: int, document: dict) -> None:
+        body = json.dumps(document).encode()
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

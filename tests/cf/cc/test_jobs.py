@@ -52,7 +52,8 @@ def test_cloud_controller_renders_a_config_it_accepts():
     assert str(config.data_dir) == "/var/vcap/store/cloud_controller"
     [process] = yaml.safe_load(files["monit"])["processes"]
     assert process["args"][:2] == ["-m", "cf_platform.cloud_controller"]
-    assert process["env"]["PYTHONPATH"] == "/var/vcap/packages/cf-platform/lib"
+    assert process["env"]["PYTHONPATH"] == \
+        "/var/vcap/packages/cf-platform/lib:/var/vcap/packages/python3-cryptography/usr/lib/python3/dist-packages"
 
 
 def test_cloud_controller_without_nats_auth():

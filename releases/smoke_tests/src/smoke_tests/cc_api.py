@@ -4,6 +4,7 @@ server's description."""
 
 from __future__ import annotations
 
+import base64
 import json
 import urllib.error
 import urllib.parse
@@ -21,13 +22,16 @@ class CcApi:
         self.token: str | None = None
 
     def request(self, method: str, path: str, body: bytes | None = None, content_type: str | None = None,
-                query: dict[str, str] | None = None) -> Any:
-        url = self.api + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
+                query: dict[str, str] | None = None, base: str | None = None,
+                authorization: str | None = None) -> Any:
+        """``base`` (default: the API) is another server of the platform (the UAA), and
+        ``authorization`` replaces the bearer token for it."""
+        url = (base or self.api) + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
         headers = {"Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
-        if self.token:
-            headers["Authorization"] = f"bearer {self.token}"
+        if authorization or self.token:
+            headers["Authorization"] = authorization or f"bearer {self.token}"
         request = urllib.request.Request(url, data=body, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
@@ -50,8 +54,12 @@ class CcApi:
                             "application/json" if body is not None else None, query)
 
     def login(self, user: str, password: str) -> None:
+        """A password grant at the token endpoint /v2/info names (the UAA, as the `cf` client
+        with its empty secret; the CC itself when it has no UAA)."""
+        endpoint = str(self.json("GET", "/v2/info").get("token_endpoint") or self.api).rstrip("/")
         form = urllib.parse.urlencode({"grant_type": "password", "username": user, "password": password})
-        answer = self.request("POST", "/oauth/token", form.encode(), "application/x-www-form-urlencoded")
+        answer = self.request("POST", "/oauth/token", form.encode(), "application/x-www-form-urlencoded",
+                              base=endpoint, authorization="Basic " + base64.b64encode(b"cf:").decode())
         self.token = answer["access_token"]
 
     def upload_bits(self, guid: str, data: bytes) -> None:

@@ -55,8 +55,9 @@ class CcClient:
 
     # -- apps -----------------------------------------------------------------------------
 
-    def apps(self) -> list[dict]:
-        return self.request("GET", "/v2/apps")["resources"]
+    def apps(self, space_guid: str | None = None) -> list[dict]:
+        params = {"q": f"space_guid:{space_guid}"} if space_guid else None
+        return self.request("GET", "/v2/apps", params=params)["resources"]
 
     def find_app(self, name: str) -> dict | None:
         found = self.request("GET", "/v2/apps", params={"q": f"name:{name}"})["resources"]
@@ -99,6 +100,39 @@ class CcClient:
 
     def staging_log(self, guid: str) -> dict:
         return self.request("GET", f"/v2/apps/{guid}/staging_log")
+
+    # -- orgs, spaces, users and roles ----------------------------------------------------
+
+    def orgs(self) -> list[dict]:
+        return self.request("GET", "/v2/organizations")["resources"]
+
+    def org(self, name: str) -> dict:
+        found = self.request("GET", "/v2/organizations", params={"q": f"name:{name}"})["resources"]
+        if not found:
+            raise CfError(f"Organization {name} not found (or not visible to you)")
+        return found[0]
+
+    def create_org(self, name: str) -> dict:
+        return self.request("POST", "/v2/organizations", json={"name": name})
+
+    def spaces(self, org_guid: str) -> list[dict]:
+        return self.request("GET", f"/v2/organizations/{org_guid}/spaces")["resources"]
+
+    def space(self, org: dict, name: str) -> dict:
+        found = [s for s in self.spaces(org["metadata"]["guid"]) if s["entity"]["name"] == name]
+        if not found:
+            raise CfError(f"Space {name} not found in organization {org['entity']['name']} (or not visible to you)")
+        return found[0]
+
+    def create_space(self, name: str, org_guid: str) -> dict:
+        return self.request("POST", "/v2/spaces", json={"name": name, "organization_guid": org_guid})
+
+    def create_user(self, guid: str, username: str) -> dict:
+        return self.request("POST", "/v2/users", json={"guid": guid, "username": username})
+
+    def give_role(self, kind: str, guid: str, role_path: str, username: str) -> dict:
+        """``kind``: organizations or spaces; ``role_path``: managers, developers, auditors..."""
+        return self.request("PUT", f"/v2/{kind}/{guid}/{role_path}", json={"username": username})
 
     # -- routes ---------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
-"""Where ``cf-py`` keeps its target and token: ``~/.cf-py/config.json`` (0600), or the file
-named by ``CF_PY_CONFIG`` (tests, several targets side by side)."""
+"""Where ``cf-py`` keeps its target and tokens: ``~/.cf-py/config.json`` (0600), or the file
+named by ``CF_PY_CONFIG`` (tests, several targets side by side). The target is the API, the
+UAA it names (``token_endpoint``), and the org and space commands act in."""
 
 from __future__ import annotations
 
@@ -18,6 +19,16 @@ class ClientConfig:
     api: str | None = None
     token: str | None = None
     user: str | None = None
+    refresh_token: str | None = None
+    token_endpoint: str | None = None     # the UAA (None: the CC's built-in issuer)
+    org: str | None = None
+    org_guid: str | None = None
+    space: str | None = None
+    space_guid: str | None = None
+
+    def forget_login(self) -> None:
+        self.token = self.refresh_token = self.user = None
+        self.org = self.org_guid = self.space = self.space_guid = None
 
 
 def config_path() -> Path:
@@ -33,7 +44,9 @@ def load() -> ClientConfig:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise CfError(f"Cannot read {path}: {e}") from e
-    return ClientConfig(**{k: data.get(k) for k in ("api", "token", "user")})
+    if not isinstance(data, dict):
+        raise CfError(f"Cannot read {path}: not a JSON object")
+    return ClientConfig(**{k: data.get(k) for k in ClientConfig.__dataclass_fields__})
 
 
 def save(config: ClientConfig) -> Path:

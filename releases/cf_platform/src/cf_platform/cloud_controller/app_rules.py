@@ -5,7 +5,9 @@ checks (a name already taken) and the writes are app_service.py's.
 - starting a stopped app needs its bits; starting it, or changing memory, disk_quota or the
   environment of a started app, gives it a new version (the old version's instances become
   extras and are replaced);
-- starting an app whose staging failed, or changing its buildpack, stages it again.
+- starting an app whose staging failed, or changing its buildpack, stages it again;
+- an app belongs to one space (``space_guid``, checked by tenancy/access.py before the app
+  is made) and does not move.
 """
 
 from __future__ import annotations
@@ -81,12 +83,15 @@ def new_app(body: dict, default_memory: int, default_disk: int) -> App:
     now = now_iso()
     return App(guid=new_guid(), name=name, memory=memory, instances=instances, disk_quota=disk,
                state=state, package_state=PENDING, version=new_guid(), created_at=now, updated_at=now,
-               buildpack=buildpack(body.get("buildpack")), environment=environment(body.get("environment_json")))
+               buildpack=buildpack(body.get("buildpack")), environment=environment(body.get("environment_json")),
+               space_guid=body.get("space_guid"))
 
 
 def changes(old: App, body: dict) -> dict[str, Any]:
     """The fields an update request changes, with the version and staging consequences."""
     result: dict[str, Any] = {}
+    if "space_guid" in body and body["space_guid"] != old.space_guid:
+        raise errors.app_invalid("space_guid cannot be changed: an app stays in the space it was made in")
     if "name" in body:
         result["name"] = app_name(body["name"], "name must be a non-empty string")
     memory, instances, disk = int_field(body, "memory"), int_field(body, "instances"), int_field(body, "disk_quota")

@@ -1,4 +1,9 @@
-"""SQLite persistence of the desired state (apps, routes, domains) and recent crashes.
+"""SQLite persistence of the desired state (apps, routes, domains), recent crashes and the
+tenancy (organizations, spaces, users, roles: queried by tenancy/store.py).
+
+The schema grows in place: every table is ``CREATE ... IF NOT EXISTS`` on each start, and a
+column added to an existing table is added by :func:`migrate` (``apps.space_guid``: the apps
+of a database from before orgs and spaces land in the default org's default space).
 
 One connection shared by the HTTP threads and the NATS loop, behind a lock: the CC writes
 rarely and briefly, and one connection keeps SQLite's locking out of the picture. The file
@@ -58,6 +63,36 @@ CREATE TABLE IF NOT EXISTS app_routes (
     app_guid TEXT NOT NULL REFERENCES apps(guid) ON DELETE CASCADE,
     route_guid TEXT NOT NULL REFERENCES routes(guid) ON DELETE CASCADE,
     PRIMARY KEY (app_guid, route_guid)
+);
+-- tenancy (tenancy/store.py)
+CREATE TABLE IF NOT EXISTS organizations (
+    guid TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS spaces (
+    guid TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    organization_guid TEXT NOT NULL REFERENCES organizations(guid) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    UNIQUE (organization_guid, name)
+);
+CREATE TABLE IF NOT EXISTS users (
+    guid TEXT PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS org_roles (
+    organization_guid TEXT NOT NULL REFERENCES organizations(guid) ON DELETE CASCADE,
+    user_guid TEXT NOT NULL REFERENCES users(guid) ON DELETE CASCADE,
+    role TEXT NOT NULL,
+    PRIMARY KEY (organization_guid, user_guid, role)
+);
+CREATE TABLE IF NOT EXISTS space_roles (
+    space_guid TEXT NOT NULL REFERENCES spaces(guid) ON DELETE CASCADE,
+    user_guid TEXT NOT NULL REFERENCES users(guid) ON DELETE CASCADE,
+    role TEXT NOT NULL,
+    PRIMARY KEY (space_guid, user_guid, role)
 );
 CREATE TABLE IF NOT EXISTS crashes (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -124,6 +159,10 @@ CREATE TABLE IF NOT EXISTS service_bindings (
 """
 
 MAX_CRASHES_PER_APP = 50
+DEFAULT_ORG = "default"
+DEFAULT_SPACE = "default"
+DEFAULT_ORG_GUID = str(uuid.uuid5(uuid.NAMESPACE_URL, "cf-py:organization:default"))
+DEFAULT_SPACE_GUID = str(uuid.uuid5(uuid.NAMESPACE_URL, "cf-py:space:default/default"))
 
 
 def now_iso() -> str:
@@ -162,6 +201,7 @@ class Database:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.executescript(SCHEMA)
+            migrate(self._conn)
 
     def close(self) -> None:
         with self._lock:
@@ -308,6 +348,28 @@ class Database:
         rows = self._query("SELECT * FROM crashes WHERE app_guid = ? ORDER BY id", (app_guid,))
         return [Crash(r["app_guid"], r["version"], r["instance"], r["idx"], r["exit_status"],
                       r["exit_description"], r["since"]) for r in rows]
+
+
+def migrate(conn: sqlite3.Connection) -> None:
+    """Bring an older database up to this schema, in one transaction: ``apps.space_guid``
+    (added if missing), the default org and space, and every app without a space moved there.
+    Idempotent: it runs at every start."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(apps)")}
+        if "space_guid" not in columns:
+            conn.execute("ALTER TABLE apps ADD COLUMN space_guid TEXT")
+        conn.execute("CREATE INDEX IF NOT EXISTS apps_space ON apps (space_guid)")
+        now = now_iso()
+        conn.execute("INSERT OR IGNORE INTO organizations (guid, name, created_at) VALUES (?, ?, ?)",
+                     (DEFAULT_ORG_GUID, DEFAULT_ORG, now))
+        conn.execute("INSERT OR IGNORE INTO spaces (guid, name, organization_guid, created_at) VALUES (?, ?, ?, ?)",
+                     (DEFAULT_SPACE_GUID, DEFAULT_SPACE, DEFAULT_ORG_GUID, now))
+        conn.execute("UPDATE apps SET space_guid = ? WHERE space_guid IS NULL", (DEFAULT_SPACE_GUID,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 class _Tx:

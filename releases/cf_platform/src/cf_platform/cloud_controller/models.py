@@ -1,4 +1,5 @@
-"""Plain records of what the cloud controller stores (apps, routes, domains, crashes)."""
+"""Plain records of what the cloud controller stores (apps, routes, domains, crashes, and the
+tenancy: organizations, spaces, users and their roles)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ class App:
     staging_failed_description: str | None = None
     staging_log: str = ""
     staging_task_id: str | None = None
+    space_guid: str | None = None          # None only before the database's migration ran
 
     @property
     def runnable(self) -> bool:
@@ -68,3 +70,34 @@ class Crash:
     exit_status: int | None
     exit_description: str
     since: float
+
+
+ORG_MANAGER = "manager"
+ORG_USER = "user"
+ORG_ROLES = (ORG_MANAGER, ORG_USER)
+SPACE_DEVELOPER = "developer"
+SPACE_AUDITOR = "auditor"
+SPACE_ROLES = (SPACE_DEVELOPER, SPACE_AUDITOR)
+
+
+@dataclass
+class Organization:
+    guid: str
+    name: str
+    created_at: str
+
+
+@dataclass
+class Space:
+    guid: str
+    name: str
+    organization_guid: str
+    created_at: str
+
+
+@dataclass
+class User:
+    """A UAA user the CC knows by guid (from ``POST /v2/users`` or a token it has seen)."""
+    guid: str
+    username: str
+    created_at: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from .models import App, Domain, Route
+from .models import App, Domain, Organization, Route, Space, User
 
 
 def resource(guid: str, url: str, created_at: str, entity: dict, updated_at: str | None = None) -> dict:
@@ -28,7 +28,28 @@ def app(a: App, uris: list[str]) -> dict:
         "staging_failed_description": a.staging_failed_description,
         "package_updated_at": a.package_updated_at, "droplet_sha1": a.droplet_sha1,
         "routes_url": f"/v2/apps/{a.guid}/routes", "uris": uris,
+        "space_guid": a.space_guid, "space_url": f"/v2/spaces/{a.space_guid}",
     }, a.updated_at)
+
+
+def organization(o: Organization) -> dict:
+    return resource(o.guid, f"/v2/organizations/{o.guid}", o.created_at, {
+        "name": o.name, "status": "active", "spaces_url": f"/v2/organizations/{o.guid}/spaces",
+        "managers_url": f"/v2/organizations/{o.guid}/managers", "users_url": f"/v2/organizations/{o.guid}/users",
+    })
+
+
+def space(s: Space) -> dict:
+    return resource(s.guid, f"/v2/spaces/{s.guid}", s.created_at, {
+        "name": s.name, "organization_guid": s.organization_guid,
+        "organization_url": f"/v2/organizations/{s.organization_guid}",
+        "developers_url": f"/v2/spaces/{s.guid}/developers", "auditors_url": f"/v2/spaces/{s.guid}/auditors",
+        "apps_url": f"/v2/apps?q=space_guid:{s.guid}",
+    })
+
+
+def user(u: User) -> dict:
+    return resource(u.guid, f"/v2/users/{u.guid}", u.created_at, {"username": u.username})
 
 
 def domain(d: Domain) -> dict:

@@ -33,6 +33,7 @@ class Request:
     content_length: int
     params: dict[str, str] = field(default_factory=dict)
     _body: bytes | None = None
+    identity: Any = None              # auth.Identity once a bearer token was checked
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name)
