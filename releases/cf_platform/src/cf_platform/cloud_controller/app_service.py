@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any, Coroutine
+from typing import Any, Callable, Coroutine
 
 from . import app_rules, bus_requests, convergence, errors, instance_views
 from .blobs import Blobstore
@@ -42,6 +42,9 @@ class AppService:
         self.stager = Stager(db, blobs, deas, self._start_indices)
         self._mutate = threading.Lock()          # old/new comparisons see a consistent row
         self._app_locks: dict[str, asyncio.Lock] = {}   # touched on the loop thread only
+        # revokes an app's service bindings before it is deleted (server.py plugs in
+        # services.bindings.Bindings.unbind_app; without services, nothing to revoke)
+        self.unbind_services: Callable[[str], None] = lambda _guid: None
 
     # -- reading --------------------------------------------------------------------------
 
@@ -86,6 +89,8 @@ class AppService:
         return new
 
     def delete(self, guid: str) -> None:
+        self.get(guid)
+        self.unbind_services(guid)   # brokers are called outside the lock: they may be slow
         with self._mutate:
             app = self.get(guid)
             self.db.delete_app(guid)

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from .config import BrokerConfig, ConfigError, load_config
 from .databases import Databases, Exists, InvalidId, Missing
+from .privileges import become
 from .psql import Psql, PsqlError
 
 log = logging.getLogger("postgres_broker")
@@ -225,6 +226,7 @@ def make_server(config: BrokerConfig, broker: Broker) -> ThreadingHTTPServer:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="postgres_broker", description=__doc__)
     parser.add_argument("--config", required=True, help="JSON config file (rendered by the job)")
+    parser.add_argument("--user", help="run as this user once the config is read (root only)")
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
@@ -239,6 +241,13 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         log.error("cannot listen on %s:%d: %s", config.bind, config.port, e)
         return 1
+    try:   # listening and the config read: nothing more needs root
+        if args.user:
+            become(args.user)
+    except (ValueError, OSError) as e:
+        server.server_close()
+        print(f"postgres_broker: {e}", file=sys.stderr)
+        return 2
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

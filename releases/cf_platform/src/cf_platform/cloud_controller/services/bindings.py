@@ -100,6 +100,15 @@ class Bindings:
         self.store.delete_binding(guid)
         log.info("unbound service instance %s from app %s (binding %s)", instance.name, binding.app_guid, guid)
 
+    def unbind_app(self, app_guid: str) -> None:
+        """Unbind every binding of an app about to be deleted, as ``cf delete`` does: each
+        broker revokes its credentials first (the PostgreSQL broker drops the role), so none
+        outlives the app. A broker that fails stops the deletion with its error (the app and
+        its remaining bindings stay, so deleting again retries); bindings already unbound
+        stay unbound."""
+        for binding in self.store.bindings(app_guid=app_guid):
+            self.delete(binding.guid)
+
     def for_app(self, app_guid: str) -> list[dict[str, Any]]:
         """The start message's ``services`` for one app (empty when it has no bindings)."""
         entries = []
