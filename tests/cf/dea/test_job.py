@@ -43,7 +43,8 @@ def render(props: dict, nats_props: dict, nats_addresses: list[str]) -> tuple[di
 def test_spec_names_packages_link_and_defaults():
     spec = _spec(JOB)
     assert spec.packages == ["cf-platform", "buildpacks"]
-    assert [(c.name, c.type) for c in spec.consumes] == [("nats", "nats")]
+    assert [(c.name, c.type, c.optional) for c in spec.consumes] == [("nats", "nats", False),
+                                                                      ("log_server", "log_server", True)]
     defaults = {name: p.default for name, p in spec.properties.items()}
     assert defaults["dea.memory_mb"] == 2048 and defaults["dea.heartbeat_interval"] == 2
     assert defaults["dea.advertise_interval"] == 5 and defaults["dea.health_check_timeout"] == 60

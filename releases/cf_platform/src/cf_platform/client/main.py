@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import config as cfg
+from . import uaa_client
 from .cc_client import CcClient
 from .errors import CfError
 from .units import human_bytes, human_duration, megabytes
@@ -27,12 +28,24 @@ class Context:
         self.err = Console(stderr=True, highlight=False, soft_wrap=True)
 
     def client(self) -> CcClient:
+        """A client with a live token: an access token about to expire is renewed first with
+        the refresh token (UAA), and the new pair saved."""
+        conf = self.logged_in()
+        assert conf.api and conf.token
+        return CcClient(conf.api, conf.token)
+
+    def logged_in(self) -> cfg.ClientConfig:
         conf = cfg.load()
         if not conf.api:
             raise CfError("No API endpoint set: run `cf-py api URL` first")
         if not conf.token:
             raise CfError(f"Not logged in to {conf.api}: run `cf-py login`")
-        return CcClient(conf.api, conf.token)
+        if conf.token_endpoint and conf.refresh_token and uaa_client.expires_soon(conf.token):
+            token = uaa_client.refresh_grant(conf.token_endpoint, conf.refresh_token)
+            conf.token = token["access_token"]
+            conf.refresh_token = token.get("refresh_token") or conf.refresh_token
+            cfg.save(conf)
+        return conf
 
 
 pass_ctx = click.make_pass_decorator(Context, ensure=True)
@@ -70,7 +83,8 @@ def api(ctx: Context, url: str | None) -> None:
     changed = url.rstrip("/") != (conf.api or "")
     conf.api = url.rstrip("/")
     if changed:
-        conf.token, conf.user = None, None
+        conf.forget_login()
+        conf.token_endpoint = None
     cfg.save(conf)
     ctx.out.print(f"API endpoint: {conf.api} (API version {info.get('api_version')}, domain {info.get('app_domain')})")
     if changed:
@@ -84,18 +98,22 @@ def api(ctx: Context, url: str | None) -> None:
               help="Password (or CF_PY_PASSWORD, which keeps it out of the process list)")
 @pass_ctx
 def login(ctx: Context, api_url: str | None, username: str, password: str) -> None:
-    """Log in with a user of the cloud controller (password grant); saves the token."""
+    """Log in (password grant, as the public `cf` client) at the token endpoint the API names:
+    its UAA, or the cloud controller itself when it has none; saves the access and refresh
+    tokens."""
     conf = cfg.load()
     if api_url:
         conf.api = (api_url if "://" in api_url else "http://" + api_url).rstrip("/")
     if not conf.api:
         raise CfError("No API endpoint set: run `cf-py api URL` or pass --api")
     with CcClient(conf.api) as cc:
-        try:
-            token = cc.token(username, password)
-        except CfError as e:
-            raise CfError(f"Login failed: {e}") from None
+        endpoint = str(cc.info().get("token_endpoint") or conf.api).rstrip("/")
+    token = uaa_client.password_grant(endpoint, username, password)
+    if username != conf.user:
+        conf.forget_login()           # another user: another target
     conf.token, conf.user = token["access_token"], username
+    conf.refresh_token = token.get("refresh_token")   # none from the CC's built-in issuer
+    conf.token_endpoint = endpoint
     path = cfg.save(conf)
     ctx.out.print(f"Logged in to {conf.api} as {username} (token saved in {path})")
 
@@ -103,9 +121,9 @@ def login(ctx: Context, api_url: str | None, username: str, password: str) -> No
 @cli.command()
 @pass_ctx
 def logout(ctx: Context) -> None:
-    """Forget the saved token."""
+    """Forget the saved tokens and target org and space."""
     conf = cfg.load()
-    conf.token, conf.user = None, None
+    conf.forget_login()
     cfg.save(conf)
     ctx.out.print("Logged out")
 
@@ -127,6 +145,7 @@ def push(ctx: Context, name: str, path: Path, instances: int | None, memory: str
         raise CfError("Instances must be 0 or more")
     mem = megabytes(memory) if memory else None
     bits, files = zip_directory(path)
+    space_guid = cfg.load().space_guid
     with ctx.client() as cc:
         app = cc.find_app(name)
         body: dict = {}
@@ -138,6 +157,8 @@ def push(ctx: Context, name: str, path: Path, instances: int | None, memory: str
             body["buildpack"] = buildpack
         if app is None:
             ctx.out.print(f"Creating app {name}...")
+            if space_guid:
+                body["space_guid"] = space_guid
             app = cc.create_app({"name": name, "state": "STOPPED", **body})
         else:
             ctx.out.print(f"Updating app {name}...")
@@ -192,9 +213,9 @@ def _start_and_wait(ctx: Context, cc: CcClient, guid: str, name: str, timeout: i
 @cli.command()
 @pass_ctx
 def apps(ctx: Context) -> None:
-    """List the apps."""
+    """List the apps (of the targeted space, if one is targeted)."""
     with ctx.client() as cc:
-        resources = cc.apps()
+        resources = cc.apps(cfg.load().space_guid)
         if not resources:
             ctx.out.print("No apps")
             return
@@ -345,30 +366,19 @@ def delete(ctx: Context, name: str, force: bool) -> None:
 
 @cli.command()
 @click.argument("name")
-@click.option("--recent", is_flag=True, help="Show the recent output of every instance (the only mode so far)")
+@click.option("--recent", is_flag=True, help="Print the log server's recent lines instead of streaming")
 @pass_ctx
 def logs(ctx: Context, name: str, recent: bool) -> None:
-    """Show the recent stdout/stderr of app NAME's instances."""
-    with ctx.client() as cc:
-        app = cc.app(name)
-        entries = cc.logs(app["metadata"]["guid"])
-        if not recent:
-            ctx.err.print("(streaming is not supported; showing recent logs)")
-        if not entries:
-            ctx.out.print(f"No instances of {name} answered (is it started?)")
-            return
-        for entry in entries:
-            ctx.out.print(f"[bold]== instance {entry.get('index')} ({str(entry.get('state')).lower()}, "
-                          f"{entry.get('instance')}) ==[/bold]")
-            for stream, tag in (("stdout", "OUT"), ("stderr", "ERR")):
-                for line in (entry.get(stream) or "").rstrip("\n").splitlines():
-                    ctx.out.print(f"[APP/{entry.get('index')}] {tag} {line}", markup=False)
+    """Stream app NAME's logs live (Ctrl-C ends), or print the recent ones (logs_cmds.py)."""
+    from .logs_cmds import show_logs
+    show_logs(ctx, name, recent)
 
 
-# last: the service commands use Context and pass_ctx from above
+# last: the service and tenancy commands use Context and pass_ctx from above
 from .service_cmds import COMMANDS as SERVICE_COMMANDS
+from .tenancy_cmds import COMMANDS as TENANCY_COMMANDS
 
-for _command in SERVICE_COMMANDS:
+for _command in (*SERVICE_COMMANDS, *TENANCY_COMMANDS):
     cli.add_command(_command)
 
 

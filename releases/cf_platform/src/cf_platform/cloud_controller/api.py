@@ -1,40 +1,49 @@
-"""The public HTTP API: ``/oauth/token``, ``/v2/info`` and the v2 app resources.
+"""The public HTTP API: ``/v2/info``, the v2 app, route and domain resources, the tenancy
+routes (tenancy/api.py) and, only without a UAA, the built-in ``/oauth/token``.
 
-Handlers parse the request, check the bearer token, call the app service and present the
-result; all decisions live in :mod:`app_service`.
+Handlers parse the request, pass tenancy/access.py's gate (token, scope, the caller's roles
+on the app), call the app service and present the result; app decisions live in
+:mod:`app_service`, access decisions in tenancy/permissions.py.
 """
 
 from __future__ import annotations
 
 import json
 import time
-
 from urllib.parse import parse_qs
 
 from . import errors, presenters
 from .app_service import AppService
-from .auth import TokenError, TokenIssuer, bearer_token, check_password
+from .auth import Authenticator, TokenIssuer, UaaAuthenticator, check_password
 from .blobs import Blobstore, BlobTooLarge
 from .config import CcConfig
 from .multipart import MultipartError, boundary_of, parse_parts
+from .tenancy.access import Access
+from .tenancy.api import TenancyApi
+from .tenancy.store import TenancyStore
 from .web import Handler, Request, Response, Router
 
 API_VERSION = "2.0.0-bosh-py"
 
 
 class PublicApi:
-    def __init__(self, config: CcConfig, service: AppService, blobs: Blobstore, tokens: TokenIssuer) -> None:
+    def __init__(self, config: CcConfig, service: AppService, blobs: Blobstore, tokens: Authenticator) -> None:
         self.config = config
         self.service = service
         self.blobs = blobs
         self.tokens = tokens
+        self.tenancy = TenancyStore(service.db)
+        self.access = Access(self.tenancy, tokens)
 
     def register(self, router: Router) -> None:
-        a = self._authed
+        g = self.access.guard
+
+        def a(handler: Handler) -> Handler:   # /v2/apps/<guid>...: the caller's roles on that app
+            return g(handler, app=True)
         router.add("POST", "/oauth/token", self.token)
         router.add("GET", "/v2/info", self.info)
-        router.add("GET", "/v2/apps", a(self.list_apps))
-        router.add("POST", "/v2/apps", a(self.create_app))
+        router.add("GET", "/v2/apps", g(self.list_apps))
+        router.add("POST", "/v2/apps", g(self.create_app))
         router.add("GET", "/v2/apps/<guid>", a(self.get_app))
         router.add("PUT", "/v2/apps/<guid>", a(self.update_app))
         router.add("DELETE", "/v2/apps/<guid>", a(self.delete_app))
@@ -47,29 +56,20 @@ class PublicApi:
         router.add("GET", "/v2/apps/<guid>/crashes", a(self.crashes))
         router.add("GET", "/v2/apps/<guid>/logs", a(self.logs))
         router.add("GET", "/v2/apps/<guid>/staging_log", a(self.staging_log))
-        router.add("GET", "/v2/routes", a(self.list_routes))
-        router.add("POST", "/v2/routes", a(self.create_route))
-        router.add("GET", "/v2/routes/<guid>", a(self.get_route))
-        router.add("DELETE", "/v2/routes/<guid>", a(self.delete_route))
-        router.add("GET", "/v2/shared_domains", a(self.shared_domains))
-        router.add("GET", "/v2/shared_domains/<guid>", a(self.shared_domain))
-
-    def _authed(self, handler: Handler) -> Handler:
-        def check(request: Request) -> Response:
-            token = bearer_token(request.header("Authorization"))
-            if token is None:
-                raise errors.invalid_auth_token("Invalid Auth Token: an 'Authorization: bearer <token>' header "
-                                                "is required (POST /oauth/token to get one)")
-            try:
-                self.tokens.verify(token)
-            except TokenError as e:
-                raise errors.invalid_auth_token(str(e)) from None
-            return handler(request)
-        return check
+        router.add("GET", "/v2/routes", g(self.list_routes))
+        router.add("POST", "/v2/routes", g(self.create_route))
+        router.add("GET", "/v2/routes/<guid>", g(self.get_route))
+        router.add("DELETE", "/v2/routes/<guid>", g(self.delete_route))
+        router.add("GET", "/v2/shared_domains", g(self.shared_domains))
+        router.add("GET", "/v2/shared_domains/<guid>", g(self.shared_domain))
+        TenancyApi(self.tenancy, self.access).register(router)
 
     # -- open endpoints -------------------------------------------------------------------
 
     def token(self, request: Request) -> Response:
+        if not isinstance(self.tokens, TokenIssuer):
+            return _oauth_error(404, "invalid_request", "this cloud controller takes UAA tokens: get one from "
+                                f"{self._token_endpoint(request)}/oauth/token")
         raw = request.body(1024 * 1024)
         ctype = (request.header("Content-Type") or "").lower()
         if ctype.startswith("application/json"):
@@ -94,9 +94,17 @@ class PublicApi:
         return Response.json({
             "name": "bosh-py", "build": "cf-py", "support": "", "version": 2, "api_version": API_VERSION,
             "description": "Cloud Foundry v2 API subset on bosh-py",
-            "authorization_endpoint": self._self_url(request), "token_endpoint": self._self_url(request),
+            "authorization_endpoint": self._token_endpoint(request),
+            "token_endpoint": self._token_endpoint(request),
             "app_domain": self.config.domain, "min_cli_version": None,
+            "logging_endpoint": self.config.extra.get("logging_endpoint"),   # the log server (docs/logs.md)
         })
+
+    def _token_endpoint(self, request: Request) -> str:
+        """The UAA's URL (as CF v2 advertises it), or this CC's own for the built-in issuer."""
+        if isinstance(self.tokens, UaaAuthenticator):
+            return self.tokens.url
+        return self._self_url(request)
 
     def _self_url(self, request: Request) -> str:
         host = request.header("Host") or f"{self.config.external_host}:{self.config.advertised_port}"
@@ -108,14 +116,19 @@ class PublicApi:
         return presenters.app(app, self.service.uris(app.guid))
 
     def list_apps(self, request: Request) -> Response:
-        apps = self.service.db.list_apps()
+        apps = self.access.readable_apps(request.identity, self.service.db.list_apps())
         name = _filter(request, "name")
         if name is not None:
             apps = [a for a in apps if a.name == name]
+        space_guid = _filter(request, "space_guid")
+        if space_guid is not None:
+            apps = [a for a in apps if a.space_guid == space_guid]
         return Response.json(presenters.page(self._present(a) for a in apps))
 
     def create_app(self, request: Request) -> Response:
-        app = self.service.create(request.json())
+        body = request.json()
+        body["space_guid"] = self.access.space_for_new_app(request.identity, body.get("space_guid")).guid
+        app = self.service.create(body)
         return Response.json(self._present(app), 201)
 
     def get_app(self, request: Request) -> Response:
@@ -196,6 +209,7 @@ class PublicApi:
         return Response.json(presenters.page(self._present_route(r) for r in self.service.db.app_routes(app.guid)))
 
     def bind_route(self, request: Request) -> Response:
+        self._may_change_route(request, request.params["route_guid"])
         app = self.service.bind_route(request.params["guid"], request.params["route_guid"])
         return Response.json(self._present(app), 201)
 
@@ -214,7 +228,15 @@ class PublicApi:
     def get_route(self, request: Request) -> Response:
         return Response.json(self._present_route(self.service.get_route(request.params["guid"])))
 
+    def _may_change_route(self, request: Request, route_guid: str) -> None:
+        """Binding or deleting a route takes traffic from the apps on it: only who may change
+        every one of them may (else another space could share an app's requests)."""
+        route = self.service.get_route(route_guid)
+        for app_guid in self.service.db.route_apps(route.guid):
+            self.access.check_app_guid(request.identity, app_guid, write=True)
+
     def delete_route(self, request: Request) -> Response:
+        self._may_change_route(request, request.params["guid"])
         self.service.delete_route(request.params["guid"])
         return Response(204)
 

@@ -20,9 +20,10 @@ from ..component import (
 )
 from ..mbus import Bus
 from ..messages import validated
+from . import log_drains
 from .api import PublicApi
 from .app_service import AppService
-from .auth import TokenIssuer
+from .auth import authenticator_for
 from .blobs import Blobstore
 from .config import CcConfig, ConfigError, load_config
 from .db import Database
@@ -76,9 +77,13 @@ class CloudController:
         self.service = service
         self.loop.run(self._subscribe(service), timeout=30)
         router = Router()
-        PublicApi(c, service, blobs, TokenIssuer(c.token_secret, c.token_ttl)).register(router)
+        tokens = authenticator_for(c)      # the UAA's keys, or the built-in issuer without a UAA
+        PublicApi(c, service, blobs, tokens).register(router)
         InternalApi(c, service, blobs).register(router)
-        self.services = start_services(c.extra, self.db, deas, TokenIssuer(c.token_secret, c.token_ttl), router)
+        log_drains.register(router, c, self.db)   # for the log server (docs/logs.md)
+        # services/ names TokenIssuer in its hints; any Authenticator verifies the same way
+        self.services = start_services(c.extra, self.db, deas, tokens, router)  # type: ignore[arg-type]
+        service.unbind_services = self.services.bindings.unbind_app
         self.httpd = make_server(c.bind, c.port, router, c.http_header_timeout, c.http_io_timeout,
                                  c.http_max_connections, on_response=self.responses.record)
         self._http_thread = threading.Thread(target=self.httpd.serve_forever, name="cc-http", daemon=True)

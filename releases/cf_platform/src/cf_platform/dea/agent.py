@@ -22,9 +22,10 @@ from typing import Any, Awaitable, Callable
 
 from nats.aio.msg import Msg
 
+from ..component import Component, StatusServer, announce_again, start_component
 from ..mbus import Bus
 from ..messages import validated
-from . import cgroups, discover, protocol, staging
+from . import cgroups, discover, protocol, staging, telemetry
 from .config import DeaConfig
 from .evacuation import DONE, EVACUATING, EvacuationFiles
 from .instance import ROUTED_STATES, Instance, State
@@ -53,6 +54,11 @@ class Dea:
     _staging_queued: int = 0
     evacuating_since: float | None = None     # time.time() when evacuate() began
     shutting_down: bool = False               # shutdown() began: no new instance may start
+    logs: telemetry.LogPump | None = None     # app lines to the log server (config.log_server)
+    component: Component | None = None        # CF v1's status port (config.status)
+    status_server: StatusServer | None = None
+    stagings_done: int = 0
+    stagings_failed: int = 0
 
     def __post_init__(self) -> None:
         self.register_interval = self.config.router_register_interval
@@ -98,7 +104,31 @@ class Dea:
         if self.bus is None:
             self.bus = await Bus.connect(self.config.nats.servers, self.config.nats.user,
                                          self.config.nats.password, name=f"dea-{self.id}",
-                                         on_reconnect=self.register_all_routes)
+                                         on_reconnect=self._reconnected)
+
+    async def _reconnected(self) -> None:
+        await self.register_all_routes()
+        if self.component is not None and self.status_server is not None and self.bus is not None:
+            await announce_again(self.bus, self.component)
+
+    async def start_telemetry(self) -> None:
+        """The log pump and the status port, when configured (both optional)."""
+        config = self.config
+        if config.log_server is not None:
+            self.logs = telemetry.LogPump(config.log_server)
+        if config.status is not None and self.bus is not None:
+            self.component = Component("DEA", config.index, config.ip, config.status)
+            self.status_server = await start_component(self.bus, self.component, lambda: telemetry.varz(self),
+                                                       self.unhealthy, realm="dea")
+
+    def unhealthy(self) -> str | None:
+        if self.bus is None or not self.bus.client.is_connected:
+            return "NATS is not connected"
+        return "evacuating" if self.evacuating_since is not None else None
+
+    async def pump_logs(self) -> None:
+        if self.logs is not None and self.manager is not None:
+            await self.logs.poll(list(self.manager.registry))
 
     async def subscribe(self) -> None:
         """Every subject, each message checked by protocol.parse_* first: a malformed one is
@@ -135,12 +165,15 @@ class Dea:
         self.prepare_host()
         await self.connect()
         await self.subscribe()
+        await self.start_telemetry()
         log.info("DEA %s up on %s (memory %d MB, cgroups %s)", self.id, self.config.ip, self.config.memory_mb,
                  "enforced" if self.cgroups_enabled else "not available")
         timers = [self.spawn(self._every(lambda: self.config.advertise_interval, self.advertise)),
                   self.spawn(self._every(lambda: self.config.heartbeat_interval, self.heartbeat)),
                   self.spawn(self._every(lambda: self.register_interval, self.register_all_routes, first=False)),
                   self.spawn(self._every(lambda: 5.0, self.reap, first=False))]
+        if self.logs is not None:
+            timers.append(self.spawn(self._every(lambda: self.config.log_poll_interval, self.pump_logs)))
         try:
             await stop.wait()
         finally:
@@ -156,6 +189,10 @@ class Dea:
         await self.manager.stop_all(protocol.EXIT_DEA_SHUTDOWN)
         for task in list(self._tasks):
             task.cancel()
+        if self.status_server is not None:
+            await self.status_server.stop()
+        if self.logs is not None:
+            await asyncio.to_thread(self.logs.close)
         if self.bus is not None:
             try:
                 await self.bus.close()
@@ -230,6 +267,12 @@ class Dea:
             await self.bus.publish("router.unregister", protocol.route(instance, self.config.ip, self.id))
 
     async def exited(self, instance: Instance, reason: str) -> None:
+        if self.logs is not None:
+            await self.pump_logs()      # the instance's last lines before its files go
+            crashed = reason == protocol.EXIT_CRASHED
+            self.logs.event(instance, f"{'Crashed' if crashed else 'Stopped'} app instance (index {instance.index}) "
+                            f"with guid {instance.droplet}: {instance.exit_description}",
+                            "ERR" if crashed else "OUT")
         if self.bus is not None:
             await self.bus.publish("droplet.exited", protocol.exited(instance, reason))
 
@@ -318,7 +361,12 @@ class Dea:
             reply = await asyncio.to_thread(
                 staging.stage, message, config, self.cgroups_enabled)
         if reply.get("error"):
+            self.stagings_failed += 1
             log.warning("staging %s failed: %s", message.get("app_id"), reply["error"])
+        else:
+            self.stagings_done += 1
+        if self.logs is not None and isinstance(message.get("app_id"), str):
+            self.logs.staging(message["app_id"], str(reply.get("log") or ""))
         await self.bus.reply(msg, reply)
 
     async def on_start(self, message: dict, msg: Msg) -> None:
@@ -333,6 +381,8 @@ class Dea:
             log.warning("ignoring bad start message: %s", error)
             return
         log.info("starting %s (%s) index %d", instance.name, instance.droplet, instance.index)
+        if self.logs is not None:
+            self.logs.event(instance, f"Starting app instance (index {instance.index}) with guid {instance.droplet}")
         self.manager.start(instance)
         if msg.reply and self.bus is not None:
             await self.bus.reply(msg, {"dea": self.id, "instance": instance.instance_id})

@@ -12,6 +12,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from cf_platform.component import (
+    ComponentConfigError,
+    StatusSettings,
+    parse_status_settings,
+)
+from cf_platform.log_server.emitter import EmitterSettings
 from cf_platform.mbus import NatsConfig
 
 from . import container_net
@@ -56,6 +62,9 @@ class DeaConfig:
     staging_memory_mb: int = 1024
     log_tail_lines: int = 100
     log_level: str = "info"
+    log_server: EmitterSettings | None = None   # where app lines go (cf_platform.log_server); none: kept local
+    log_poll_interval: float = 0.25          # seconds between two reads of the instances' log files
+    status: StatusSettings | None = None     # CF v1's status port (/healthz, /varz); none: not served
 
     @property
     def instances_dir(self) -> Path:
@@ -93,6 +102,12 @@ class DeaConfig:
         for key in ("buildpacks", "stacks", "container_deny_egress"):
             if key in values:
                 values[key] = tuple(values[key])
+        try:
+            values["log_server"] = EmitterSettings.parse(values.get("log_server"), "log_server")
+            if values.get("status") is not None:
+                values["status"] = parse_status_settings(values["status"], "status")
+        except (ValueError, ComponentConfigError) as error:
+            raise ConfigError(f"config: {error}") from None
         if not values.get("id"):
             values["id"] = f"{int(values.get('index', 0))}-{uuid.uuid4().hex}"
         config = cls(**values)

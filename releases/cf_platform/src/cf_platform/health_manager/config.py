@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..component import ComponentConfigError, StatusSettings, parse_index, parse_status_settings
+from ..log_server.emitter import EmitterSettings
 from .decisions import Policy
 
 
@@ -29,6 +30,7 @@ class HmConfig:
     status: StatusSettings | None = None  # CF v1's status port (component.py); none without it
     index: int = 0                        # the job's spec.index, announced with the status port
     host: str = "127.0.0.1"               # the VM's address: the announcement's host is host:port
+    log_server: EmitterSettings | None = None   # its decisions as HM lines of the app (docs/logs.md)
 
 
 def parse_config(data: dict) -> HmConfig:
@@ -60,7 +62,8 @@ def parse_config(data: dict) -> HmConfig:
                         float(data.get("decide_interval", min(0.5, heartbeat / 2))),
                         str(data.get("log_level", "INFO")),
                         parse_status_settings(data["status"], "status") if data.get("status") is not None else None,
-                        parse_index(data.get("index")), str(data.get("host") or "127.0.0.1"))
+                        parse_index(data.get("index")), str(data.get("host") or "127.0.0.1"),
+                        EmitterSettings.parse(data.get("log_server"), "log_server"))
     except KeyError as e:
         raise ConfigError(f"config: '{e.args[0]}' is required") from None
     except (TypeError, ValueError, ComponentConfigError) as e:

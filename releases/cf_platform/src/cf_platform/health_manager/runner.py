@@ -13,6 +13,7 @@ from collections import Counter
 from typing import Any
 
 from ..component import Component, StatusServer, announce_again, start_component
+from ..log_server.emitter import LogEmitter
 from ..mbus import Bus
 from ..messages import validated
 from .config import ConfigError, HmConfig, load_config
@@ -35,6 +36,7 @@ class HealthManager:
         self.component = Component("HealthManager", config.index, config.host, config.status) \
             if config.status is not None else None
         self.status_server: StatusServer | None = None
+        self.app_logs = LogEmitter(config.log_server) if config.log_server is not None else None  # HM lines
 
     async def run(self) -> None:
         c = self.config
@@ -142,10 +144,20 @@ class HealthManager:
                          list(action.indices), action.version)
                 self.counts["start_requests"] += 1
                 await self.bus.publish("health.start", action.message())
+                self._tell_app(action.droplet, action.indices, "instance index {} is missing: asking the cloud "
+                               "controller to start it")
             elif isinstance(action, StopRequest):
                 log.info("extra: %s instances %s -> health.stop", action.droplet, list(action.instances))
                 self.counts["stop_requests"] += 1
                 await self.bus.publish("health.stop", action.message())
+                self._tell_app(action.droplet, (0,), f"{len(action.instances)} instance(s) more than desired: "
+                               "asking the cloud controller to stop them")
+
+    def _tell_app(self, app: str, indices: tuple[int, ...], message: str) -> None:
+        """The decision as an ``HM/<index>`` line of the app (never blocks: emitter.py)."""
+        if self.app_logs is not None:
+            for index in indices:
+                self.app_logs.emit(app, "HM", index, message.format(index))
 
 
 def main(argv: list[str] | None = None) -> int:

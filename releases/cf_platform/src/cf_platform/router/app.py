@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from cf_platform.component import Component, announce_again, announce_on
+from cf_platform.log_server.emitter import LogEmitter
 from cf_platform.mbus import Bus
+from cf_platform.router.app_access_logs import AccessLogFollower
 from cf_platform.router.config import RouterConfig
 from cf_platform.router.drain_state import (
     DRAINED,
@@ -71,6 +73,9 @@ class Router:
         self.request_metrics = RequestMetrics()
         self.metrics_log = MetricsLog(Path(metrics_log(config.nginx)), self.request_metrics) \
             if config.nginx.request_metrics else None
+        self.app_logs = AccessLogFollower(Path(config.nginx.log_dir) / "access.log", LogEmitter(config.log_server),
+                                          lambda: [e for es in self.registry.routes().values() for e in es]) \
+            if config.log_server is not None and config.nginx.access_log else None   # RTR lines (docs/logs.md)
         self.bus: Bus | None = None
         self.subscriber: Subscriber | None = None
         self.started_at = time.time()
@@ -191,6 +196,8 @@ class Router:
             tasks.append(asyncio.create_task(self._prune_loop(), name="prune"))
             if self.metrics_log is not None:
                 tasks.append(asyncio.create_task(self.metrics_log.run(), name="metrics"))
+            if self.app_logs is not None:
+                tasks.append(asyncio.create_task(self.app_logs.run(), name="app-logs"))
             await self._stop.wait()
         finally:
             log.info("stopping")

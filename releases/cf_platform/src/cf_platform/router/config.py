@@ -19,6 +19,7 @@ from cf_platform.component import (
     parse_index,
     parse_status_settings,
 )
+from cf_platform.log_server.emitter import EmitterSettings
 from cf_platform.mbus import NatsConfig
 
 
@@ -87,6 +88,8 @@ class RouterConfig:
     # gorouter's option: X-Forwarded-Proto from the client connection's own scheme. True here
     # because this router is the platform's edge; false only behind a proxy that sets it.
     sanitize_forwarded_proto: bool = True
+    # the log server the apps' access lines (RTR) go to (app_access_logs.py); None: not sent
+    log_server: EmitterSettings | None = None
 
     def greeting(self) -> dict[str, Any]:
         """The router.start message, also the reply to router.greet."""
@@ -117,20 +120,28 @@ def _status_section(raw: Any) -> StatusSettings:
         raise ConfigError(str(e)) from None
 
 
+def _log_server_section(raw: Any) -> EmitterSettings | None:
+    try:
+        return EmitterSettings.parse(raw, "log_server")
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
 def parse_config(raw: Any) -> RouterConfig:
     if not isinstance(raw, dict):
         raise ConfigError("the router configuration must be a JSON object")
     nats_raw = raw.get("nats")
     if not isinstance(nats_raw, dict) or not nats_raw.get("servers"):
         raise ConfigError("nats.servers: at least one NATS server URL is required")
-    top = {k: v for k, v in raw.items() if k not in ("nats", "status", "nginx", "drain")}
+    top = {k: v for k, v in raw.items() if k not in ("nats", "status", "nginx", "drain", "log_server")}
     unknown = set(top) - set(RouterConfig.__dataclass_fields__)
     if unknown:
         raise ConfigError(f"unknown keys {sorted(unknown)}")
     config = RouterConfig(nats=_section(NatsConfig, nats_raw, "nats"),
                           status=_status_section(raw.get("status")),
                           nginx=_section(NginxSettings, raw.get("nginx"), "nginx"),
-                          drain=_section(DrainSettings, raw.get("drain"), "drain"), **top)
+                          drain=_section(DrainSettings, raw.get("drain"), "drain"),
+                          log_server=_log_server_section(raw.get("log_server")), **top)
     try:
         parse_index(config.index)
     except ComponentConfigError as e:
