@@ -17,7 +17,7 @@ from bosh_py.release.final_builds import final_build_archive
 from .conftest import REPO, VENV_BIN
 
 COMPONENTS = {"router": ["cf-platform", "nginx"], "dea": ["buildpacks", "cf-platform"],
-              "cloud_controller": ["cf-platform"], "health_manager": ["cf-platform"]}
+              "cloud_controller": ["cf-platform", "python3-cryptography"], "health_manager": ["cf-platform"]}
 CF_PLATFORM = REPO / "releases" / "cf_platform"
 
 
@@ -63,3 +63,13 @@ def test_component_vendors_the_current_cf_platform(component, tmp_path):
     assert package.fingerprint == current.fingerprint
     source_build = final_build_archive(CF_PLATFORM, "packages", "cf-platform", current.fingerprint)
     assert source_build is not None and package.sha1 == source_build[0].sha1
+
+
+def test_the_cloud_controller_vendors_the_uaas_current_python3_cryptography():
+    """The CC checks UAA tokens with the package releases/uaa builds; scripts/prepare-uaa-blobs
+    vendors it again whenever the UAA's blobs change."""
+    vendored = read_release_dir(REPO / "releases" / "cloud_controller").packages["python3-cryptography"]
+    current = read_release_dir(REPO / "releases" / "uaa").packages["python3-cryptography"]
+    assert vendored.vendored and not current.vendored
+    assert vendored.fingerprint == current.fingerprint, \
+        "releases/cloud_controller vendors an old python3-cryptography: run scripts/prepare-uaa-blobs"
