@@ -41,7 +41,8 @@ class DeployedCf:
 
 
 def prepare_cf_releases() -> None:
-    for script in ("prepare-release-blobs", "prepare-cf-blobs", "prepare-cf-router-blobs", "prepare-haproxy-blobs"):
+    for script in ("prepare-release-blobs", "prepare-cf-blobs", "prepare-cf-router-blobs", "prepare-haproxy-blobs",
+                   "prepare-uaa-blobs"):
         # other test runs re-vendor cf-platform too: one at a time (the lock scripts/ share)
         lock = ["flock", "/tmp/prepare-cf-blobs.lock"] if script == "prepare-cf-blobs" else []
         subprocess.run([*lock, str(REPO / "scripts" / script)], check=True, capture_output=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Coroutine
 
 from . import app_rules, bus_requests, convergence, errors, instance_views
+from .api_log_lines import ApiLines
 from .blobs import Blobstore
 from .db import Database, HostTaken, NameTaken, now_iso
 from .dea_client import DeaClient
@@ -45,6 +46,8 @@ class AppService:
         # revokes an app's service bindings before it is deleted (server.py plugs in
         # services.bindings.Bindings.unbind_app; without services, nothing to revoke)
         self.unbind_services: Callable[[str], None] = lambda _guid: None
+        # the app's API/<index> lines for `cf-py logs` (server.py plugs in the configured log server)
+        self.api_lines = ApiLines()
 
     # -- reading --------------------------------------------------------------------------
 
@@ -66,9 +69,11 @@ class AppService:
             if self.db.app_by_name(app.name) is not None:
                 raise errors.app_name_taken(app.name)
             try:
-                return self.db.create_app(app)
+                created = self.db.create_app(app)
             except NameTaken:
                 raise errors.app_name_taken(app.name) from None
+        self.api_lines.created(created)
+        return created
 
     def update(self, guid: str, body: dict) -> App:
         with self._mutate:
@@ -84,6 +89,7 @@ class AppService:
                 raise errors.app_name_taken(str(changes.get("name"))) from None
             if new is None:
                 raise errors.app_not_found(guid)
+        self.api_lines.updated(old, new)
         for action in convergence.plan(old, new):
             self._submit(guid, self._carry_out(guid, action), action.what)
         return new
@@ -94,6 +100,7 @@ class AppService:
         with self._mutate:
             app = self.get(guid)
             self.db.delete_app(guid)
+        self.api_lines.deleted(app)
         self.blobs.delete_app(guid)
         # the DEAs unregister the routes from the routers as the instances stop
         self._submit(guid, self.deas.stop(guid), "stop deleted app")
@@ -150,23 +157,34 @@ class AppService:
 
     def bind_route(self, app_guid: str, route_guid: str) -> App:
         app = self.get(app_guid)
-        self.get_route(route_guid)
+        route = self.get_route(route_guid)
+        newly = app_guid not in self.db.route_apps(route_guid)
         self.db.bind_route(app_guid, route_guid)
+        if newly:
+            self.api_lines.route_mapped(app_guid, self._route_uri(route))
         self._routes_changed(app)
         return app
 
     def unbind_route(self, app_guid: str, route_guid: str) -> None:
         app = self.get(app_guid)
-        self.get_route(route_guid)
+        route = self.get_route(route_guid)
+        was_bound = app_guid in self.db.route_apps(route_guid)
         self.db.unbind_route(app_guid, route_guid)
+        if was_bound:
+            self.api_lines.route_unmapped(app_guid, self._route_uri(route))
         self._routes_changed(app)
 
     def delete_route(self, route_guid: str) -> None:
-        self.get_route(route_guid)
+        route = self.get_route(route_guid)
         for app_guid in self.db.delete_route(route_guid):
             app = self.db.get_app(app_guid)
             if app is not None:
+                self.api_lines.route_unmapped(app_guid, self._route_uri(route))
                 self._routes_changed(app)
+
+    def _route_uri(self, route: Route) -> str:
+        domain = self.db.get_domain(route.domain_guid)
+        return f"{route.host}.{domain.name}" if domain is not None else route.host
 
     def _routes_changed(self, app: App) -> None:
         if app.runnable:
@@ -198,6 +216,8 @@ class AppService:
         crash = bus_requests.crash_of(message)
         if crash is not None:
             self.db.record_crash(crash)
+            if self.db.get_app(crash.app_guid) is not None:   # no lines for apps this CC does not know
+                self.api_lines.crashed(crash)
 
     def resume(self) -> None:
         """After a restart: finish staging that was cut off."""
