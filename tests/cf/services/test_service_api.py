@@ -190,6 +190,8 @@ def test_async_operation_that_fails_shows_the_brokers_reason(tmp_path, nats_serv
     (Answer(200, {"services": [{"id": "x", "name": "n", "description": "d",
                                 "plans": [{"id": "p", "name": "bad name!", "description": "d"}]}]}),
      "CF-ServiceBrokerCatalogInvalid", "services[0].plans[0].name"),
+    (Answer(200, {"services": [{**VALID_CATALOG["services"][0], "requires": ["mind_control"]}]}),
+     "CF-ServiceBrokerCatalogInvalid", "services[0].requires must list some of syslog_drain"),
     (Answer(200, VALID_CATALOG, delay=3), "CF-ServiceBrokerApiTimeout", "did not answer GET /v2/catalog within 1 s"),
 ])
 def test_bad_broker_answers_become_clear_errors_and_register_nothing(tmp_path, nats_server, dea, answer, code, words):
@@ -282,17 +284,20 @@ def _token(secret: str, scopes: list[str]) -> dict[str, str]:
     return {"Authorization": f"bearer {head}.{claims}.{sig}"}
 
 
-def test_read_only_users_see_no_credentials_and_change_nothing(cc, auth):
+def test_read_only_tokens_without_roles_see_no_bindings_and_change_nothing(cc, auth):
+    """A read-only token of a user with no role (tests/cf/services/test_services_tenancy.py has
+    the auditors and developers of a space): no broker, no instance, no binding, no secret."""
     broker = ScriptedBroker({("GET", "/v2/catalog"): Answer(200, VALID_CATALOG),
                              ("PUT", "/v2/service_instances/"): Answer(201, {})}).start()
     try:
         reader = _token(cc.config["token_secret"], ["cloud_controller.read"])
         denied = httpx.post(cc.url + "/v2/service_brokers", headers=reader, json={
             "name": "s", "broker_url": broker.url, "auth_username": "u", "auth_password": "p"})
-        assert denied.status_code == 403 and denied.json()["error_code"] == "CF-NotAuthorized"
+        assert denied.status_code == 403 and denied.json()["error_code"] == "CF-InsufficientScope"
         assert broker.requests == []
         assert httpx.post(cc.url + "/v2/service_brokers", headers=auth, json={
             "name": "s", "broker_url": broker.url, "auth_username": "u", "auth_password": "p"}).status_code == 201
+        assert httpx.get(cc.url + "/v2/service_brokers", headers=reader).json()["resources"] == []
         plan = plan_guid(cc, auth, "scripted")
         assert create_instance(cc, reader, "x", plan).status_code == 403
         instance = create_instance(cc, auth, "x", plan).json()
@@ -300,9 +305,11 @@ def test_read_only_users_see_no_credentials_and_change_nothing(cc, auth):
             Answer(201, {"credentials": {"password": "bound-secret"}})
         binding = httpx.post(cc.url + "/v2/service_bindings", headers=auth, json={
             "app_guid": new_app(cc, auth), "service_instance_guid": instance["metadata"]["guid"]}).json()
-        seen = httpx.get(cc.url + f"/v2/service_bindings/{binding['metadata']['guid']}", headers=reader).json()
-        assert seen["entity"]["credentials"] == "[PRIVATE DATA HIDDEN]"
-        assert "bound-secret" not in httpx.get(cc.url + "/v2/service_bindings", headers=reader).text
+        seen = httpx.get(cc.url + f"/v2/service_bindings/{binding['metadata']['guid']}", headers=reader)
+        assert seen.status_code == 404 and seen.json()["error_code"] == "CF-ServiceBindingNotFound"
+        listed = httpx.get(cc.url + "/v2/service_bindings", headers=reader)
+        assert listed.json()["resources"] == [] and "bound-secret" not in listed.text
+        assert httpx.get(cc.url + "/v2/service_instances", headers=reader).json()["resources"] == []
         assert httpx.get(cc.url + f"/v2/service_bindings/{binding['metadata']['guid']}",
                          headers=auth).json()["entity"]["credentials"] == {"password": "bound-secret"}
         assert httpx.get(cc.url + "/v2/service_brokers").status_code == 401

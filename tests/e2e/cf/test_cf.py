@@ -1,6 +1,7 @@
 """Cloud Foundry on bosh-py, end to end on real VMs: deploy cf, push examples/hello, reach
 it through HAProxy (the front door, in front of both routers), scale to 3 and see 3 instances
-answer, kill one and see it replaced, delete it and see the route gone; HAProxy's statistics
+answer, kill one and see it replaced, read its lines from every source with `cf-py logs`,
+delete it and see the route gone; HAProxy's statistics
 show both routers up, behind the generated password. Then Cloud Foundry's smoke_tests errand
 on the same cf: its group has no VM; `bosh-py run-errand -d cf smoke_tests` passes (an app
 pushed, reached through both routers by its route, deleted), and fails with exit code 1
@@ -75,6 +76,16 @@ def test_push_scale_heal_delete(director, cf):
 
     wait_until(replaced, 90, interval=1, message="the killed instance replaced")
     wait_until(all_three_answer, 60, interval=1, message="3 instances answering again")
+
+    # The app's lines from every source, through the log server's VM (docs/logs.md): the
+    # CC's, staging's, the instances' stdout and the routers' access lines
+    wanted = ("[API/0] OUT Created app with guid", "[STG/", "[APP/", "[RTR/")
+
+    def logged():
+        text = cf.cf_py("logs", "hello", "--recent").stdout
+        return text if all(line in text for line in wanted) else None
+
+    wait_until(logged, 30, interval=1, message=f"{wanted} in cf-py logs --recent")
 
     cf.cf_py("delete", "hello", "-f")
     status, _, headers = wait_until(

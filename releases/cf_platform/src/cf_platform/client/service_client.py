@@ -40,8 +40,9 @@ class ServiceClient:
         plans = ", ".join(p["entity"]["name"] for p in services[0]["entity"]["service_plans"])
         raise CfError(f"Plan {plan_name} of service {label} not found (plans: {plans})")
 
-    def instances(self) -> list[dict]:
-        return self.cc.request("GET", "/v2/service_instances")["resources"]
+    def instances(self, space_guid: str | None = None) -> list[dict]:
+        params = {"q": f"space_guid:{space_guid}"} if space_guid else None
+        return self.cc.request("GET", "/v2/service_instances", params=params)["resources"]
 
     def instance(self, name: str) -> dict:
         found = self.cc.request("GET", "/v2/service_instances", params={"q": f"name:{name}"})["resources"]
@@ -57,10 +58,13 @@ class ServiceClient:
                 return None
             raise
 
-    def create_instance(self, name: str, plan_guid: str, parameters: dict) -> dict:
+    def create_instance(self, name: str, plan_guid: str, parameters: dict, space_guid: str | None = None) -> dict:
+        """In ``space_guid`` (the targeted space); without one the CC uses its default space."""
+        body = {"name": name, "service_plan_guid": plan_guid, "parameters": parameters}
+        if space_guid:
+            body["space_guid"] = space_guid
         return self.cc.request("POST", "/v2/service_instances", params={"accepts_incomplete": "true"},
-                               json={"name": name, "service_plan_guid": plan_guid, "parameters": parameters},
-                               ok=(201, 202), timeout=120)
+                               json=body, ok=(201, 202), timeout=120)
 
     def delete_instance(self, guid: str) -> dict | None:
         return self.cc.request("DELETE", f"/v2/service_instances/{guid}", params={"accepts_incomplete": "true"},

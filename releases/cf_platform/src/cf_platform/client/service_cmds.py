@@ -11,6 +11,7 @@ import time
 import click
 from rich.table import Table
 
+from . import config as cfg
 from .errors import CfError
 from .main import Context, pass_ctx
 from .service_client import ServiceClient
@@ -127,13 +128,15 @@ def _operation_outcome(instance: dict | None, what: str, name: str) -> str:
 @pass_ctx
 def create_service(ctx: Context, service: str, plan: str, name: str, parameters: str | None, wait: bool,
                    timeout: int) -> None:
-    """Create service instance NAME of SERVICE's PLAN."""
+    """Create service instance NAME of SERVICE's PLAN in the targeted space."""
     params = _parameters(parameters)
+    target = cfg.load()
+    where = f" in org {target.org} / space {target.space}" if target.space_guid else ""
     with ctx.client() as cc:
         services = ServiceClient(cc)
         plan_guid = services.plan(service, plan)["metadata"]["guid"]
-        ctx.out.print(f"Creating service instance {name}...")
-        instance: dict | None = services.create_instance(name, plan_guid, params)
+        ctx.out.print(f"Creating service instance {name}{where}...")
+        instance: dict | None = services.create_instance(name, plan_guid, params, target.space_guid)
         if wait:
             assert instance is not None
             instance = _wait(services, instance["metadata"]["guid"], timeout)
@@ -143,10 +146,12 @@ def create_service(ctx: Context, service: str, plan: str, name: str, parameters:
 @click.command("services")
 @pass_ctx
 def services_cmd(ctx: Context) -> None:
-    """List the service instances, their plans, bound apps and last operation."""
+    """List the service instances (of the targeted space, if one is targeted), their plans,
+    bound apps and last operation."""
+    space_guid = cfg.load().space_guid
     with ctx.client() as cc:
         services = ServiceClient(cc)
-        instances = services.instances()
+        instances = services.instances(space_guid)
         if not instances:
             ctx.out.print("No services found")
             return

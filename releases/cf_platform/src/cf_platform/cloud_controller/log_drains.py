@@ -2,9 +2,8 @@
 
 Answers ``{"drains": {"<app guid>": ["syslog://host:port", ...]}}`` from the
 ``syslog_drain_url`` of the apps' service bindings (the v2 broker API's bind response field).
-Basic auth with the ``internal_api`` credentials, like every ``/internal`` endpoint. Until
-the bindings table has that column (services code: a migration adds
-``service_bindings.syslog_drain_url``) the answer is an empty map, never an error.
+Basic auth with the ``internal_api`` credentials, like every ``/internal`` endpoint. The
+column is added by services/migration.py, which runs at every start before the API serves.
 """
 
 from __future__ import annotations
@@ -17,9 +16,6 @@ from .web import Request, Response, Router
 
 
 def drains(db: Database) -> dict[str, list[str]]:
-    columns = {row["name"] for row in db._query("PRAGMA table_info(service_bindings)")}
-    if "syslog_drain_url" not in columns:
-        return {}
     result: dict[str, list[str]] = {}
     for row in db._query("SELECT app_guid, syslog_drain_url FROM service_bindings "
                          "WHERE syslog_drain_url IS NOT NULL AND syslog_drain_url != '' ORDER BY created_at"):

@@ -22,6 +22,7 @@ from ..mbus import Bus
 from ..messages import validated
 from . import log_drains
 from .api import PublicApi
+from .api_log_lines import ApiLines
 from .app_service import AppService
 from .auth import authenticator_for
 from .blobs import Blobstore
@@ -51,6 +52,7 @@ class CloudController:
         self.responses = ResponseCounts()
         self.component: Component | None = None
         self.status_server: StatusServer | None = None
+        self.service: AppService | None = None
 
     def start(self) -> None:
         c = self.config
@@ -75,14 +77,16 @@ class CloudController:
         service = AppService(self.db, blobs, self.loop, deas, domain, default_memory=c.default_memory,
                              default_disk=c.default_disk, find_timeout=c.find_timeout)
         self.service = service
+        service.api_lines = ApiLines.from_config(c.extra)   # API/<index> lines (docs/logs.md)
         self.loop.run(self._subscribe(service), timeout=30)
         router = Router()
         tokens = authenticator_for(c)      # the UAA's keys, or the built-in issuer without a UAA
-        PublicApi(c, service, blobs, tokens).register(router)
+        public = PublicApi(c, service, blobs, tokens)
+        public.register(router)
         InternalApi(c, service, blobs).register(router)
         log_drains.register(router, c, self.db)   # for the log server (docs/logs.md)
-        # services/ names TokenIssuer in its hints; any Authenticator verifies the same way
-        self.services = start_services(c.extra, self.db, deas, tokens, router)  # type: ignore[arg-type]
+        # the same tenancy gate as the apps: service instances belong to spaces (services/access.py)
+        self.services = start_services(c.extra, self.db, deas, public.access, router)
         service.unbind_services = self.services.bindings.unbind_app
         self.httpd = make_server(c.bind, c.port, router, c.http_header_timeout, c.http_io_timeout,
                                  c.http_max_connections, on_response=self.responses.record)
@@ -110,7 +114,8 @@ class CloudController:
         responses = self.responses.snapshot()
         apps = self.db.list_apps() if self.db is not None else []
         return {"requests": sum(responses.values()), "responses": responses,
-                "apps": {"total": len(apps), "started": sum(1 for a in apps if a.state == "STARTED")}}
+                "apps": {"total": len(apps), "started": sum(1 for a in apps if a.state == "STARTED")},
+                "log_lines": self.service.api_lines.counters() if self.service is not None else {}}
 
     def unhealthy(self) -> str | None:
         return None if self.bus is not None and self.bus.client.is_connected else "NATS is not connected"
@@ -140,6 +145,8 @@ class CloudController:
             except Exception:  # stopping anyway
                 log.warning("NATS close failed", exc_info=True)
         self.loop.stop()
+        if self.service is not None:
+            self.service.api_lines.close()   # sends what is queued, for at most 2 s
         if self.db is not None:
             self.db.close()
 

@@ -1,28 +1,28 @@
 """The v2 service routes: ``/v2/service_brokers``, ``/v2/services``, ``/v2/service_plans``,
 ``/v2/service_instances``, ``/v2/service_bindings``.
 
-Who may do what, from the bearer token's scopes: brokers are registered and removed by
-``cloud_controller.admin``; instances and bindings are changed by ``cloud_controller.write``
-or admin; anyone with a valid token reads, but binding credentials are shown only to those
-who may write (a read-only user sees ``[PRIVATE DATA HIDDEN]``, as in Cloud Foundry).
+Every route passes tenancy's gate first (tenancy/access.py: a valid token with
+``cloud_controller.read`` to read, ``.write`` to change, ``.admin`` for either); then
+access.py decides on the thing itself: brokers are the admin's; an instance follows its
+space's rules, a binding its app's, and binding credentials are shown only to those who may
+change the app (others read ``[PRIVATE DATA HIDDEN]``, as in Cloud Foundry).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from .. import errors as cc_errors
-from ..auth import Identity, TokenError, TokenIssuer, bearer_token
+from ..auth import Identity
 from ..presenters import page
+from ..tenancy.access import Access
 from ..web import Request, Response, Router
 from . import errors, presenters
+from .access import ServiceAccess
 from .bindings import Bindings
 from .brokers import Brokers
 from .instances import Instances, accepts_incomplete
+from .models import ServiceBinding, ServiceInstance
 from .store import ServiceStore
-
-ADMIN = "cloud_controller.admin"
-WRITE = "cloud_controller.write"
 
 IdentifiedHandler = Callable[[Request, Identity], Response]
 
@@ -39,62 +39,59 @@ def _filters(request: Request) -> dict[str, str]:
 
 class ServicesApi:
     def __init__(self, store: ServiceStore, brokers: Brokers, instances: Instances, bindings: Bindings,
-                 tokens: TokenIssuer) -> None:
+                 access: Access) -> None:
         self.store = store
         self.brokers = brokers
         self.instances = instances
         self.bindings = bindings
-        self.tokens = tokens
+        self.gate = access
+        self.access = ServiceAccess(access)
 
     def register(self, router: Router) -> None:
-        read, write, admin = self._as(None), self._as(WRITE), self._as(ADMIN)
-        router.add("GET", "/v2/service_brokers", read(self.list_brokers))
-        router.add("POST", "/v2/service_brokers", admin(self.create_broker))
-        router.add("GET", "/v2/service_brokers/<guid>", read(self.get_broker))
-        router.add("DELETE", "/v2/service_brokers/<guid>", admin(self.delete_broker))
-        router.add("GET", "/v2/services", read(self.list_services))
-        router.add("GET", "/v2/services/<guid>", read(self.get_service))
-        router.add("GET", "/v2/services/<guid>/service_plans", read(self.service_plans))
-        router.add("GET", "/v2/service_plans", read(self.list_plans))
-        router.add("GET", "/v2/service_instances", read(self.list_instances))
-        router.add("POST", "/v2/service_instances", write(self.create_instance))
-        router.add("GET", "/v2/service_instances/<guid>", read(self.get_instance))
-        router.add("DELETE", "/v2/service_instances/<guid>", write(self.delete_instance))
-        router.add("GET", "/v2/service_bindings", read(self.list_bindings))
-        router.add("POST", "/v2/service_bindings", write(self.create_binding))
-        router.add("GET", "/v2/service_bindings/<guid>", read(self.get_binding))
-        router.add("DELETE", "/v2/service_bindings/<guid>", write(self.delete_binding))
-        router.add("GET", "/v2/apps/<guid>/service_bindings", read(self.app_bindings))
+        g = self._identified
+        router.add("GET", "/v2/service_brokers", g(self.list_brokers))
+        router.add("POST", "/v2/service_brokers", g(self.create_broker))
+        router.add("GET", "/v2/service_brokers/<guid>", g(self.get_broker))
+        router.add("DELETE", "/v2/service_brokers/<guid>", g(self.delete_broker))
+        router.add("GET", "/v2/services", g(self.list_services))
+        router.add("GET", "/v2/services/<guid>", g(self.get_service))
+        router.add("GET", "/v2/services/<guid>/service_plans", g(self.service_plans))
+        router.add("GET", "/v2/service_plans", g(self.list_plans))
+        router.add("GET", "/v2/service_instances", g(self.list_instances))
+        router.add("POST", "/v2/service_instances", g(self.create_instance))
+        router.add("GET", "/v2/service_instances/<guid>", g(self.get_instance))
+        router.add("DELETE", "/v2/service_instances/<guid>", g(self.delete_instance))
+        router.add("GET", "/v2/service_instances/<guid>/service_bindings", g(self.instance_bindings))
+        router.add("GET", "/v2/service_bindings", g(self.list_bindings))
+        router.add("POST", "/v2/service_bindings", g(self.create_binding))
+        router.add("GET", "/v2/service_bindings/<guid>", g(self.get_binding))
+        router.add("DELETE", "/v2/service_bindings/<guid>", g(self.delete_binding))
+        router.add("GET", "/v2/apps/<guid>/service_bindings", g(self.app_bindings))
 
-    def _as(self, scope: str | None) -> Callable[[IdentifiedHandler], Callable[[Request], Response]]:
-        def wrap(handler: IdentifiedHandler) -> Callable[[Request], Response]:
-            def check(request: Request) -> Response:
-                token = bearer_token(request.header("Authorization"))
-                if token is None:
-                    raise cc_errors.invalid_auth_token("Invalid Auth Token: an 'Authorization: bearer <token>' "
-                                                       "header is required (POST /oauth/token to get one)")
-                try:
-                    identity = self.tokens.verify(token)
-                except TokenError as e:
-                    raise cc_errors.invalid_auth_token(str(e)) from None
-                if scope is not None and scope not in identity.scopes and ADMIN not in identity.scopes:
-                    raise errors.not_authorized()
-                return handler(request, identity)
-            return check
-        return wrap
+    def _identified(self, handler: IdentifiedHandler) -> Callable[[Request], Response]:
+        def check(request: Request) -> Response:
+            return handler(request, self.gate.identify(request))
+        return check
 
     # -- brokers, services, plans ---------------------------------------------------------
 
     def list_brokers(self, request: Request, who: Identity) -> Response:
-        return Response.json(page(presenters.broker(b) for b in self.store.brokers()))
+        """Only the admin registers brokers, so only the admin sees them (CF shows others the
+        space-scoped brokers of their spaces, which bosh-py does not have: none)."""
+        brokers = self.store.brokers() if who.admin else []
+        return Response.json(page(presenters.broker(b) for b in brokers))
 
     def create_broker(self, request: Request, who: Identity) -> Response:
+        self.access.check_admin(who)
         return Response.json(presenters.broker(self.brokers.register(request.json())), 201)
 
     def get_broker(self, request: Request, who: Identity) -> Response:
+        if not who.admin:
+            raise errors.broker_not_found(request.params["guid"])
         return Response.json(presenters.broker(self.brokers.get(request.params["guid"])))
 
     def delete_broker(self, request: Request, who: Identity) -> Response:
+        self.access.check_admin(who)
         self.brokers.delete(request.params["guid"])
         return Response(204)
 
@@ -120,54 +117,78 @@ class ServicesApi:
 
     # -- instances ------------------------------------------------------------------------
 
-    def _present_instance(self, instance) -> dict:  # type: ignore[no-untyped-def]
+    def _present_instance(self, instance: ServiceInstance) -> dict:
         plan = self.store.plan(instance.plan_guid)
         service = self.store.service(plan.service_guid) if plan else None
         guids = [b.guid for b in self.store.bindings(instance_guid=instance.guid)]
         return presenters.instance(instance, plan.name if plan else None, service.label if service else None, guids)
 
+    def _instance(self, who: Identity, guid: str, write: bool) -> ServiceInstance:
+        instance = self.instances.get(guid)
+        self.access.check_instance(who, instance, write)
+        return instance
+
     def list_instances(self, request: Request, who: Identity) -> Response:
-        name = _filters(request).get("name")
-        found = [i for i in self.store.instances() if name is None or i.name == name]
+        f = _filters(request)
+        found = [i for i in self.access.readable_instances(who, self.store.instances())
+                 if f.get("name") in (None, i.name) and f.get("space_guid") in (None, i.space_guid)]
         return Response.json(page(self._present_instance(i) for i in found))
 
     def create_instance(self, request: Request, who: Identity) -> Response:
-        instance = self.instances.create(request.json(), accepts_incomplete(request.query))
+        body = request.json()
+        space = self.access.space_for_new_instance(who, body.get("space_guid"))
+        instance = self.instances.create(body, accepts_incomplete(request.query), space)
         status = 202 if instance.last_operation.state == "in progress" else 201
         return Response.json(self._present_instance(instance), status)
 
     def get_instance(self, request: Request, who: Identity) -> Response:
-        return Response.json(self._present_instance(self.instances.get(request.params["guid"])))
+        return Response.json(self._present_instance(self._instance(who, request.params["guid"], write=False)))
 
     def delete_instance(self, request: Request, who: Identity) -> Response:
-        left = self.instances.delete(request.params["guid"], accepts_incomplete(request.query))
+        instance = self._instance(who, request.params["guid"], write=True)
+        left = self.instances.delete(instance.guid, accepts_incomplete(request.query))
         if left is None:
             return Response(204)
         return Response.json(self._present_instance(left), 202)
 
+    def instance_bindings(self, request: Request, who: Identity) -> Response:
+        instance = self._instance(who, request.params["guid"], write=False)
+        return self._bindings_page(who, self.store.bindings(instance_guid=instance.guid))
+
     # -- bindings -------------------------------------------------------------------------
 
-    def _shows_credentials(self, who: Identity) -> bool:
-        return WRITE in who.scopes or ADMIN in who.scopes
+    def _bindings_page(self, who: Identity, bindings: list[ServiceBinding]) -> Response:
+        apps = {a.guid: a for a in self.bindings.apps.list_apps()}
+        views = self.access.binding_views(who, bindings, apps)
+        return Response.json(page(presenters.binding(b, shown) for b, shown in views))
+
+    def _binding(self, who: Identity, guid: str, write: bool) -> tuple[ServiceBinding, bool]:
+        """The binding, if the caller may see it (and change it, with ``write``), and whether
+        its credentials are shown to them."""
+        binding = self.bindings.get(guid)
+        app = self.bindings.apps.get_app(binding.app_guid)
+        instance = self.store.instance(binding.service_instance_guid)
+        return binding, self.access.check_binding(who, binding, app, instance, write)
 
     def list_bindings(self, request: Request, who: Identity) -> Response:
         f = _filters(request)
-        found = self.store.bindings(app_guid=f.get("app_guid"), instance_guid=f.get("service_instance_guid"))
-        show = self._shows_credentials(who)
-        return Response.json(page(presenters.binding(b, show) for b in found))
+        return self._bindings_page(who, self.store.bindings(app_guid=f.get("app_guid"),
+                                                            instance_guid=f.get("service_instance_guid")))
 
     def create_binding(self, request: Request, who: Identity) -> Response:
-        return Response.json(presenters.binding(self.bindings.create(request.json()), True), 201)
+        new = self.bindings.prepare(request.json())
+        self.access.check_new_binding(who, new.app, new.instance)
+        return Response.json(presenters.binding(self.bindings.create(new), True), 201)
 
     def get_binding(self, request: Request, who: Identity) -> Response:
-        return Response.json(presenters.binding(self.bindings.get(request.params["guid"]),
-                                                self._shows_credentials(who)))
+        binding, shown = self._binding(who, request.params["guid"], write=False)
+        return Response.json(presenters.binding(binding, shown))
 
     def delete_binding(self, request: Request, who: Identity) -> Response:
-        self.bindings.delete(request.params["guid"])
+        binding, _ = self._binding(who, request.params["guid"], write=True)
+        self.bindings.delete(binding.guid)
         return Response(204)
 
     def app_bindings(self, request: Request, who: Identity) -> Response:
-        show = self._shows_credentials(who)
-        found = self.store.bindings(app_guid=request.params["guid"])
-        return Response.json(page(presenters.binding(b, show) for b in found))
+        self.gate.check_app_guid(who, request.params["guid"], write=False)
+        return self._bindings_page(who, self.store.bindings(app_guid=request.params["guid"]))

@@ -1,26 +1,37 @@
 """Bindings: the broker makes credentials for an app; the app gets them as VCAP_SERVICES.
 
 Credentials are kept in the CC's database (on its persistent disk) and go out only in the
-DEA start message (so the app reads them) and to users allowed to write (see api.py);
+DEA start message (so the app reads them) and to users who may change the app (access.py);
 they are never logged. A binding reaches a running app on its next start, restart or
-restage, as in Cloud Foundry.
+restage, as in Cloud Foundry. A broker's ``syslog_drain_url`` is kept with the binding too:
+the log server drains the app's lines there (log_drains.py, docs/logs.md).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from ..db import Database, new_guid, now_iso
+from ..models import App
 from . import errors
 from .broker_client import BrokerFailure
+from .drain_url import DrainUrlInvalid, check_drain_url
 from .failures import api_error
 from .instances import Instances
-from .models import SUCCEEDED, ServiceBinding
+from .models import SUCCEEDED, ServiceBinding, ServiceInstance
 from .store import ServiceStore, Taken
 from .vcap import service_entry
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NewBinding:
+    app: App
+    instance: ServiceInstance
+    parameters: dict[str, Any]
 
 
 class Bindings:
@@ -35,7 +46,9 @@ class Bindings:
             raise errors.binding_not_found(guid)
         return binding
 
-    def create(self, body: dict) -> ServiceBinding:
+    def prepare(self, body: dict) -> NewBinding:
+        """The request checked and its app and instance found (404 when either is unknown);
+        the caller's rights on both are checked by the API (access.py) before :meth:`create`."""
         app_guid, instance_guid = body.get("app_guid"), body.get("service_instance_guid")
         parameters = body.get("parameters", {})
         if not isinstance(app_guid, str) or not app_guid:
@@ -47,7 +60,10 @@ class Bindings:
         app = self.apps.get_app(app_guid)
         if app is None:
             raise errors.ApiError(404, 100004, "CF-AppNotFound", f"The app could not be found: {app_guid}")
-        instance = self.instances.get(instance_guid)
+        return NewBinding(app, self.instances.get(instance_guid), parameters)
+
+    def create(self, new: NewBinding) -> ServiceBinding:
+        app, instance, parameters = new.app, new.instance, new.parameters
         op = instance.last_operation
         if not (op.type == "create" and op.state == SUCCEEDED):
             if op.state == "in progress":
@@ -58,27 +74,39 @@ class Bindings:
         if not service.bindable:
             raise errors.ApiError(400, 90005, "CF-UnbindableService",
                                   f"The service {service.label} does not allow bindings")
-        if self.store.bindings(app_guid=app_guid, instance_guid=instance_guid):
+        if self.store.bindings(app_guid=app.guid, instance_guid=instance.guid):
             raise errors.binding_taken()
-        binding = ServiceBinding(new_guid(), app_guid, instance_guid, {}, now_iso())
-        request = {"service_id": service.unique_id, "plan_id": plan.unique_id, "app_guid": app_guid,
-                   "bind_resource": {"app_guid": app_guid}, "parameters": parameters}
+        binding = ServiceBinding(new_guid(), app.guid, instance.guid, {}, now_iso())
+        request = {"service_id": service.unique_id, "plan_id": plan.unique_id, "app_guid": app.guid,
+                   "bind_resource": {"app_guid": app.guid, "space_guid": instance.space_guid},
+                   "parameters": parameters}
         client = self.instances.broker_client(service)
         try:
-            _status, answer = client.bind(instance_guid, binding.guid, request)
+            _status, answer = client.bind(instance.guid, binding.guid, request)
         except BrokerFailure as e:
             raise api_error(e) from None
         credentials = answer.get("credentials", {})
         if not isinstance(credentials, dict):
             self._unbind_quietly(binding, service.unique_id, plan.unique_id)
             raise errors.broker_bad_response("The service broker's binding credentials are not a JSON object")
+        try:
+            binding.syslog_drain_url = check_drain_url(answer.get("syslog_drain_url"))
+        except DrainUrlInvalid as e:
+            self._unbind_quietly(binding, service.unique_id, plan.unique_id)
+            raise errors.broker_bad_response(f"The service broker's binding is invalid: {e}") from None
+        if binding.syslog_drain_url and "syslog_drain" not in service.requires:
+            # as CF: only a service whose catalog (seen by the admin who registered it) asks
+            # for syslog_drain may send an app's logs elsewhere
+            self._unbind_quietly(binding, service.unique_id, plan.unique_id)
+            raise errors.invalid_syslog_drain_url()
         binding.credentials = credentials
         try:
             self.store.create_binding(binding)
         except Taken:
             self._unbind_quietly(binding, service.unique_id, plan.unique_id)
             raise errors.binding_taken() from None
-        log.info("bound app %s to service instance %s (binding %s)", app.name, instance.name, binding.guid)
+        log.info("bound app %s to service instance %s (binding %s%s)", app.name, instance.name, binding.guid,
+                 ", with a syslog drain" if binding.syslog_drain_url else "")
         return binding
 
     def _unbind_quietly(self, binding: ServiceBinding, service_id: str, plan_id: str) -> None:

@@ -57,7 +57,7 @@ class Brokers:
         rows: list[tuple[Service, list[ServicePlan]]] = []
         for entry in catalog:
             service = Service(new_guid(), broker.guid, entry.id, entry.name, entry.description, entry.bindable,
-                              list(entry.tags), now_iso())
+                              list(entry.tags), now_iso(), list(entry.requires))
             rows.append((service, [ServicePlan(new_guid(), service.guid, p.id, p.name, p.description, p.free,
                                                now_iso()) for p in entry.plans]))
         try:

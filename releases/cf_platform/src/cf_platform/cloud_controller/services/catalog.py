@@ -13,6 +13,8 @@ from typing import Any
 MAX_SERVICES = 100
 MAX_PLANS = 100
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+# OSB's permissions a service may ask for; syslog_drain lets its bindings drain the app's logs
+REQUIRES = ("syslog_drain", "route_forwarding", "volume_mount")
 
 
 class CatalogError(ValueError):
@@ -35,6 +37,7 @@ class CatalogService:
     bindable: bool
     tags: tuple[str, ...]
     plans: tuple[CatalogPlan, ...]
+    requires: tuple[str, ...] = ()
 
 
 def _text(obj: dict, key: str, where: str, pattern: re.Pattern | None = None, limit: int = 255) -> str:
@@ -76,6 +79,9 @@ def parse_catalog(body: Any) -> list[CatalogService]:
         tags = raw.get("tags", [])
         if not isinstance(tags, list) or not all(isinstance(t, str) and len(t) <= 255 for t in tags):
             raise CatalogError(f"{where}.tags must be a list of strings")
+        requires = raw.get("requires", [])
+        if not isinstance(requires, list) or not all(r in REQUIRES for r in requires):
+            raise CatalogError(f"{where}.requires must list some of {', '.join(REQUIRES)}")
         raw_plans = raw.get("plans")
         if not isinstance(raw_plans, list) or not raw_plans:
             raise CatalogError(f"{where}.plans must list at least one plan")
@@ -98,5 +104,6 @@ def parse_catalog(body: Any) -> list[CatalogService]:
             raise CatalogError(f"{where}.plans: plan names must be unique")
         services.append(CatalogService(service_id, _text(raw, "name", where, _NAME_RE),
                                        _text(raw, "description", where, limit=1024),
-                                       _flag(raw, "bindable", where, False), tuple(tags), tuple(plans)))
+                                       _flag(raw, "bindable", where, False), tuple(tags), tuple(plans),
+                                       tuple(dict.fromkeys(requires))))
     return services

@@ -87,6 +87,12 @@ def binding_not_found(guid: str) -> ApiError:
     return ApiError(404, 90004, "CF-ServiceBindingNotFound", f"The service binding could not be found: {guid}")
 
 
+def invalid_syslog_drain_url() -> ApiError:
+    return ApiError(502, 10001, "CF-ServiceBrokerInvalidSyslogDrainUrl",
+                    "The service is attempting to stream logs from your application, but is not registered as a "
+                    "logging service (its catalog does not require syslog_drain). Please contact the service provider.")
+
+
 def binding_invalid(why: str) -> ApiError:
     return ApiError(400, 90002, "CF-ServiceBindingInvalid", f"The service binding is invalid: {why}")
 

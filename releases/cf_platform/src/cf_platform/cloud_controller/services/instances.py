@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from ..db import new_guid, now_iso
+from ..models import Space
 from . import errors
 from .broker_client import BrokerClient, BrokerFailure
 from .brokers import client_for
@@ -63,7 +64,8 @@ class Instances:
 
     # -- create ---------------------------------------------------------------------------
 
-    def create(self, body: dict, accepts_incomplete: bool) -> ServiceInstance:
+    def create(self, body: dict, accepts_incomplete: bool, space: Space) -> ServiceInstance:
+        """A new instance in ``space`` (the API checked the caller may create it there)."""
         name, plan_guid, parameters = body.get("name"), body.get("service_plan_guid"), body.get("parameters", {})
         if not isinstance(name, str) or not _NAME_RE.match(name):
             raise errors.instance_invalid("name must be 1-255 printable characters")
@@ -79,14 +81,15 @@ class Instances:
         client = self.broker_client(service)
         now = now_iso()
         instance = ServiceInstance(new_guid(), name, plan.guid, LastOperation("create", IN_PROGRESS), now, now,
-                                   None, parameters)
+                                   None, parameters, space.guid)
         try:
             self.store.create_instance(instance)
         except Taken:
             raise errors.instance_name_taken(name) from None
-        request = {"service_id": service.unique_id, "plan_id": plan.unique_id, "organization_guid": "default",
-                   "space_guid": "default", "parameters": parameters,
-                   "context": {"platform": "cloudfoundry", "instance_name": name}}
+        request = {"service_id": service.unique_id, "plan_id": plan.unique_id,
+                   "organization_guid": space.organization_guid, "space_guid": space.guid, "parameters": parameters,
+                   "context": {"platform": "cloudfoundry", "instance_name": name,
+                               "organization_guid": space.organization_guid, "space_guid": space.guid}}
         try:
             status, answer = client.provision(instance.guid, request, accepts_incomplete)
         except BrokerFailure as e:

@@ -33,6 +33,7 @@ class Service:
     bindable: bool
     tags: list[str]
     created_at: str
+    requires: list[str] = field(default_factory=list)   # OSB's: "syslog_drain" lets bindings drain logs
 
 
 @dataclass
@@ -68,6 +69,7 @@ class ServiceInstance:
     updated_at: str
     dashboard_url: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
+    space_guid: str = ""    # the space it belongs to (who sees and changes it: access.py)
 
 
 @dataclass
@@ -77,6 +79,7 @@ class ServiceBinding:
     service_instance_guid: str
     credentials: dict[str, Any]
     created_at: str
+    syslog_drain_url: str | None = None   # the broker's drain for the app's logs (log_drains.py)
 
     def __repr__(self) -> str:  # credentials stay out of logs
         return (f"ServiceBinding(guid={self.guid!r}, app_guid={self.app_guid!r}, "

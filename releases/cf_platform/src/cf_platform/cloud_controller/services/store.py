@@ -1,4 +1,5 @@
-"""SQL for brokers, services, plans, instances and bindings (the tables are in db.py's SCHEMA).
+"""SQL for brokers, services, plans, instances and bindings (the tables are in db.py's SCHEMA,
+with the columns migration.py adds).
 
 It shares the cloud controller's one SQLite connection and lock (db.Database), so a service
 write and an app write never interleave.
@@ -26,7 +27,8 @@ class Taken(Exception):
 
 def _service(r: sqlite3.Row) -> Service:
     return Service(r["guid"], r["broker_guid"], r["unique_id"], r["label"], r["description"],
-                   bool(r["bindable"]), json.loads(r["tags"] or "[]"), r["created_at"])
+                   bool(r["bindable"]), json.loads(r["tags"] or "[]"), r["created_at"],
+                   json.loads(r["requires"] or "[]"))
 
 
 def _plan(r: sqlite3.Row) -> ServicePlan:
@@ -38,12 +40,13 @@ def _instance(r: sqlite3.Row) -> ServiceInstance:
     return ServiceInstance(r["guid"], r["name"], r["plan_guid"],
                            LastOperation(r["operation_type"], r["operation_state"], r["operation_description"],
                                          r["broker_operation"]),
-                           r["created_at"], r["updated_at"], r["dashboard_url"], json.loads(r["parameters"]))
+                           r["created_at"], r["updated_at"], r["dashboard_url"], json.loads(r["parameters"]),
+                           r["space_guid"])
 
 
 def _binding(r: sqlite3.Row) -> ServiceBinding:
     return ServiceBinding(r["guid"], r["app_guid"], r["service_instance_guid"], json.loads(r["credentials"]),
-                          r["created_at"])
+                          r["created_at"], r["syslog_drain_url"])
 
 
 class ServiceStore:
@@ -62,9 +65,10 @@ class ServiceStore:
                                                                    broker.created_at))
                 for service, plans in catalog:
                     c.execute("INSERT INTO services (guid, broker_guid, unique_id, label, description, bindable, "
-                              "tags, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                              "tags, created_at, requires) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                               (service.guid, broker.guid, service.unique_id, service.label, service.description,
-                               int(service.bindable), json.dumps(service.tags), service.created_at))
+                               int(service.bindable), json.dumps(service.tags), service.created_at,
+                               json.dumps(service.requires)))
                     for plan in plans:
                         c.execute("INSERT INTO service_plans (guid, service_guid, unique_id, name, description, "
                                   "free, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -115,10 +119,10 @@ class ServiceStore:
             with self.db._tx() as c:
                 c.execute("INSERT INTO service_instances (guid, name, plan_guid, operation_type, operation_state, "
                           "operation_description, broker_operation, dashboard_url, parameters, created_at, "
-                          "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          "updated_at, space_guid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                           (instance.guid, instance.name, instance.plan_guid, op.type, op.state, op.description,
                            op.broker_operation, instance.dashboard_url, json.dumps(instance.parameters),
-                           instance.created_at, instance.updated_at))
+                           instance.created_at, instance.updated_at, instance.space_guid))
         except sqlite3.IntegrityError as e:
             raise Taken(instance.name) from e
 
@@ -150,9 +154,9 @@ class ServiceStore:
         try:
             with self.db._tx() as c:
                 c.execute("INSERT INTO service_bindings (guid, app_guid, service_instance_guid, credentials, "
-                          "created_at) VALUES (?, ?, ?, ?, ?)",
+                          "created_at, syslog_drain_url) VALUES (?, ?, ?, ?, ?, ?)",
                           (binding.guid, binding.app_guid, binding.service_instance_guid,
-                           json.dumps(binding.credentials), binding.created_at))
+                           json.dumps(binding.credentials), binding.created_at, binding.syslog_drain_url))
         except sqlite3.IntegrityError as e:
             raise Taken(binding.app_guid) from e
 
