@@ -110,7 +110,8 @@ class Resurrector:
             rules = load_rules(session)
         return frozenset(m.instance_id for m in members if not enabled(rules, m.deployment, m.group))
 
-    async def dead(self, members: tuple[Member, ...], now: float) -> tuple[frozenset[str], frozenset[str]]:
+    async def dead(self, members: tuple[Member, ...], now: float,
+                   locked: frozenset[str]) -> tuple[frozenset[str], frozenset[str]]:
         """Direct evidence of death, looked for once an agent is silent for ``suspect_after``
         seconds: (every agent without a NATS connection or whose VM the CPI says is gone,
         the silent ones among them). The first counts for meltdown, the second is acted on."""
@@ -119,7 +120,6 @@ class Resurrector:
         if self.config.suspect_after <= 0 or self.bus.problem(now, connected) is not None:
             return nothing  # while the bus is in doubt nothing is recreated anyway: no alarms
         # a locked deployment is being changed (VMs stopped and deleted on purpose): not asked
-        locked = self.locked()
         watched = [m for m in members if m.agent_id and m.deployment not in locked]
         silent_ids = self.tracker.unresponsive(now, longer_by=self.config.suspect_after - self.config.agent_timeout)
         suspects = [m for m in watched if m.agent_id in silent_ids]
@@ -157,10 +157,13 @@ class Resurrector:
 
     def observe(self, now: float, members: tuple[Member, ...] | None = None,
                 vanished: frozenset[str] = frozenset(),
-                vanished_confirmed: frozenset[str] | None = None) -> Observation:
+                vanished_confirmed: frozenset[str] | None = None,
+                locked: frozenset[str] | None = None) -> Observation:
+        """What the monitor knows now. Pass ``members`` with the ``locked`` read before them:
+        read after, a task ending in between would unlock instances read before it ended."""
+        locked = self.locked() if locked is None else locked
         members = self.members() if members is None else members
         self.tracker.track({m.agent_id for m in members if m.agent_id}, now)
-        locked = self.locked()
         connected = bool(getattr(self.director.nats, "is_connected", True))
         confirm_after = float(getattr(self.director.config, "heartbeat_interval", 0))
         return Observation(members, frozenset(self.tracker.unresponsive(now)), locked, self.recreating(),
@@ -171,11 +174,12 @@ class Resurrector:
     async def analyze(self) -> list[int]:
         """One round; returns the ids of the tasks it started."""
         now = time.monotonic()
+        locked = self.locked()  # before the instances: one snapshot (observe says why)
         members = self.members()
         self.tracker.track({m.agent_id for m in members if m.agent_id}, now)
-        vanished, acted_on = await self.dead(members, now)
+        vanished, acted_on = await self.dead(members, now, locked)
         now = time.monotonic()
-        observation = self.observe(now, members, vanished, acted_on)
+        observation = self.observe(now, members, vanished, acted_on, locked)
         self._announce_unresponsive(observation)
         decision = decide(observation, self.rules, self._open_episodes)
         if MASS_SILENCE_EPISODE in decision.open_episodes and observation.bus_problem is None:
