@@ -1,4 +1,6 @@
-"""Optional cgroup v1 limits for a VM (this machine's controllers live in v1 hierarchies).
+"""Optional cgroup v1 limits for a VM (this machine's controllers live in v1 hierarchies; on
+a cgroup v2 host, Debian 12's default, a VM asking for them is refused naming the boot option
+that brings v1 back: :func:`require_v1`).
 
 ``cloud_properties.memory`` (or ``ram``, MB) sets memory.limit_in_bytes, enforced by the
 OOM killer; ``cloud_properties.pids`` sets pids.max. Without either, no cgroup is made.
@@ -26,6 +28,45 @@ from cpi.local.ids import IdRange
 PARENT = "bosh-py"
 CONTROLLERS = ("memory", "pids")
 DELEGATED = "delegated"
+
+
+def controller_mounts(mountinfo: str, cgroup_root: Path) -> dict[str, str]:
+    """{mount point: fs type} of the cgroup file systems at or below ``cgroup_root``, from
+    /proc/self/mountinfo text (fields: ... mount point (5th) ... `-` fstype source options)."""
+    found: dict[str, str] = {}
+    root = str(cgroup_root).rstrip("/") or "/"
+    for line in mountinfo.splitlines():
+        before, _, after = line.partition(" - ")
+        fields, tail = before.split(), after.split()
+        if len(fields) < 5 or not tail or tail[0] not in ("cgroup", "cgroup2"):
+            continue
+        point = fields[4]
+        if point == root or point.startswith(root + "/"):
+            found[point] = tail[0]
+    return found
+
+
+def require_v1(cgroup_root: Path, cloud_properties: dict[str, Any], mountinfo: str | None = None) -> None:
+    """Refuse, before anything is made, limits this host cannot give: the groups are cgroup
+    v1 files (memory.limit_in_bytes, a tree per controller), and a cgroup v2 host (Debian
+    12's default: one unified hierarchy) has none of them."""
+    wanted = limits(cloud_properties)
+    if not wanted:
+        return
+    asked = ", ".join(f"cloud_properties.{key}" for key in ("memory", "ram", "pids", "cgroups")
+                      if cloud_properties.get(key) not in (None, False))
+    mounts = controller_mounts(Path("/proc/self/mountinfo").read_text() if mountinfo is None else mountinfo,
+                               cgroup_root)
+    root = str(cgroup_root).rstrip("/")
+    if mounts.get(root) == "cgroup2":
+        raise VMCreationFailed(
+            f"{asked} need cgroup v1 controllers, but {cgroup_root} is a cgroup v2 (unified) hierarchy, "
+            f"Debian 12's default: boot the host with systemd.unified_cgroup_hierarchy=0 (add it to "
+            f"GRUB_CMDLINE_LINUX in /etc/default/grub, run update-grub, reboot), or deploy without them")
+    missing = [c for c in wanted if mounts.get(f"{root}/{c}") != "cgroup"]
+    if missing:
+        raise VMCreationFailed(f"{asked} need the cgroup v1 {' and '.join(missing)} controller under "
+                               f"{cgroup_root}, which this host does not mount")
 
 
 def wants_delegation(cloud_properties: dict[str, Any]) -> bool:

@@ -29,7 +29,7 @@ def run(ctx: Context, agent_id: str, stemcell_cid: str, cloud_properties: dict |
     net = network.parse_networks(networks)
     key = guest_files.host_key_from_env(env or {})
     authorized = guest_files.authorized_keys_from_env(env or {})
-    cgroups.limits(cloud_properties)  # validate before making anything
+    cgroups.require_v1(config.cgroup_root, cloud_properties)  # validate before making anything
     disk_cids = list(disk_cids or [])
 
     cid = new_id("vm")
