@@ -201,9 +201,25 @@ def test_a_stream_ends_once_the_cloud_controller_stops_accepting_it(cf, log_serv
 def test_idle_connections_beyond_the_bound_are_closed_at_once(tmp_path, logs_cc):
     import socket
     server = start_log_server(tmp_path / "bounded", logs_cc.url, max_followers=1, max_senders=1)
-    idle = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(2)]
+
+    def held_connection() -> socket.socket:
+        """An idle connection the server keeps (it waits for a request on it). The slot of the
+        start-up probe's connection is given back by its thread a moment after its answer,
+        so one opened meanwhile may be refused: then open another."""
+        for _ in range(50):
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            sock.settimeout(1.0)
+            try:
+                refused = sock.recv(1) == b""
+            except TimeoutError:
+                sock.settimeout(5)
+                return sock
+            sock.close()
+            assert refused
+        raise AssertionError("the server never kept an idle connection")
+
+    idle = [held_connection() for _ in range(2)]
     try:
-        time.sleep(0.2)
         extra = socket.create_connection(("127.0.0.1", server.port), timeout=5)
         assert extra.recv(1) == b""                       # closed without a thread
         extra.close()
