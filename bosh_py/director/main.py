@@ -52,39 +52,50 @@ async def serve(config: DirectorConfig) -> None:
                              director_password=secrets.nats_password)
     await asyncio.to_thread(nats_server.start)
     supervising = asyncio.create_task(NatsSupervisor(nats_server, _bus_event_recorder(sessions)).run_forever())
-    bus = BusWatch(bus_grace(config.health_monitor))
 
-    async def on_disconnected() -> None:
-        log.warning("lost the connection to nats-server; reconnecting")
-        bus.disconnected(time.monotonic())
+    async def stop_nats() -> None:
+        supervising.cancel()  # before the stop, or it would start the server again
+        await asyncio.gather(supervising, return_exceptions=True)
+        await asyncio.to_thread(nats_server.stop)
 
-    async def on_reconnected() -> None:
-        log.info("reconnected to nats-server")
-        bus.reconnected(time.monotonic())
+    try:
+        bus = BusWatch(bus_grace(config.health_monitor))
 
-    nc = await nats.connect(servers=[f"nats://127.0.0.1:{config.nats_port}"], user="director",
-                            password=secrets.nats_password, max_reconnect_attempts=-1, reconnect_time_wait=1,
-                            name="bosh-py-director", disconnected_cb=on_disconnected,
-                            reconnected_cb=on_reconnected)
-    replies = ReplyRouter(nc, secrets.director_uuid, grants=BlobGrants(config.agent_upload_max_bytes))
-    await replies.start()
-    tasks = TaskRunner(sessions, config.tasks_dir)
-    tasks.recover()
-    director = Director(
-        config=config, secrets=secrets, sessions=sessions, blobstore=LocalBlobstore(config.blobstore_dir),
-        tasks=tasks, locks=LockManager(sessions, config.lock_ttl), nats_server=nats_server, nats=nc,
-        replies=replies, ssh_key=load_or_create_keypair(config.data_dir / "ssh" / "id_ed25519", "bosh-py-director"),
-        agent_bundle=build_agent_bundle(config.data_dir / "agent.pyz"),
-    )
-    secure_data_dir(config.data_dir)  # state, config, keys and blobs hold secrets: owner-only
-    api = web.AppRunner(build_app(director), access_log=None)
-    blobs = web.AppRunner(blobstore_app(director.blobstore, replies.grants,
-                                        AgentCredentials.load_or_create(config.agent_blobstore_key_path)),
-                          access_log=None)
-    await api.setup()
-    await blobs.setup()
-    await web.TCPSite(api, config.api_host, config.api_port).start()
-    await web.TCPSite(blobs, config.blobstore_listen_host, config.blobstore_port).start()
+        async def on_disconnected() -> None:
+            log.warning("lost the connection to nats-server; reconnecting")
+            bus.disconnected(time.monotonic())
+
+        async def on_reconnected() -> None:
+            log.info("reconnected to nats-server")
+            bus.reconnected(time.monotonic())
+
+        nc = await nats.connect(servers=[f"nats://127.0.0.1:{config.nats_port}"], user="director",
+                                password=secrets.nats_password, max_reconnect_attempts=-1, reconnect_time_wait=1,
+                                name="bosh-py-director", disconnected_cb=on_disconnected,
+                                reconnected_cb=on_reconnected)
+        replies = ReplyRouter(nc, secrets.director_uuid, grants=BlobGrants(config.agent_upload_max_bytes))
+        await replies.start()
+        tasks = TaskRunner(sessions, config.tasks_dir)
+        tasks.recover()
+        director = Director(
+            config=config, secrets=secrets, sessions=sessions, blobstore=LocalBlobstore(config.blobstore_dir),
+            tasks=tasks, locks=LockManager(sessions, config.lock_ttl), nats_server=nats_server, nats=nc,
+            replies=replies, ssh_key=load_or_create_keypair(config.data_dir / "ssh" / "id_ed25519", "bosh-py-director"),
+            agent_bundle=build_agent_bundle(config.data_dir / "agent.pyz"),
+        )
+        secure_data_dir(config.data_dir)  # state, config, keys and blobs hold secrets: owner-only
+        api = web.AppRunner(build_app(director), access_log=None)
+        blobs = web.AppRunner(blobstore_app(director.blobstore, replies.grants,
+                                            AgentCredentials.load_or_create(config.agent_blobstore_key_path)),
+                              access_log=None)
+        await api.setup()
+        await blobs.setup()
+        await web.TCPSite(api, config.api_host, config.api_port).start()
+        await web.TCPSite(blobs, config.blobstore_listen_host, config.blobstore_port).start()
+    except BaseException:
+        # a director that cannot start (a port taken, a bad database) leaves no nats-server behind
+        await stop_nats()
+        raise
     log.info("director %s listening on http://%s:%d", config.name, config.api_host, config.api_port)
     resurrector = Resurrector(director, config.health_monitor, bus)
     cleaning = asyncio.create_task(clean_up_forever(director))
@@ -110,9 +121,7 @@ async def serve(config: DirectorConfig) -> None:
     await blobs.cleanup()
     await replies.close()
     await nc.close()
-    supervising.cancel()  # before the stop, or it would start the server again
-    await asyncio.gather(supervising, return_exceptions=True)
-    await asyncio.to_thread(nats_server.stop)
+    await stop_nats()
 
 
 def _bus_event_recorder(sessions):  # type: ignore[no-untyped-def]
