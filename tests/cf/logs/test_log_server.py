@@ -218,15 +218,15 @@ def test_idle_connections_beyond_the_bound_are_closed_at_once(tmp_path, logs_cc)
             assert refused
         raise AssertionError("the server never kept an idle connection")
 
-    idle = [held_connection() for _ in range(2)]
     try:
-        extra = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-        assert extra.recv(1) == b""                       # closed without a thread
-        extra.close()
-    finally:
-        for sock in idle:
-            sock.close()
-    try:
+        idle = [held_connection() for _ in range(2)]
+        try:
+            extra = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            assert extra.recv(1) == b""                       # closed without a thread
+            extra.close()
+        finally:
+            for sock in idle:
+                sock.close()
         counters = wait_until(lambda: post_lines(server, "dea", []).status_code == 200 and httpx.get(
             server.url + "/varz", auth=server.sender_auth("dea")).json(), message="the server to serve again")
         assert counters["connections_refused"] >= 1
