@@ -7,14 +7,15 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
 from pathlib import Path
+from typing import Any, Callable, Iterator
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -69,6 +70,23 @@ WORKER_NET = VmNet(TEST_BRIDGE, TEST_SUBNET, TEST_CPI_PREFIX)
 # them, so it gets its own: on one subnet two directors would hand out the same IPs.
 SESSION_NET = VmNet(f"boshpys{TEST_NET}", f"10.247.{TEST_NET}", "bs" + chr(ord("a") + TEST_NET))
 E2E_CLOUD_CONFIG = REPO / "tests/e2e/cloud-config.yml"
+
+
+def stop_orphaned_nats(data_dir: Path) -> None:
+    """Stop the nats-server a SIGKILLed director left running (it runs in its own process; a
+    director that is started again adopts it and stops it with itself, one that is not leaves
+    it), by the pid its pid file names and only if that process is still this nats-server."""
+    pid_file = data_dir / "nats" / "nats.pid"
+    try:
+        pid = int(pid_file.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return
+    if str(data_dir / "nats").encode() not in cmdline:
+        return
+    os.kill(pid, signal.SIGTERM)
+    wait_until(lambda: not Path(f"/proc/{pid}/cmdline").exists() or
+               not Path(f"/proc/{pid}/cmdline").read_bytes(), 10, message=f"nats-server {pid} to stop")
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05,
@@ -143,12 +161,13 @@ class LocalDirector:
     def cpi_config(self) -> Path:
         return self.root / "cpi.json"
 
-    def start(self, health_monitor: dict | None = None) -> None:
+    def start(self, health_monitor: dict | None = None, config: dict | None = None) -> None:
+        """``config``: more of director.json (db_url, lock_ttl, ...)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        if health_monitor:  # `director start` keeps what director.json already says
+        settings = {**(config or {}), **({"health_monitor": health_monitor} if health_monitor else {})}
+        if settings:  # `director start` keeps what director.json already says
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            (self.data_dir / "director.json").write_text(json.dumps(
-                {"data_dir": str(self.data_dir), "health_monitor": health_monitor}))
+            (self.data_dir / "director.json").write_text(json.dumps({"data_dir": str(self.data_dir), **settings}))
         self.cpi_config.write_text(json.dumps({"root": str(self.root / "cpi"), "bridge": self.net.bridge,
                                                "prefix": self.net.cpi_prefix}))
         self.env = {**os.environ, "BOSH_PY_CONFIG": str(self.root / "cli.json"),
@@ -202,7 +221,7 @@ class LocalDirector:
 
 @contextlib.contextmanager
 def director_with_stemcell(root: Path, health_monitor: dict | None = None,
-                           net: VmNet = WORKER_NET) -> Iterator[LocalDirector]:
+                           net: VmNet = WORKER_NET, config: dict | None = None) -> Iterator[LocalDirector]:
     """A started local director (with ``health_monitor`` settings, if given) holding the
     local stemcell and the cloud-config of its ``net`` (SESSION_NET for one that outlives
     module fixtures); at the end it is stopped and every VM, disk and namespace it made
@@ -214,7 +233,7 @@ def director_with_stemcell(root: Path, health_monitor: dict | None = None,
     stemcell = ensure_stemcell()
     local = LocalDirector(root, net=net)
     try:
-        local.start(health_monitor)
+        local.start(health_monitor, config)
         local.cli("upload-stemcell", str(stemcell))
         local.update_cloud_config()
         yield local

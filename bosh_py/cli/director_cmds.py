@@ -24,6 +24,8 @@ from bosh_py.director.private_files import open_private_append, private_dir
 from bosh_py.director.uaa_auth import uaa_settings
 from bosh_py.errors import BoshPyError
 
+DIRECTOR_MODULE = "bosh_py.director.main"
+
 
 @click.group("director")
 def director_group() -> None:
@@ -31,12 +33,15 @@ def director_group() -> None:
 
 
 def _pid(data_dir: Path) -> int | None:
+    """The running director's pid, or None. Its command line must name the director: a
+    killed director is a zombie until init reaps it (its command line is empty then, though
+    signal 0 still reaches it), and a pid may have been recycled since."""
     try:
         pid = int((data_dir / "director.pid").read_text())
-        os.kill(pid, 0)
-        return pid
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (OSError, ValueError):
         return None
+    return pid if DIRECTOR_MODULE.encode() in cmdline.split(b"\0") else None
 
 
 def _config_file(data_dir: Path) -> Path:
@@ -77,7 +82,7 @@ def start(data_dir: Path, api_port: int | None, nats_port: int | None, blobstore
 
     if _pid(data_dir) is None:
         log = open_private_append(data_dir / "director.log")
-        process = subprocess.Popen([sys.executable, "-m", "bosh_py.director.main", "--config", str(path)],
+        process = subprocess.Popen([sys.executable, "-m", DIRECTOR_MODULE, "--config", str(path)],
                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True)
         (data_dir / "director.pid").write_text(str(process.pid))

@@ -301,7 +301,7 @@ def build_app(director: Director) -> web.Application:
 
     @routes.get("/resources/{blob_id}")
     async def resource(request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(director.blobstore.get_path(request.match_info["blob_id"]))
+        return web.FileResponse(await asyncio.to_thread(director.blobstore.get_path, request.match_info["blob_id"]))
 
     @routes.delete("/resources/{blob_id}")
     async def delete_resource(request: web.Request) -> web.Response:

@@ -97,7 +97,7 @@ def errand_routes(director: Director) -> web.RouteTableDef:
         blob_id = request.match_info["blob_id"]
         if not await asyncio.to_thread(errand_logs_blob, director, blob_id):
             raise NotFound(f"No errand logs with blob id '{blob_id[:40]}'")
-        return web.FileResponse(director.blobstore.get_path(blob_id))
+        return web.FileResponse(await asyncio.to_thread(director.blobstore.get_path, blob_id))
 
     @routes.delete("/errand_logs/{blob_id}")
     async def delete_logs(request: web.Request) -> web.Response:

@@ -67,7 +67,7 @@ def release_routes(director: Director) -> web.RouteTableDef:
     @routes.get("/releases/exports/{blob_id}")
     async def exported(request: web.Request) -> web.StreamResponse:
         blob_id = _export_blob(director, request.match_info["blob_id"])
-        return web.FileResponse(director.blobstore.get_path(blob_id))
+        return web.FileResponse(await asyncio.to_thread(director.blobstore.get_path, blob_id))
 
     @routes.delete("/releases/exports/{blob_id}")
     async def delete_exported(request: web.Request) -> web.Response:

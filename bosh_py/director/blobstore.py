@@ -1,4 +1,6 @@
-"""The director's blobstore: a directory of immutable blobs named by uuid.
+"""The director's blobstore: immutable blobs named by uuid, in a local directory
+(``LocalBlobstore``, the default) or an S3-compatible bucket (``blobstore_s3.py``), both
+behind the ``Blobstore`` protocol.
 
 Agents reach it over HTTP (see ``blobstore_http.py``); the director uses it directly.
 Digests are ``sha256:<hex>`` strings, as everywhere in bosh-py.
@@ -15,8 +17,9 @@ import hashlib
 import os
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from bosh_py.errors import BoshPyError
 
@@ -31,6 +34,10 @@ class BlobNotFound(BoshPyError):
 
 class BlobTooLarge(BoshPyError):
     pass
+
+
+class BlobstoreError(BoshPyError):
+    """The store itself failed (an S3 endpoint unreachable, access denied): not a missing blob."""
 
 
 def sha256_digest_of_file(path: Path) -> str:
@@ -79,25 +86,40 @@ class BlobWriter:
         self._tmp.unlink(missing_ok=True)
 
 
-class LocalBlobstore:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.root.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
-        os.chmod(self.root, DIR_MODE)
+class Blobstore(Protocol):
+    """What the director's code needs of a blobstore. Blobs are written once and never
+    changed, so a copy of one (``get_path``'s local file) never goes stale."""
 
-    def path(self, blob_id: str) -> Path:
-        if not valid_blob_id(blob_id):
-            raise BlobNotFound(f"Invalid blob id '{blob_id}'")
-        return self.root / blob_id[:2] / blob_id
+    def exists(self, blob_id: str) -> bool: ...
 
-    def exists(self, blob_id: str) -> bool:
-        return valid_blob_id(blob_id) and self.path(blob_id).exists()
+    def writer(self, blob_id: str | None = None, max_bytes: int | None = None) -> BlobWriter: ...
+
+    def put_file(self, source: Path) -> tuple[str, str]: ...
+
+    def put_bytes(self, data: bytes) -> tuple[str, str]: ...
+
+    def put_stream(self, stream: BinaryIO, blob_id: str | None = None) -> tuple[str, str]: ...
+
+    def get_path(self, blob_id: str) -> Path:
+        """A local file holding the blob, to read (not to change); BlobNotFound if there is none.
+        May download: call it off the event loop."""
+        ...
+
+    def copy_to(self, blob_id: str, dest: Path) -> None: ...
+
+    def delete(self, blob_id: str) -> None: ...
+
+    def list_blobs(self) -> Iterator[tuple[str, float]]:
+        """Every blob as (id, time written, seconds since the epoch): for ``clean-up``."""
+        ...
+
+
+class WriterPuts:
+    """put_file / put_bytes / put_stream for a store, through its own ``writer`` (which
+    digests while it writes and commits or aborts as one)."""
 
     def writer(self, blob_id: str | None = None, max_bytes: int | None = None) -> BlobWriter:
-        """Start writing a blob (a new id unless one is given)."""
-        target = self.path(blob_id or new_blob_id())
-        target.parent.mkdir(exist_ok=True, mode=DIR_MODE)
-        return BlobWriter(target, max_bytes)
+        raise NotImplementedError
 
     def put_file(self, source: Path) -> tuple[str, str]:
         """Copy a file in; returns (blob id, digest)."""
@@ -125,6 +147,27 @@ class LocalBlobstore:
             raise
         return blob_id, writer.commit()
 
+
+class LocalBlobstore(WriterPuts):
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+        os.chmod(self.root, DIR_MODE)
+
+    def path(self, blob_id: str) -> Path:
+        if not valid_blob_id(blob_id):
+            raise BlobNotFound(f"Invalid blob id '{blob_id}'")
+        return self.root / blob_id[:2] / blob_id
+
+    def exists(self, blob_id: str) -> bool:
+        return valid_blob_id(blob_id) and self.path(blob_id).exists()
+
+    def writer(self, blob_id: str | None = None, max_bytes: int | None = None) -> BlobWriter:
+        """Start writing a blob (a new id unless one is given)."""
+        target = self.path(blob_id or new_blob_id())
+        target.parent.mkdir(exist_ok=True, mode=DIR_MODE)
+        return BlobWriter(target, max_bytes)
+
     def get_path(self, blob_id: str) -> Path:
         path = self.path(blob_id)
         if not path.exists():
@@ -137,3 +180,11 @@ class LocalBlobstore:
     def delete(self, blob_id: str) -> None:
         if valid_blob_id(blob_id):
             self.path(blob_id).unlink(missing_ok=True)
+
+    def list_blobs(self) -> Iterator[tuple[str, float]]:
+        for path in self.root.glob("??/*"):
+            if valid_blob_id(path.name):
+                try:
+                    yield path.name, path.stat().st_mtime
+                except FileNotFoundError:
+                    continue  # deleted while listing

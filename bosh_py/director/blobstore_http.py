@@ -18,7 +18,7 @@ from aiohttp import web
 from bosh_py.director.agent_credentials import AgentCredentials
 from bosh_py.director.auth import Handler, parse_basic_auth, unauthorized
 from bosh_py.director.blob_grants import BlobGrants
-from bosh_py.director.blobstore import CHUNK, BlobTooLarge, BlobWriter, LocalBlobstore, valid_blob_id
+from bosh_py.director.blobstore import CHUNK, BlobNotFound, Blobstore, BlobTooLarge, BlobWriter, valid_blob_id
 
 AGENT_ID = web.RequestKey("agent_id", str)
 
@@ -40,7 +40,7 @@ def _forbidden(text: str) -> web.HTTPForbidden:
     return web.HTTPForbidden(text=text + "\n")
 
 
-def blobstore_app(store: LocalBlobstore, grants: BlobGrants, credentials: AgentCredentials) -> web.Application:
+def blobstore_app(store: Blobstore, grants: BlobGrants, credentials: AgentCredentials) -> web.Application:
     app = web.Application(middlewares=[agent_auth_middleware(credentials)], client_max_size=CHUNK)
 
     def blob_id_of(request: web.Request) -> str:
@@ -53,9 +53,11 @@ def blobstore_app(store: LocalBlobstore, grants: BlobGrants, credentials: AgentC
         blob_id = blob_id_of(request)
         if not grants.may_read(request[AGENT_ID], blob_id):
             raise _forbidden(f"agent {request[AGENT_ID]} may not read blob {blob_id}")
-        if not store.exists(blob_id):
-            raise web.HTTPNotFound()
-        return web.FileResponse(store.path(blob_id))
+        try:  # off the loop: an S3 store may download into its cache first
+            path = await asyncio.to_thread(store.get_path, blob_id)
+        except BlobNotFound:
+            raise web.HTTPNotFound() from None
+        return web.FileResponse(path)
 
     async def put(request: web.Request) -> web.Response:
         blob_id = blob_id_of(request)
@@ -63,7 +65,7 @@ def blobstore_app(store: LocalBlobstore, grants: BlobGrants, credentials: AgentC
         limit = grants.claim_upload(agent_id, blob_id)
         if limit is None:
             raise _forbidden(f"agent {agent_id} may not write blob {blob_id}")
-        if store.exists(blob_id):
+        if await asyncio.to_thread(store.exists, blob_id):
             raise web.HTTPConflict(text=f"blob {blob_id} already exists\n")
         if request.content_length is not None and request.content_length > limit:
             raise _too_large(blob_id, limit)

@@ -141,7 +141,8 @@ async def compiled_result(director: Director, package: SourcePackage, result_id:
     stored blob; an agent's differing claim fails the compile."""
     if not director.blobstore.exists(result_id):
         raise CompilationError(f"Compiling package '{package.name}': the agent did not upload blob {result_id}")
-    digest = await asyncio.to_thread(sha256_digest_of_file, director.blobstore.get_path(result_id))
+    path = await asyncio.to_thread(director.blobstore.get_path, result_id)  # S3: may download
+    digest = await asyncio.to_thread(sha256_digest_of_file, path)
     claimed = (value.get("result") or {}).get("sha1") if isinstance(value, dict) else None
     if claimed != digest:
         raise CompilationError(f"Compiling package '{package.name}': the agent reported digest {claimed!r} "

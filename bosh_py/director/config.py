@@ -8,13 +8,17 @@ front of the director (the bridge gateway on the local CPI, a private IP on a cl
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_serializer, field_validator,
+                      model_validator)
 
 from bosh_py.director.private_files import write_private_text
 from bosh_py.director.uaa_auth import UaaConfig
+from bosh_py.errors import BoshPyError
 
 DEFAULT_DATA_DIR = Path("/var/lib/bosh-py/director")
 
@@ -60,8 +64,72 @@ class HealthMonitorConfig(BaseModel):
     webhook: WebhookConfig | None = None
 
 
-class DirectorConfig(BaseModel):
+MIN_PART = 5 << 20  # S3's smallest multipart part (all but the last)
+
+
+class LocalBlobstoreConfig(BaseModel):
+    """Blobs in a directory of this machine (the default: DATA_DIR/blobstore)."""
+
     model_config = ConfigDict(extra="forbid")
+    provider: Literal["local"] = "local"
+    path: Path | None = None
+
+
+class S3BlobstoreConfig(BaseModel):
+    """Blobs in an S3-compatible bucket (blobstore_s3.py), so directors and workers on other
+    machines share them. Without ``access_key_id``/``secret_access_key`` boto3's own chain
+    (environment, instance profile) provides credentials. The secret is a SecretStr: shown
+    as stars in reprs and logs, written out only by ``DirectorConfig.save`` (a 0600 file)."""
+
+    model_config = ConfigDict(extra="forbid")
+    provider: Literal["s3"]
+    bucket: str
+    endpoint: str | None = None  # http(s)://host[:port]; None: AWS's own for the region
+    region: str = Field(default="us-east-1", pattern=r"^[a-z0-9-]+$")
+    access_key_id: str | None = Field(default=None, min_length=1)
+    secret_access_key: SecretStr | None = None
+    prefix: str = Field(default="", pattern=r"^([A-Za-z0-9._-]+/)*$")  # key prefix, e.g. "director-1/"
+    addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    ca_cert: Path | None = None  # CA bundle of the endpoint's https (default: the system's)
+    server_side_encryption: Literal["AES256", "aws:kms"] | None = None
+    multipart_threshold: int = Field(default=16 << 20, ge=MIN_PART)
+    multipart_chunksize: int = Field(default=16 << 20, ge=MIN_PART)
+    cache_dir: Path | None = None  # local copies for get_path (default DATA_DIR/blobstore-cache)
+    cache_max_bytes: int = Field(default=4 << 30, gt=0)
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", value):
+            raise ValueError("an S3 bucket name is 3-63 lowercase letters, digits, dots and hyphens")
+        return value
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"https?://[^/\s@]+/?", value):
+            raise ValueError("expected http(s)://host[:port], with no path and no credentials in it")
+        return value
+
+    @model_validator(mode="after")
+    def _keys_come_in_pairs(self) -> "S3BlobstoreConfig":
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            given, missing = (("access_key_id", "secret_access_key") if self.access_key_id is not None
+                              else ("secret_access_key", "access_key_id"))
+            raise ValueError(f"{given} needs {missing} (or give neither, for boto3's credential chain)")
+        return self
+
+    @field_serializer("secret_access_key", when_used="json")
+    def _reveal_for_save(self, value: SecretStr | None) -> str | None:
+        return value.get_secret_value() if value is not None else None
+
+
+BlobstoreConfig = Annotated[LocalBlobstoreConfig | S3BlobstoreConfig, Field(discriminator="provider")]
+
+
+class DirectorConfig(BaseModel):
+    # inputs stay out of validation errors: they may be secrets (a key, a db_url's password)
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     name: str = "bosh-py"
     data_dir: Path = DEFAULT_DATA_DIR
@@ -85,6 +153,7 @@ class DirectorConfig(BaseModel):
     rpc_timeout: int = 45
     lock_ttl: int = 60
     max_orphaned_age_in_days: float = 5.0  # orphaned persistent disks are deleted after this (BOSH's name)
+    blobstore: BlobstoreConfig = Field(default_factory=LocalBlobstoreConfig)  # docs/director-blobstore.md
 
     @property
     def database_url(self) -> str:
@@ -92,7 +161,13 @@ class DirectorConfig(BaseModel):
 
     @property
     def blobstore_dir(self) -> Path:
-        return self.data_dir / "blobstore"
+        local = self.blobstore.path if isinstance(self.blobstore, LocalBlobstoreConfig) else None
+        return local or self.data_dir / "blobstore"
+
+    @property
+    def blobstore_cache_dir(self) -> Path:
+        s3 = self.blobstore.cache_dir if isinstance(self.blobstore, S3BlobstoreConfig) else None
+        return s3 or self.data_dir / "blobstore-cache"
 
     @property
     def tasks_dir(self) -> Path:
@@ -113,6 +188,19 @@ class DirectorConfig(BaseModel):
 
     @classmethod
     def load(cls, path: Path | None) -> "DirectorConfig":
+        """A bad file is a BoshPyError naming the file and each bad key (never its value)."""
         if path is None or not path.exists():
             return cls()
-        return cls.model_validate(json.loads(path.read_text()))
+        try:
+            return cls.model_validate(json.loads(path.read_text()))
+        except ValidationError as error:
+            raise BoshPyError(f"{path}: " + "; ".join(_config_error(e) for e in error.errors(include_input=False)))\
+                from None
+
+
+def _config_error(error: dict) -> str:
+    """``blobstore/bucket: Field required``: the union's tag (``s3``) left out of the path."""
+    loc = [str(part) for part in error["loc"]]
+    if loc[:1] == ["blobstore"] and loc[1:2] in (["local"], ["s3"]):
+        del loc[1]
+    return f"{'/'.join(loc) or '(top level)'}: {error['msg'].removeprefix('Value error, ')}"

@@ -59,11 +59,14 @@ class LockManager:
         return LockError(f"Failed to acquire lock for {name}: it is held by task {holder_id}{what}. "
                          f"Wait for it to finish (`bosh-py task {holder_id}`).")
 
-    def renew(self, name: str, task_id: int) -> None:
+    def renew(self, name: str, task_id: int) -> bool:
+        """False once the lock is no longer the task's (another director process reaped it)."""
         with self.sessions.begin() as session:
             lock = session.get(Lock, name)
-            if lock is not None and lock.task_id == task_id:
-                lock.expires_at = utcnow() + timedelta(seconds=self.ttl)
+            if lock is None or lock.task_id != task_id:
+                return False
+            lock.expires_at = utcnow() + timedelta(seconds=self.ttl)
+            return True
 
     def release(self, name: str, task_id: int) -> None:
         with self.sessions.begin() as session:
@@ -76,19 +79,29 @@ class LockManager:
     @asynccontextmanager
     async def hold(self, name: str, task_id: int) -> AsyncIterator[None]:
         self.acquire(name, task_id)
-        renewer = asyncio.create_task(self._renew_forever(name, task_id))
+        holder = asyncio.current_task()
+        assert holder is not None, "hold() runs inside the task it locks for"
+        renewer = asyncio.create_task(self._renew_forever(name, task_id, holder))
         try:
             yield
         finally:
             renewer.cancel()
             self.release(name, task_id)
 
-    async def _renew_forever(self, name: str, task_id: int) -> None:
+    async def _renew_forever(self, name: str, task_id: int, holder: asyncio.Task) -> None:
         """Renew every ttl/3; a failed renewal (a busy database) is retried next round rather
-        than silently ending the renewals while the task still works."""
+        than silently ending the renewals while the task still works. A lock that is gone or
+        another task's (this process stalled past its lapse and was reaped as dead) stops the
+        task: it must not go on changing a deployment it no longer holds."""
         while True:
             await asyncio.sleep(self.ttl / 3)
             try:
-                await asyncio.to_thread(self.renew, name, task_id)
+                ours = await asyncio.to_thread(self.renew, name, task_id)
             except Exception:  # noqa: BLE001 - two more tries before the lock could lapse
                 log.exception("renewing lock %s failed; retrying", name)
+                continue
+            if not ours:
+                log.error("task %d lost lock %s (reaped while this director process stalled); stopping it",
+                          task_id, name)
+                holder.cancel()
+                return

@@ -17,25 +17,27 @@ import nats
 from aiohttp import web
 
 from bosh_py.agent.bundle import build_agent_bundle
-from bosh_py.director.api import build_app
 from bosh_py.director.agent_credentials import AgentCredentials
+from bosh_py.director.api import build_app
 from bosh_py.director.blob_grants import BlobGrants
-from bosh_py.director.blobstore import LocalBlobstore
 from bosh_py.director.blobstore_http import blobstore_app
 from bosh_py.director.config import DirectorConfig
 from bosh_py.director.cpi_registry import sync_properties
 from bosh_py.director.db import open_database
+from bosh_py.director.leases import LeaseManager
 from bosh_py.director.locks import LockManager
 from bosh_py.director.models import Event
 from bosh_py.director.orphan_disks import clean_up_forever
 from bosh_py.director.private_files import private_dir, secure_data_dir
+from bosh_py.director.processes import ProcessRegistry
 from bosh_py.director.secrets import load_or_create_secrets
-from bosh_py.director.services import Director
+from bosh_py.director.services import Director, open_blobstore
 from bosh_py.director.tasks import TaskRunner
 from bosh_py.mbus.agent_client import ReplyRouter
 from bosh_py.mbus.server import NatsServer
 from bosh_py.mbus.supervisor import NatsSupervisor
 from bosh_py.monitor.bus_watch import BusWatch
+from bosh_py.monitor.leadership import monitor_while_leading
 from bosh_py.monitor.resurrector import Resurrector, bus_grace
 from bosh_py.ssh.keys import load_or_create_keypair
 
@@ -75,10 +77,11 @@ async def serve(config: DirectorConfig) -> None:
                                 reconnected_cb=on_reconnected)
         replies = ReplyRouter(nc, secrets.director_uuid, grants=BlobGrants(config.agent_upload_max_bytes))
         await replies.start()
-        tasks = TaskRunner(sessions, config.tasks_dir)
-        tasks.recover()
+        processes = ProcessRegistry(sessions, config.lock_ttl)
+        processes.register()  # and fails the tasks of director processes that are gone
+        tasks = TaskRunner(sessions, config.tasks_dir, processes.name)
         director = Director(
-            config=config, secrets=secrets, sessions=sessions, blobstore=LocalBlobstore(config.blobstore_dir),
+            config=config, secrets=secrets, sessions=sessions, blobstore=open_blobstore(config),
             tasks=tasks, locks=LockManager(sessions, config.lock_ttl), nats_server=nats_server, nats=nc,
             replies=replies, ssh_key=load_or_create_keypair(config.data_dir / "ssh" / "id_ed25519", "bosh-py-director"),
             agent_bundle=build_agent_bundle(config.data_dir / "agent.pyz"),
@@ -97,12 +100,13 @@ async def serve(config: DirectorConfig) -> None:
         await stop_nats()
         raise
     log.info("director %s listening on http://%s:%d", config.name, config.api_host, config.api_port)
-    resurrector = Resurrector(director, config.health_monitor, bus)
     cleaning = asyncio.create_task(clean_up_forever(director))
+    heartbeating = asyncio.create_task(processes.run_forever())
     monitoring = None
     if config.health_monitor.resurrector_enabled:
-        await resurrector.start()
-        monitoring = asyncio.create_task(resurrector.run_forever())
+        leases = LeaseManager(sessions, processes.name, config.lock_ttl)
+        monitoring = asyncio.create_task(monitor_while_leading(
+            leases, lambda: Resurrector(director, config.health_monitor, bus)))
 
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -112,11 +116,13 @@ async def serve(config: DirectorConfig) -> None:
     log.info("stopping")
     if monitoring is not None:
         monitoring.cancel()
-        await resurrector.stop()
+        await asyncio.gather(monitoring, return_exceptions=True)
     cleaning.cancel()
     for running in list(tasks.running.values()):
         running.cancel()
     await tasks.wait_all()
+    heartbeating.cancel()
+    processes.unregister()
     await api.cleanup()
     await blobs.cleanup()
     await replies.close()

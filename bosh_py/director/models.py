@@ -219,6 +219,30 @@ class Task(Base):
     result: Mapped[str | None] = mapped_column(Text, nullable=True)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # the director process running it (DirectorProcess.name); None: a task from before 0006
+    worker: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class DirectorProcess(Base):
+    """A live director process: a row it renews while it lives. One whose heartbeat lapses is
+    gone, and the tasks it ran are failed with that reason (processes.py)."""
+
+    __tablename__ = "director_processes"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Lease(Base):
+    """A role one director process holds at a time (the health monitor), until it stops
+    renewing it (leases.py)."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column()
 
 
 class Lock(Base):

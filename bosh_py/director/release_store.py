@@ -43,7 +43,8 @@ async def job_archives(director: Director, plan: DeploymentPlan) -> dict[JobKey,
                     Template.fingerprint == fingerprint)).first()
             if row is None:
                 raise BoshPyError(f"Job '{job.name}' of release '{job.release}' is missing its blob")
-            archives[key] = await asyncio.to_thread(read_job_archive, director.blobstore.get_path(row.blobstore_id))
+            blob = await asyncio.to_thread(director.blobstore.get_path, row.blobstore_id)  # S3: may download
+            archives[key] = await asyncio.to_thread(read_job_archive, blob)
     return archives
 
 

@@ -12,8 +12,8 @@ from typing import Any, Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bosh_py.director.blobstore import LocalBlobstore
-from bosh_py.director.config import DirectorConfig
+from bosh_py.director.blobstore import Blobstore, LocalBlobstore
+from bosh_py.director.config import DirectorConfig, S3BlobstoreConfig
 from bosh_py.director.cpi_client import CpiClient
 from bosh_py.director.cpi_registry import resolve
 from bosh_py.director.locks import LockManager
@@ -23,12 +23,24 @@ from bosh_py.director.tasks import TaskRunner
 from bosh_py.ssh.keys import KeyPair
 
 
+def open_blobstore(config: DirectorConfig) -> Blobstore:
+    """The blobstore ``config.blobstore`` names; an S3 bucket is checked now, so a director
+    with a wrong endpoint, bucket or key stops at start saying which."""
+    if isinstance(config.blobstore, S3BlobstoreConfig):
+        from bosh_py.director.blobstore_s3 import S3Blobstore  # boto3 only when configured
+
+        store = S3Blobstore(config.blobstore, config.blobstore_cache_dir)
+        store.check()
+        return store
+    return LocalBlobstore(config.blobstore_dir)
+
+
 @dataclass
 class Director:
     config: DirectorConfig
     secrets: DirectorSecrets
     sessions: sessionmaker[Session]
-    blobstore: LocalBlobstore
+    blobstore: Blobstore
     tasks: TaskRunner
     locks: LockManager
     nats_server: Any  # bosh_py.mbus.server.NatsServer

@@ -22,6 +22,8 @@ from bosh_py.errors import BoshPyError
 
 log = logging.getLogger(__name__)
 
+UNFINISHED = ("queued", "processing")
+
 
 @dataclass
 class TaskContext:
@@ -34,25 +36,18 @@ TaskBody = Callable[[TaskContext], Awaitable[str | None]]
 
 
 class TaskRunner:
-    def __init__(self, sessions: sessionmaker[Session], tasks_dir: Path) -> None:
+    def __init__(self, sessions: sessionmaker[Session], tasks_dir: Path, process: str | None = None) -> None:
         self.sessions = sessions
         self.tasks_dir = tasks_dir
+        self.process = process  # the DirectorProcess running these tasks (processes.py reaps a dead one's)
         self.running: dict[int, asyncio.Task] = {}
-
-    def recover(self) -> None:
-        """Tasks that were running when the director stopped can never finish: say so."""
-        with self.sessions.begin() as session:
-            session.execute(
-                update(Task).where(Task.state.in_(["queued", "processing"]))
-                .values(state="error", result="The director restarted while this task ran", ended_at=utcnow())
-            )
 
     def task_log(self, task_id: int) -> TaskLog:
         return TaskLog(self.tasks_dir / str(task_id), task_id)
 
     def submit(self, description: str, deployment: str | None, body: TaskBody) -> int:
         with self.sessions.begin() as session:
-            task = Task(description=description, deployment_name=deployment, state="queued")
+            task = Task(description=description, deployment_name=deployment, state="queued", worker=self.process)
             session.add(task)
             session.flush()
             task_id = task.id
@@ -89,8 +84,10 @@ class TaskRunner:
         return True
 
     def _set(self, task_id: int, **values: object) -> None:
+        """Only an unfinished task changes: one another process reaped (this one stalled past
+        its heartbeat's lapse) keeps the reason it was failed with."""
         with self.sessions.begin() as session:
-            session.execute(update(Task).where(Task.id == task_id).values(**values))
+            session.execute(update(Task).where(Task.id == task_id, Task.state.in_(UNFINISHED)).values(**values))
 
     def get(self, task_id: int) -> Task | None:
         with self.sessions() as session:

@@ -28,6 +28,12 @@ class AgentTracker:
             self.last_seen.pop(gone, None)
             self.last_state.pop(gone, None)
 
+    def restart_clocks(self, agent_ids: set[str], now: float) -> None:
+        """Count these agents' silence from ``now``: what a task did to them (stopped, replaced,
+        rebooted on purpose) is not evidence against them."""
+        for agent_id in agent_ids:
+            self.last_seen[agent_id] = max(self.last_seen.get(agent_id, now), now)
+
     def unresponsive(self, now: float, longer_by: float = 0.0) -> set[str]:
         """Agents silent past the timeout (plus ``longer_by`` seconds)."""
         return {agent_id for agent_id, seen in self.last_seen.items() if now - seen > self.timeout + longer_by}

@@ -68,6 +68,7 @@ class Resurrector:
         self.webhook = WebhookNotifier(config.webhook) if config.webhook else None
         self._reported_silent: frozenset[str] = frozenset()  # agents already announced unresponsive
         self._reported_gone: frozenset[str] = frozenset()  # agents already announced disconnected
+        self._locked_last_round: frozenset[str] = frozenset()
 
     async def start(self) -> None:
         async def on_heartbeat(msg) -> None:  # type: ignore[no-untyped-def]
@@ -177,6 +178,7 @@ class Resurrector:
         locked = self.locked()  # before the instances: one snapshot (observe says why)
         members = self.members()
         self.tracker.track({m.agent_id for m in members if m.agent_id}, now)
+        self._grace_after_tasks(locked, members, now)
         vanished, acted_on = await self.dead(members, now, locked)
         now = time.monotonic()
         observation = self.observe(now, members, vanished, acted_on, locked)
@@ -189,6 +191,17 @@ class Resurrector:
             self._event(note.deployment, note.action, note.message)
         started = [self._resurrect(deployment, list(down)) for deployment, down in decision.resurrect.items()]
         return [task_id for task_id in started if task_id is not None]
+
+    def _grace_after_tasks(self, locked: frozenset[str], members: tuple[Member, ...], now: float) -> None:
+        """A deployment a task just released starts its agents' clocks afresh: the task stopped,
+        replaced and restarted them on purpose, so silence measured while it ran (a new VM's
+        agent tracked from the moment its row named it, heartbeats late while the host was busy
+        with the task) is not counted against them. A VM that really died is then recreated
+        one agent timeout later."""
+        released = self._locked_last_round - locked
+        self._locked_last_round = locked
+        if released:
+            self.tracker.restart_clocks({m.agent_id for m in members if m.agent_id and m.deployment in released}, now)
 
     def _resurrect(self, deployment: str, down: list[Member]) -> int | None:
         from bosh_py.director.jobs.deployment_actions import recreate_body

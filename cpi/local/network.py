@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from cpi.local.errors import CloudError, VMCreationFailed
@@ -29,8 +30,12 @@ class VmNetwork:
     @property
     def mac(self) -> str:
         """Derived from the IP: a re-used IP keeps its MAC, so no host ARP entry goes stale."""
-        octets = ipaddress.IPv4Address(self.ip).packed
-        return "02:42:" + ":".join(f"{octet:02x}" for octet in octets)
+        return mac_of(self.ip)
+
+
+def mac_of(address: str) -> str:
+    """A locally administered MAC derived from an IPv4 address (VMs' and the bridge's)."""
+    return "02:42:" + ":".join(f"{octet:02x}" for octet in ipaddress.IPv4Address(address).packed)
 
 
 def parse_networks(networks: Any) -> VmNetwork:
@@ -99,7 +104,18 @@ def ensure_bridge(bridge: str, gateway: str, prefixlen: int) -> None:
             address not in ip("-o", "-4", "addr", "show", "dev", bridge).stdout.split():
         raise CloudError(f"cannot give bridge {bridge} address {gateway}/{prefixlen}: "
                          f"{added.stderr.strip()}")
+    pin_bridge_mac(bridge, mac_of(gateway))
     ip("link", "set", bridge, "up")
+
+
+def pin_bridge_mac(bridge: str, mac: str) -> None:
+    """A bridge without a MAC of its own takes the lowest MAC of its ports, so deleting the VM
+    whose veth had it changed the gateway's MAC under every other VM: their ARP entries
+    pointed at an address no port had any more, and their traffic to the director (NATS
+    heartbeats) was lost until those entries expired, long enough for the health monitor to
+    take healthy VMs for dead. Set explicitly, the bridge's MAC never follows its ports."""
+    if Path(f"/sys/class/net/{bridge}/address").read_text().strip() != mac:
+        ip("link", "set", bridge, "address", mac)
 
 
 def wire_vm_link(netns: str, veth: str, network: VmNetwork, bridge: str, pid: int) -> None:

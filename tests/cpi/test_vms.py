@@ -11,6 +11,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from cpi.local.network import mac_of
 from tests.cpi.support import CPI, KeyPair, ssh, wait_for
 
 pytestmark = pytest.mark.vm
@@ -205,3 +206,19 @@ def test_parallel_creates(cpi, make_vm):
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda vm: cpi.ok("delete_vm", vm.cid), vms))
     assert cpi.our_netns() == []
+
+
+def test_the_bridge_keeps_its_own_mac_whatever_vms_come_and_go(cpi, make_vm):
+    """Without a MAC of its own a bridge takes its ports' lowest, so deleting the VM whose veth
+    had it moved the gateway's MAC under every other VM (their traffic to NATS lost until
+    their ARP entries expired: healthy VMs taken for dead by the health monitor, as
+    test_libcloud_ec2 and test_runtime_config_vms saw under load). Set explicitly, it stays."""
+    sysfs = Path(f"/sys/class/net/{cpi.bridge}")
+    first, second, third = make_vm(), make_vm(), make_vm()
+    pinned = mac_of(f"{cpi.subnet}.1")
+    assert (sysfs / "address").read_text().strip() == pinned
+    assert (sysfs / "addr_assign_type").read_text().strip() == "3"  # NET_ADDR_SET: never recomputed
+    for vm in (first, second):
+        cpi.ok("delete_vm", vm.cid)
+        assert (sysfs / "address").read_text().strip() == pinned
+    assert third.cid and (sysfs / "address").read_text().strip() == pinned

@@ -99,6 +99,7 @@ class DummyDirector:
     root: Path
     env: dict[str, str] = field(default_factory=dict)
     url: str = ""
+    config: dict[str, Any] = field(default_factory=dict)  # more of director.json (db_url, lock_ttl, ...)
 
     @property
     def data_dir(self) -> Path:
@@ -158,7 +159,7 @@ class DummyDirector:
         # loopback only: nothing this director serves is reachable from another machine
         (self.data_dir / "director.json").write_text(json.dumps({
             "data_dir": str(self.data_dir), "nats_listen_host": "127.0.0.1", "blobstore_listen_host": "127.0.0.1",
-            "heartbeat_interval": 1.0, "agent_wait_timeout": 30}))
+            "heartbeat_interval": 1.0, "agent_wait_timeout": 30, **self.config}))
         self.env = {**os.environ, "BOSH_PY_CONFIG": str(self.root / "cli.json"),
                     "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
         self.cli("director", "start", "--data-dir", str(self.data_dir), "--api-port", str(free_port()),

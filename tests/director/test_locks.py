@@ -90,3 +90,26 @@ def test_a_failed_renewal_is_retried_so_the_lock_never_lapses_under_its_task(tmp
         other_writer.close()
     assert "renewing lock deployment:nats failed; retrying" in caplog.text
     assert locks.active() == []
+
+
+def test_a_task_whose_lock_was_reaped_is_stopped(sessions):
+    """Another director process took this one for dead (it stalled past its lapse) and
+    released its task's lock: the task stops instead of changing the deployment unlocked."""
+    locks = LockManager(sessions, ttl=0.6)  # renewed every 0.2 s
+    holder = add_task(sessions, "deploy")
+    reached: list[str] = []
+
+    async def deploy() -> None:
+        async with locks.hold("deployment:nats", holder):
+            with sessions.begin() as session:  # what the reaper does (processes.py)
+                session.delete(session.get(Lock, "deployment:nats"))
+            await asyncio.sleep(5)
+            reached.append("went on unlocked")
+
+    async def run() -> None:
+        task = asyncio.create_task(deploy())
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 3)
+
+    asyncio.run(run())
+    assert reached == []

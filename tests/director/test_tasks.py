@@ -47,17 +47,6 @@ def test_failed_task_keeps_the_error(tmp_path, db_url):
     assert lines[-1]["error"]["message"] == "packaging failed: line 3: make: not found"
 
 
-def test_recover_marks_interrupted_tasks(tmp_path, db_url):
-    sessions = open_database(db_url)
-    from bosh_py.director.models import Task
-
-    with sessions.begin() as session:
-        session.add(Task(description="deploy", state="processing"))
-    TaskRunner(sessions, tmp_path / "tasks").recover()
-    with sessions() as session:
-        assert session.get(Task, 1).state == "error"
-
-
 def test_reading_a_task_log_creates_nothing_until_the_task_writes(tmp_path, db_url):
     """`GET /tasks/<n>/output` for a task that never ran used to create its directory."""
     runner = TaskRunner(open_database(db_url), tmp_path / "tasks")

@@ -73,3 +73,23 @@ def test_the_same_silence_without_a_lock_is_recreated():
     monitor.tracker.last_seen["agent-1"] = now - 60
     assert asyncio.run(monitor.analyze()) == [1]
     assert monitor.started == [("web", ["web/1"])]
+
+
+def test_silence_measured_while_a_task_held_the_deployment_does_not_count():
+    """A task released web's lock: web/1's agent (a new VM, tracked from the moment its row
+    named it, its heartbeats late while the task busied the host) starts its clock afresh;
+    still silent a full timeout later, it is recreated."""
+    rows = tuple(Member("web", i, f"web/{i}", f"agent-{i}", f"vm-{i}") for i in range(4))
+    monitor = TaskEndsBetweenReads([frozenset({"web"}), frozenset()], rows)
+    now = time.monotonic()
+    for row in rows:
+        monitor.tracker.last_seen[row.agent_id] = now
+    monitor.tracker.last_seen["agent-1"] = now - 60
+    assert asyncio.run(monitor.analyze()) == []  # the task holds the lock
+    assert asyncio.run(monitor.analyze()) == []  # just released: the clock starts now
+    assert monitor.started == []
+    for row in rows:
+        monitor.tracker.last_seen[row.agent_id] = time.monotonic()
+    monitor.tracker.last_seen["agent-1"] -= 60  # a minute on, still silent
+    assert asyncio.run(monitor.analyze()) == [1]
+    assert monitor.started == [("web", ["web/1"])]

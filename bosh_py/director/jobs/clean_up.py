@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 
 from sqlalchemy import select
 
@@ -92,12 +91,12 @@ def _collect_ids(value: object, found: set[str]) -> None:
             _collect_ids(item, found)
 
 
-def dangling_blobs(director: Director, now: float | None = None) -> list[Path]:
+def dangling_blobs(director: Director, now: float | None = None) -> list[str]:
+    """Ids of blobs nothing refers to, written before the grace period (any blobstore)."""
     keep = referenced_blobs(director)
     limit = (now or time.time()) - DANGLING_GRACE
-    root = director.blobstore.root
-    return sorted(path for path in root.glob("??/*")
-                  if valid_blob_id(path.name) and path.name not in keep and path.stat().st_mtime < limit)
+    return sorted(blob_id for blob_id, written in director.blobstore.list_blobs()
+                  if valid_blob_id(blob_id) and blob_id not in keep and written < limit)
 
 
 async def run(director: Director, ctx: TaskContext, remove_all: bool) -> str:
@@ -126,12 +125,12 @@ async def run(director: Director, ctx: TaskContext, remove_all: bool) -> str:
             with stage.task(cid):
                 await orphan_disks.delete_orphan(director, cid, ctx.log.debug)
                 removed["orphaned_disks"].append(cid)
-    paths = await asyncio.to_thread(dangling_blobs, director)
-    stage = ctx.log.stage("Deleting dangling blobs", len(paths))
-    for path in paths:
-        with stage.task(path.name):
-            director.blobstore.delete(path.name)
-            removed["blobs"].append(path.name)
+    blob_ids = await asyncio.to_thread(dangling_blobs, director)
+    stage = ctx.log.stage("Deleting dangling blobs", len(blob_ids))
+    for blob_id in blob_ids:
+        with stage.task(blob_id):
+            await asyncio.to_thread(director.blobstore.delete, blob_id)
+            removed["blobs"].append(blob_id)
     summary = "; ".join(f"{kind.replace('_', ' ')}: {', '.join(items)}" for kind, items in removed.items() if items)
     return f"Deleted {summary}" if summary else "Nothing to clean up"
 

@@ -60,7 +60,8 @@ async def log_tail(director: Director, agent_id: str) -> str:
     except (BoshPyError, KeyError, TypeError):
         return ""
     try:
-        return await asyncio.to_thread(_tail_of_archive, director.blobstore.get_path(blob_id))
+        path = await asyncio.to_thread(director.blobstore.get_path, blob_id)  # S3: may download
+        return await asyncio.to_thread(_tail_of_archive, path)
     except (OSError, tarfile.TarError, BoshPyError):
         return ""
     finally:

@@ -161,6 +161,21 @@ def test_extras_are_stopped_after_the_grace_period():
     assert s.decide(31) == []           # asked already
 
 
+def test_instances_newer_than_the_desired_state_are_not_judged_by_it():
+    """The CC started the app just after the HM's last fetch, then went away (a restart): the
+    HM's view still says "stopped", but it is older than the instances, so they stay,
+    past the grace, until a fetch made after they appeared says otherwise."""
+    s = state_with([app(instances=3, state="STOPPED")], now=0)
+    for t in (0.5, 1, 35, 50):  # no fetch succeeds: the CC is down (the view is not stale yet)
+        s.observe_heartbeat(hb(("a", 0), ("b", 1), ("c", 2)), t)
+        assert stops(s.decide(t)) == []
+    s.set_desired([app(instances=1)], 51)  # the CC is back: now scaled to one
+    assert stops(s.decide(51)) == []  # the grace starts now
+    s.observe_heartbeat(hb(("a", 0), ("b", 1), ("c", 2)), 81)
+    s.set_desired([app(instances=1)], 81)
+    assert s.decide(81) == [StopRequest("app-1", ("b", "c"))]
+
+
 def test_a_scale_up_the_hm_has_not_read_yet_is_not_stopped():
     s = state_with([app(instances=1)])
     s.observe_heartbeat(hb(("a", 0), ("b", 1)), 0)

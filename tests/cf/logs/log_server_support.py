@@ -1,4 +1,4 @@
-"""Test support for the log server: the real server process, a syslog receiver on 127.0.0.1,
+"""Test support for the log server: the real server process, a syslog receiver (127.0.0.x),
 and the cloud controller started with a ``logging_endpoint`` that points at it."""
 
 from __future__ import annotations
@@ -59,9 +59,13 @@ def start_log_server(workdir: Path, cc_url: str, port: int | None = None, **over
         proc = subprocess.Popen([*python, "-m", "cf_platform.log_server", "--config", str(path)],
                                 stdout=log, stderr=subprocess.STDOUT, env=env)
     host = config["listen_address"]
+    status = config.get("status") or {}
     try:
         wait_until(lambda: proc.poll() is not None or _listening(host, port), timeout=15,
                    message=f"the log server to listen on {host}:{port}")
+        if status.get("port"):   # the status port opens right after the main one
+            wait_until(lambda: proc.poll() is not None or _listening(status["listen_address"], status["port"]),
+                       timeout=15, message="the log server's status port")
         assert proc.poll() is None, f"the log server exited with {proc.returncode}: {log_path.read_text()}"
     except BaseException:
         end_process(proc)
@@ -99,14 +103,19 @@ CF_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d\d[+-]\d{4} \[(\w+)/(\
 
 @dataclass
 class SyslogReceiver:
-    """A TCP syslog server on 127.0.0.1 that parses octet-counted (RFC 6587) frames."""
+    """A TCP syslog server on ``host`` (127.0.0.1) that parses octet-counted (RFC 6587) frames.
 
+    The log server refuses drains to loopback unless its config exempts an address
+    (``drain_allowed_ranges``); tests bind to 127.0.0.2 and exempt only that."""
+
+    host: str = "127.0.0.1"
     messages: list[str] = field(default_factory=list)
     port: int = 0
+    accepted: int = 0       # connections the log server opened
 
     def __post_init__(self) -> None:
         self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock.bind((self.host, 0))
         self._sock.listen(4)
         self.port = self._sock.getsockname()[1]
         self._lock = threading.Lock()
@@ -115,7 +124,7 @@ class SyslogReceiver:
 
     @property
     def url(self) -> str:
-        return f"syslog://127.0.0.1:{self.port}"
+        return f"syslog://{self.host}:{self.port}"
 
     def _accept(self) -> None:
         while True:
@@ -124,6 +133,7 @@ class SyslogReceiver:
             except OSError:
                 return
             self._conns.append(conn)
+            self.accepted += 1
             threading.Thread(target=self._read, args=(conn,), daemon=True).start()
 
     def _read(self, conn: socket.socket) -> None:

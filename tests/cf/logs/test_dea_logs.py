@@ -32,11 +32,12 @@ pytestmark = [needs_root, pytest.mark.timeout(300)]
 
 GUID = uuid.uuid4().hex
 STATUS_PASSWORD = secrets.token_urlsafe(12)
+DRAIN_HOST = "127.0.0.2"
 
 
 @pytest.fixture(scope="module")
 def syslog_drain():
-    receiver = SyslogReceiver()
+    receiver = SyslogReceiver(DRAIN_HOST)
     yield receiver
     receiver.close()
 
@@ -46,7 +47,8 @@ def log_server(tmp_path_factory, dea_net, syslog_drain):  # noqa: F811
     """On the host end of the DEA's link (where a log server VM would be for it); followers
     are not asked for here (no CC), the drain shows what arrived."""
     server = start_log_server(tmp_path_factory.mktemp("log_server"), "http://127.0.0.1:9", free_port(dea_net.host_ip),
-                              listen_address=dea_net.host_ip, drains={GUID: [syslog_drain.url]})
+                              listen_address=dea_net.host_ip, drains={GUID: [syslog_drain.url]},
+                              drain_allowed_ranges=[DRAIN_HOST])   # loopback is blocked but for this one
     yield server
     end_process(server.proc)
 

@@ -161,3 +161,70 @@ def test_log_server_job_finds_the_cloud_controller_through_its_link(tmp_path):
     config = LogServerConfig.load(path)
     assert config.cc_url == "http://10.244.0.5:9022"
     assert (config.cc_internal_user, config.cc_internal_password) == ("internal", "ipw")
+
+
+def _log_server_config(tmp_path: Path, props: dict, links: dict | None = None) -> LogServerConfig:
+    base = {"senders": SENDERS, "cloud_controller": {"url": "http://10.244.0.5:9022"}}
+    files = _render(LOG_JOB, "log_server", {**props, "log_server": {**base, **props.get("log_server", {})}}, links)
+    path = tmp_path / "log_server.json"
+    path.write_text(files["config/log_server.json"])
+    return LogServerConfig.load(path)
+
+
+def test_log_server_job_is_a_component_with_a_status_port_and_its_own_nats_user(tmp_path):
+    nats = _link(NATS_JOB, {"nats": {"user": "shared", "password": "shared-pw"}}, "nats", "10.244.0.2")
+    config = _log_server_config(tmp_path, {"nats": {"user": "log_server", "password": 'n"pw'},
+                                           "log_server": {"status": {"user": "ls-status", "password": 's"t'}}},
+                                {"nats": nats})
+    assert config.status is not None
+    assert (config.status.port, config.status.user, config.status.password) == (8086, "ls-status", 's"t')
+    assert (config.index, config.host) == (0, "10.244.0.20")
+    assert config.nats is not None and config.nats.servers == ["nats://10.244.0.2:4222"]
+    assert (config.nats.user, config.nats.password) == ("log_server", 'n"pw')
+    # without its own user: the link's; without the link or status credentials: neither
+    assert _log_server_config(tmp_path, {}, {"nats": nats}).nats.user == "shared"
+    plain = _log_server_config(tmp_path, {})
+    assert plain.status is None and plain.nats is None
+    assert "password" not in repr(plain) and "s\"t" not in repr(config) and "n\"pw" not in repr(config)
+
+
+def test_a_bad_status_or_nats_section_is_refused_naming_the_key(tmp_path):
+    from tests.cf.cc.plumbing import vm_python
+    python, env = vm_python(tmp_path)
+    base = {"cloud_controller": {"url": "http://127.0.0.1:1"}, "senders": SENDERS}
+    for section, message in (({"status": {"port": "8086", "user": "u", "password": "p"}}, "status.port: expected int"),
+                             ({"status": {"port": 8086}}, "'status.user' and 'status.password' are required"),
+                             ({"nats": {"servers": ["10.0.0.1:4222"]}}, "nats.servers[0]: expected a nats:// URL"),
+                             ({"nats": {"servers": ["nats://10.0.0.1:4222"], "user": "a.b", "password": "p"}},
+                              "nats.user: NATS user 'a.b' cannot name its reply inbox")):
+        path = tmp_path / "bad.json"
+        path.write_text(json.dumps({**base, **section}))
+        result = subprocess.run([*python, "-m", "cf_platform.log_server", "--config", str(path)], capture_output=True,
+                                check=False, text=True, env=env, timeout=30)
+        assert result.returncode == 2 and message in result.stderr, (section, result.stderr)
+
+
+def test_log_server_job_blocks_drains_to_its_own_networks_and_the_operators_ranges(tmp_path):
+    spec = _spec(LOG_JOB)
+    templates = {src: (LOG_JOB / "templates" / src).read_text() for src in spec.templates}
+    instance = {**INSTANCE, "name": "log_server", "networks": {
+        "default": {"ip": "10.244.0.20", "netmask": "255.255.255.0", "default": ["dns", "gateway"]},
+        "v6": {"ip": "fd00:1::20", "netmask": "ffff:ffff:ffff:ffff::"}}}
+
+    def config(drains: dict) -> LogServerConfig:
+        props = {"log_server": {"senders": SENDERS, "cloud_controller": {"url": "http://10.244.0.5:9022"},
+                                "drains": drains}}
+        files = render_instance_jobs([JobForRender("log_server", spec, (LOG_JOB / "monit").read_text(), templates,
+                                                   props)], instance, {"log_server": {}}).files["log_server"]
+        (tmp_path / "log_server.json").write_text(files["config/log_server.json"])
+        return LogServerConfig.load(tmp_path / "log_server.json")
+
+    policy = config({"blocked_ranges": ["10.0.0.1-10.0.0.9"], "allowed_ranges": ["10.244.0.7/32"]}).drain_policy
+    assert policy.refusal("10.244.0.5") == "10.244.0.5 is in the blocked range 10.244.0.20/255.255.255.0"
+    assert policy.refusal("fd00:1::5") is not None and policy.refusal("fd00:2::5") is None
+    assert policy.refusal("10.0.0.3") is not None and policy.refusal("10.0.0.10") is None
+    assert policy.refusal("10.244.0.7") is None                         # the operator's exception
+    assert policy.refusal("127.0.0.1") is not None                      # always, whatever the properties
+    assert config({}).drain_policy.refusal("10.244.0.5") is not None    # the default: own networks blocked
+    assert config({"block_own_networks": False}).drain_policy.refusal("10.244.0.5") is None
+    assert all(p.description for p in spec.properties.values())

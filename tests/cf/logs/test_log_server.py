@@ -1,6 +1,6 @@
 """The log server with real components on both sides: the real server process, the real
 cloud controller authorizing followers, the real emitter sending and the real ``cf-py``
-printing; a syslog receiver on 127.0.0.1 for drains."""
+printing; a syslog receiver on 127.0.0.2 for drains (test_drain_policy.py: what is refused)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from cf_platform.log_server.emitter import EmitterSettings, LogEmitter
 from tests.cf.cc.plumbing import end_process
 from tests.harness import free_port, wait_until
 
-from .log_server_support import CF_LINE, post_lines, start_log_server
+from .log_server_support import CF_LINE, SyslogReceiver, post_lines, start_log_server
 
 
 def line(app: str, message: str, source: str = "APP", index: int = 0, stream: str = "OUT", ts: float | None = None):
@@ -132,8 +132,10 @@ def test_the_recent_buffer_is_bounded_per_app(tmp_path, logs_cc, admin, app_guid
         end_process(server.proc)
 
 
-def test_syslog_drain_gets_the_apps_lines_octet_counted(tmp_path, logs_cc, app_guid, syslog):
-    server = start_log_server(tmp_path / "drained", logs_cc.url, drains={app_guid: [syslog.url]})
+def test_syslog_drain_gets_the_apps_lines_octet_counted(tmp_path, logs_cc, app_guid):
+    syslog = SyslogReceiver("127.0.0.2")        # loopback: blocked but for this address
+    server = start_log_server(tmp_path / "drained", logs_cc.url, drains={app_guid: [syslog.url]},
+                              drain_allowed_ranges=["127.0.0.2"])
     try:
         post_lines(server, "dea", [line(app_guid, "to the drain", "APP", 3, "ERR"),
                                    line("some-other-app", "not for this drain")])
@@ -143,6 +145,7 @@ def test_syslog_drain_gets_the_apps_lines_octet_counted(tmp_path, logs_cc, app_g
         assert not any("not for this drain" in m for m in syslog.messages)
     finally:
         end_process(server.proc)
+        syslog.close()
 
 
 def test_the_cc_tells_drains_only_to_internal_callers(logs_cc, admin):

@@ -27,9 +27,9 @@ def run_uaa(tmp_path, crypto_package, config: dict) -> subprocess.CompletedProce
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
 
 
-def rendered_config(tmp_path, **uaa) -> dict:
-    return json.loads(render_job(job_properties(tmp_path / "store", 8080, new_signing_key(), **uaa),
-                                 ip="10.244.25.9")["config/uaa.json"])
+def rendered_config(tmp_path, links: dict | None = None, nats: dict | None = None, **uaa) -> dict:
+    properties = {**job_properties(tmp_path / "store", 8080, new_signing_key(), **uaa), **({"nats": nats} if nats else {})}
+    return json.loads(render_job(properties, ip="10.244.25.9", links=links)["config/uaa.json"])
 
 
 def test_rendered_config_has_cf_and_admin_clients(tmp_path):
@@ -44,6 +44,26 @@ def test_rendered_config_has_cf_and_admin_clients(tmp_path):
                                                           "authorities": "uaa.admin", "secret": "mine"}})
     assert config["clients"]["admin"]["secret"] == ADMIN_CLIENT_SECRET
     assert "cf" not in config["clients"]  # uaa.clients replaces the default cf client
+
+
+def test_rendered_config_makes_the_uaa_a_component_with_its_own_nats_user(tmp_path):
+    from cf_platform.uaa.config import parse_config
+
+    from tests.cf.metrics.component_support import nats_link
+    link = nats_link(4222, "shared", "shared-pw")
+    config = parse_config(rendered_config(tmp_path, links={"nats": link}, nats={"user": "uaa", "password": 'n"pw'},
+                                          status={"user": "uaa-status", "password": 's"t'}))
+    assert config.status is not None
+    assert (config.status.port, config.status.user, config.status.password) == (8085, "uaa-status", 's"t')
+    assert (config.index, config.host) == (0, "10.244.25.9")
+    assert config.nats is not None and config.nats.servers == ["nats://127.0.0.1:4222"]
+    assert (config.nats.user, config.nats.password) == ("uaa", 'n"pw')
+    # without its own user: the link's; without the link or status credentials: neither
+    assert parse_config(rendered_config(tmp_path, links={"nats": link})).nats.user == "shared"
+    plain = parse_config(rendered_config(tmp_path))
+    assert plain.status is None and plain.nats is None
+    with pytest.raises(RenderError, match="nats.password"):
+        rendered_config(tmp_path, links={"nats": link}, nats={"user": "uaa"})
 
 
 def test_rendering_without_the_signing_key_names_the_property(tmp_path):
@@ -61,6 +81,10 @@ def test_rendering_without_the_signing_key_names_the_property(tmp_path):
     (lambda c: c["clients"]["admin"].update(secret=""), "clients/admin/secret: a client with the client_credentials"),
     (lambda c: c["users"][0].update(password=""), "users/0/password: must not be empty"),
     (lambda c: c.update(access_token_validity=0), "access_token_validity: must be a positive"),
+    (lambda c: c.update(status={"port": "8085", "user": "u", "password": "p"}), "status.port: expected int"),
+    (lambda c: c.update(status={"port": 8085}), "status: user and password are required"),
+    (lambda c: c.update(nats={"servers": []}), "nats.servers: expected a list of nats:// URLs"),
+    (lambda c: c.update(nats={"servers": ["nats://10.0.0.1:4222"], "user": "u"}), "nats.user and nats.password go"),
 ])
 def test_bad_config_is_refused_naming_the_key(tmp_path, crypto_package, change, message):
     config = rendered_config(tmp_path)

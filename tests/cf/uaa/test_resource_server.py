@@ -8,7 +8,7 @@ import pytest
 from cf_platform.uaa.jwt_tokens import SigningKey, TokenInvalid
 from cf_platform.uaa.resource_server import UaaTokenVerifier
 
-from tests.harness import free_port
+from tests.harness import free_port, wait_until
 
 from .uaa_support import ADMIN_PASSWORD, jwt_parts, new_signing_key, password_grant, start_uaa
 
@@ -34,8 +34,11 @@ def test_verifies_tokens_by_the_uaa_public_key(http, uaa, signing_key):
 
 def test_made_up_key_ids_do_not_make_it_hammer_the_uaa(http, uaa):
     verifier = UaaTokenVerifier(uaa.url)
+    before = uaa.log().count("GET /token_keys")
     verifier.verify(password_grant(http, "admin", ADMIN_PASSWORD).json()["access_token"])
-    fetches = uaa.log().count("GET /token_keys")
+    # the server logs a request after answering it: wait for the first fetch's line
+    fetches = wait_until(lambda: (n := uaa.log().count("GET /token_keys")) > before and n,
+                         message="the verifier's first /token_keys fetch in the UAA's log")
     for i in range(5):
         made_up = SigningKey.from_pem(f"made-up-{i}", new_signing_key()).encode({"exp": 2 ** 40})
         with pytest.raises(TokenInvalid, match="unknown key"):

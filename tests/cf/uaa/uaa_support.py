@@ -11,12 +11,14 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -56,8 +58,8 @@ def build_package(into: Path) -> Path:
     return install
 
 
-def render_job(properties: dict, ip: str = "127.0.0.1") -> dict[str, str]:
-    """The uaa job's rendered files (config/uaa.json, monit)."""
+def render_job(properties: dict, ip: str = "127.0.0.1", links: dict | None = None) -> dict[str, str]:
+    """The uaa job's rendered files (config/uaa.json, monit); ``links``: what it consumes (nats)."""
     job = read_release_dir(UAA_RELEASE).jobs["uaa"]
     templates = {src: (job.directory / "templates" / src).read_text() for src in job.spec.templates}
     spec = {"deployment": "cf", "name": "uaa", "id": "uaa-uuid-0", "index": 0, "az": "z1",
@@ -65,7 +67,7 @@ def render_job(properties: dict, ip: str = "127.0.0.1") -> dict[str, str]:
     rendered = render_instance_jobs(
         [JobForRender("uaa", job.spec, (job.directory / "monit").read_text(), templates, properties,
                       release={"name": "uaa", "version": "0+dev.1"})],
-        spec, {"uaa": {}})
+        spec, {"uaa": links or {}})
     return dict(rendered.files["uaa"])
 
 
@@ -106,17 +108,25 @@ class UaaProcess:
 
 
 def uaa_command(config: Path, package: Path) -> tuple[list[str], dict[str, str]]:
-    """How the job's monit runs the server, with this host's paths."""
-    pythonpath = f"{CF_PLATFORM_SRC}:{package}/usr/lib/python3/dist-packages"
+    """How the job's monit runs the server, with this host's paths: the cf-platform package
+    holds cf_platform and nats-py (linked beside the config, as vm_python does for the CC)."""
+    vendored = config.parent / "vendored"
+    vendored.mkdir(exist_ok=True)
+    if not (vendored / "nats").exists():
+        (vendored / "nats").symlink_to(Path(nats.__file__).parent, target_is_directory=True)
+    pythonpath = f"{CF_PLATFORM_SRC}:{vendored}:{package}/usr/lib/python3/dist-packages"
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": pythonpath, "PYTHONUNBUFFERED": "1"}
     return [SYSTEM_PYTHON, "-S", "-m", "cf_platform.uaa", "--config", str(config)], env
 
 
 def start_uaa(workdir: Path, package: Path, signing_key: str | None = None, port: int | None = None,
-              **uaa: Any) -> UaaProcess:
+              links: dict | None = None, extra_properties: dict | None = None, **uaa: Any) -> UaaProcess:
+    """``extra_properties``: beside ``uaa`` (``nats``: the job's own NATS user)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    files = render_job(job_properties(workdir / "store", port, signing_key or new_signing_key(), **uaa))
+    properties = {**job_properties(workdir / "store", port, signing_key or new_signing_key(), **uaa),
+                  **(extra_properties or {})}
+    files = render_job(properties, links=links)
     config = workdir / "uaa.json"
     config.write_text(files["config/uaa.json"])
     config.chmod(0o600)
@@ -133,8 +143,18 @@ def start_uaa(workdir: Path, package: Path, signing_key: str | None = None, port
             return httpx.get(f"{process.url}/healthz", timeout=1).status_code == 200
         except httpx.TransportError:
             return False
+    status = json.loads(files["config/uaa.json"]).get("status")
+
+    def status_port_open() -> bool:   # it opens right after the API's
+        try:
+            socket.create_connection((status["listen_address"], status["port"]), timeout=1).close()
+            return True
+        except OSError:
+            return proc.poll() is not None
     try:
         wait_until(healthy, timeout=30, message="uaa answers /healthz")
+        if status:
+            wait_until(status_port_open, timeout=15, message="uaa's status port")
     except BaseException:
         process.stop()
         raise

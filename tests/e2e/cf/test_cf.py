@@ -5,14 +5,17 @@ delete it and see the route gone; HAProxy's statistics
 show both routers up, behind the generated password. Then Cloud Foundry's smoke_tests errand
 on the same cf: its group has no VM; `bosh-py run-errand -d cf smoke_tests` passes (an app
 pushed, reached through both routers by its route, deleted), and fails with exit code 1
-naming the step when the routers are stopped."""
+naming the step when the routers are stopped. An operator's tool (NATS user
+component_registry) finds every component on the bus with its status address."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import httpx
+import nats
 import pytest
 
 from tests.e2e.cf_support import DOMAIN, through_haproxy, through_router
@@ -213,3 +216,35 @@ def test_smoke_tests_fail_when_the_routers_are_stopped(director, cf):
         assert "smoke_tests" not in {r["group"] for r in director.json("instances", "-d", "cf")}
     finally:
         director.cli("start", "-d", "cf", "-n", "router")
+
+
+COMPONENTS = {"Router", "DEA", "CloudController", "HealthManager", "UAA", "LogServer"}
+
+
+def test_every_component_answers_discover_on_the_bus(director, cf):
+    """CF v1's vcap.component.discover, asked as the component_registry user of cf.yml:
+    each kind of component answers with its type and its status address and credentials."""
+    password = director.cli("get-variable", "-d", "cf", "nats_component_registry_password").stdout.strip()
+    nats_ip = cf.ips["nats"][0]
+
+    async def discover() -> list[dict]:
+        bus = await nats.connect(f"nats://{nats_ip}:4222", user="component_registry", password=password,
+                                 inbox_prefix=b"_INBOX.component_registry", max_reconnect_attempts=0)
+        try:
+            inbox = bus.new_inbox()
+            answers = await bus.subscribe(inbox)
+            await bus.publish("vcap.component.discover", b"", reply=inbox)
+            found: list[dict] = []
+            try:
+                while not {a["type"] for a in found} >= COMPONENTS:
+                    found.append(json.loads((await answers.next_msg(timeout=5)).data))
+            except nats.errors.TimeoutError:
+                pass
+            return found
+        finally:
+            await bus.close()
+
+    found = asyncio.run(discover())
+    assert {a["type"] for a in found} >= COMPONENTS, found
+    for answer in found:
+        assert answer["host"] and len(answer["credentials"]) == 2 and all(answer["credentials"])

@@ -12,10 +12,13 @@ operator's tool finds every component, its status address and its credentials on
 - :class:`StatusServer`: a small asyncio HTTP/1.1 server (stdlib only: this runs on the
   stemcell's python3), bounded in connections, header size and time, with basic auth
   compared in constant time; pages are callbacks, so it holds no state of its own;
-- :func:`announce_on`: the NATS side (announce, answer discover).
+- :func:`announce_on`: the NATS side (announce, answer discover);
+- :class:`ComponentThread`: both on a loop thread of their own, NATS best effort, for the
+  components that serve on threads and can do their work without the bus (UAA, log server).
 
 Which thread: everything here runs on the component's asyncio loop (the router's main loop,
-the cloud controller's LoopThread); page callbacks must therefore be quick and non-blocking.
+the cloud controller's LoopThread, a ComponentThread); page callbacks must therefore be quick
+and non-blocking.
 """
 
 from __future__ import annotations
@@ -95,6 +98,38 @@ def parse_status_settings(raw: Any, where: str = "status") -> StatusSettings:
     if settings.max_connections < 1 or settings.header_timeout <= 0:
         raise ComponentConfigError(f"{where}: max_connections and header_timeout must be positive")
     return settings
+
+
+def parse_nats_settings(raw: Any, where: str = "nats") -> Any:
+    """The ``nats`` section of a component for which the bus is optional (an optional ``nats``
+    link: the UAA, the log server): None when absent, else a :class:`cf_platform.mbus.NatsConfig`
+    with at least one ``nats://`` server; every error names ``where.key``."""
+    if raw is None:
+        return None
+    # nats-py only for a component with a bus
+    from .mbus import NatsConfig, inbox_prefix
+    if not isinstance(raw, dict):
+        raise ComponentConfigError(f"{where}: expected an object")
+    unknown = set(raw) - {"servers", "user", "password"}
+    if unknown:
+        raise ComponentConfigError(f"{where}: unknown keys {sorted(unknown)}")
+    servers = raw.get("servers")
+    if not isinstance(servers, list) or not servers:
+        raise ComponentConfigError(f"{where}.servers: expected a list of nats:// URLs")
+    for i, server in enumerate(servers):
+        if not isinstance(server, str) or not server.startswith(("nats://", "tls://")):
+            raise ComponentConfigError(f"{where}.servers[{i}]: expected a nats:// URL, not {server!r}")
+    user, password = raw.get("user") or None, raw.get("password") or None
+    for key, value in (("user", user), ("password", password)):
+        if value is not None and not isinstance(value, str):
+            raise ComponentConfigError(f"{where}.{key}: expected str")
+    if bool(user) != bool(password):
+        raise ComponentConfigError(f"{where}.user and {where}.password go together")
+    try:
+        inbox_prefix(user)
+    except ValueError as e:
+        raise ComponentConfigError(f"{where}.user: {e}") from None
+    return NatsConfig(list(servers), user, password)
 
 
 def parse_index(raw: Any, where: str = "index") -> int:
@@ -369,3 +404,115 @@ async def announce_on(bus: Any, component: Component) -> None:
 async def announce_again(bus: Any, component: Component) -> None:
     await bus.publish(ANNOUNCE, component.announcement())
     log.info("announced %s/%d on %s (status %s)", component.type, component.index, ANNOUNCE, component.host)
+
+
+class ComponentThread:
+    """CF v1's component wiring for a server that serves on threads of its own (the UAA and
+    the log server run the stdlib's ThreadingHTTPServer), so it has no asyncio loop to lend:
+    the status port and the NATS side run on a loop of their own, on a daemon thread.
+
+    NATS is best effort here: those components do their work without the bus, so an
+    unreachable nats-server must neither delay their start nor stop them. The connection is
+    made in the background (retried every half second until a server answers), the
+    announcement follows it, and every reconnect announces again; ``nats_status`` says how it
+    goes (``nats`` in /varz). Without ``nats`` (no link) only the status port is served.
+
+    Page callbacks (``counters``, ``unhealthy``) run on this thread: they must be quick and
+    safe to call beside the server's own threads."""
+
+    STOP_TIMEOUT = 5.0
+
+    def __init__(self, component: Component, counters: Callable[[], dict[str, Any]],
+                 unhealthy: Callable[[], str | None], realm: str, nats: Any | None = None,
+                 client_name: str = "cf-component") -> None:
+        self.component = component
+        self.nats = nats                    # a cf_platform.mbus.NatsConfig, or None
+        self.client_name = client_name
+        self.server = StatusServer(component.status, component_pages(component, self._with_nats(counters),
+                                                                     unhealthy), realm)
+        self.bus: Any = None
+        self.announcements = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=f"{realm}-status", daemon=True)
+        self._connecting: asyncio.Task | None = None
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def start(self) -> None:
+        """Bind the status port (an ``OSError`` when it is taken, as the server's own port would
+        raise), then start connecting to NATS in the background; returns at once."""
+        self._thread.start()
+        try:
+            asyncio.run_coroutine_threadsafe(self.server.start(), self._loop).result(self.STOP_TIMEOUT)
+        except BaseException:
+            self._end_loop()
+            raise
+        if self.nats is not None:
+            self._loop.call_soon_threadsafe(self._begin_connecting)
+
+    def nats_status(self) -> dict[str, Any]:
+        """For /varz: whether the announcement can reach anyone now, and how often it was made."""
+        connected = self.bus is not None and bool(self.bus.client.is_connected)
+        return {"connected": connected, "announcements": self.announcements}
+
+    def _with_nats(self, counters: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+        def with_nats() -> dict[str, Any]:
+            found = counters()
+            return {**found, "nats": self.nats_status()} if self.nats is not None else found
+        return with_nats
+
+    def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(self.STOP_TIMEOUT * 2)
+        except Exception:  # stopping anyway
+            log.warning("status port or NATS close failed", exc_info=True)
+        self._end_loop()
+
+    def _begin_connecting(self) -> None:
+        self._connecting = self._loop.create_task(self._connect())
+
+    async def _connect(self) -> None:
+        """Connect (nats-py retries the first connection too, without end), then announce.
+        Never raises: a failure is logged, and the server it belongs to serves on."""
+        from .mbus import Bus  # nats-py only when there is a bus to talk to
+        log.info("connecting to NATS at %s (in the background)", ", ".join(self.nats.servers))
+        try:
+            self.bus = await Bus.connect(self.nats.servers, self.nats.user, self.nats.password,
+                                         name=self.client_name, on_reconnect=self._announce_again)
+            await announce_on(self.bus, self.component)
+            await self.bus.client.flush()
+            self.announcements += 1
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the connection lost at once: the next reconnect announces again
+            log.warning("NATS connection or announcement failed", exc_info=True)
+
+    async def _announce_again(self) -> None:
+        try:
+            await announce_again(self.bus, self.component)
+            self.announcements += 1
+        except Exception:  # the next reconnect tries again; the server goes on serving
+            log.warning("announcement after a NATS reconnect failed", exc_info=True)
+
+    async def _close(self) -> None:
+        if self._connecting is not None and not self._connecting.done():
+            self._connecting.cancel()
+            await asyncio.gather(self._connecting, return_exceptions=True)
+        await self.server.stop()
+        if self.bus is not None:
+            try:
+                await asyncio.wait_for(self.bus.close(), self.STOP_TIMEOUT)
+            except Exception:  # cannot drain (NATS is down): close it, ending its reconnects
+                log.info("NATS connection not drained; closing it", exc_info=True)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.bus.client.close(), self.STOP_TIMEOUT)
+
+    def _end_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(self.STOP_TIMEOUT)
+        if not self._thread.is_alive():
+            self._loop.close()

@@ -11,8 +11,10 @@ from .errors import CfError
 
 
 class CcClient:
-    def __init__(self, api: str, token: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(self, api: str, token: str | None = None, timeout: float = 30.0,
+                 space_guid: str | None = None) -> None:
         self.api = api.rstrip("/")
+        self.space_guid = space_guid   # the targeted space: app names are unique only within one
         headers = {"Authorization": f"bearer {token}"} if token else {}
         self.http = httpx.Client(base_url=self.api, headers=headers, timeout=timeout)
 
@@ -60,7 +62,9 @@ class CcClient:
         return self.request("GET", "/v2/apps", params=params)["resources"]
 
     def find_app(self, name: str) -> dict | None:
-        found = self.request("GET", "/v2/apps", params={"q": f"name:{name}"})["resources"]
+        """The app NAME of the targeted space (of any space the user sees, untargeted)."""
+        q = [f"name:{name}"] + ([f"space_guid:{self.space_guid}"] if self.space_guid else [])
+        found = self.request("GET", "/v2/apps", params={"q": q})["resources"]
         return found[0] if found else None
 
     def app(self, name: str) -> dict:
@@ -126,6 +130,13 @@ class CcClient:
 
     def create_space(self, name: str, org_guid: str) -> dict:
         return self.request("POST", "/v2/spaces", json={"name": name, "organization_guid": org_guid})
+
+    def delete_org(self, guid: str) -> None:
+        """Everything in it too (``recursive=true``, as the cf CLI sends); slow brokers take time."""
+        self.request("DELETE", f"/v2/organizations/{guid}", params={"recursive": "true"}, timeout=600)
+
+    def delete_space(self, guid: str) -> None:
+        self.request("DELETE", f"/v2/spaces/{guid}", params={"recursive": "true"}, timeout=600)
 
     def create_user(self, guid: str, username: str) -> dict:
         return self.request("POST", "/v2/users", json={"guid": guid, "username": username})

@@ -32,7 +32,7 @@ class Context:
         the refresh token (UAA), and the new pair saved."""
         conf = self.logged_in()
         assert conf.api and conf.token
-        return CcClient(conf.api, conf.token)
+        return CcClient(conf.api, conf.token, space_guid=conf.space_guid)
 
     def logged_in(self) -> cfg.ClientConfig:
         conf = cfg.load()

@@ -45,7 +45,9 @@ class ServiceClient:
         return self.cc.request("GET", "/v2/service_instances", params=params)["resources"]
 
     def instance(self, name: str) -> dict:
-        found = self.cc.request("GET", "/v2/service_instances", params={"q": f"name:{name}"})["resources"]
+        # names are unique per space: the targeted one's, when a space is targeted
+        q = [f"name:{name}"] + ([f"space_guid:{self.cc.space_guid}"] if self.cc.space_guid else [])
+        found = self.cc.request("GET", "/v2/service_instances", params={"q": q})["resources"]
         if not found:
             raise CfError(f"Service instance {name} not found")
         return found[0]

@@ -1,6 +1,6 @@
 """cf-py's org, space, user and role commands, named and shaped as the cf CLI's:
-``orgs``, ``spaces``, ``create-org``, ``create-space``, ``target``, ``create-user``,
-``set-org-role`` and ``set-space-role``. Users are made in the UAA (SCIM, with the logged-in
+``orgs``, ``spaces``, ``create-org``, ``create-space``, ``delete-org``, ``delete-space``,
+``target``, ``create-user``, ``set-org-role`` and ``set-space-role``. Users are made in the UAA (SCIM, with the logged-in
 admin's token) and then made known to the cloud controller, as ``cf create-user`` does."""
 
 from __future__ import annotations
@@ -72,6 +72,58 @@ def create_space(ctx: Context, name: str, org: str | None) -> None:
     ctx.out.print(f"Created space {name} in org {the_org['entity']['name']}", markup=False)
 
 
+@click.command("delete-org")
+@click.argument("name")
+@click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation")
+@pass_ctx
+def delete_org(ctx: Context, name: str, force: bool) -> None:
+    """Delete an org and everything in it (admins only)."""
+    conf = ctx.logged_in()
+    with ctx.client() as cc:
+        found = [o for o in cc.orgs() if o["entity"]["name"] == name]
+        if not found:
+            ctx.out.print(f"Org {name} does not exist.\nOK", markup=False)
+            return
+        if not force and not click.confirm(f"Really delete the org {name}, including its spaces, apps, "
+                                           "service instances and routes?", default=False):
+            ctx.out.print("Delete cancelled")
+            return
+        ctx.out.print(f"Deleting org {name} as {conf.user}...", markup=False)
+        cc.delete_org(found[0]["metadata"]["guid"])
+    conf = cfg.load()
+    if conf.org_guid == found[0]["metadata"]["guid"]:   # as the cf CLI: the target goes with it
+        conf.org = conf.org_guid = conf.space = conf.space_guid = None
+        cfg.save(conf)
+    ctx.out.print("OK")
+
+
+@click.command("delete-space")
+@click.argument("name")
+@click.option("-o", "--org", help="The org (default: the targeted one)")
+@click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation")
+@pass_ctx
+def delete_space(ctx: Context, name: str, org: str | None, force: bool) -> None:
+    """Delete a space and everything in it (its org managers and admins)."""
+    conf = ctx.logged_in()
+    with ctx.client() as cc:
+        the_org = _targeted_org(cc, conf, org)
+        org_name = the_org["entity"]["name"]
+        found = [s for s in cc.spaces(the_org["metadata"]["guid"]) if s["entity"]["name"] == name]
+        if not found:
+            ctx.out.print(f"Space {name} does not exist.\nOK", markup=False)
+            return
+        if not force and not click.confirm(f"Really delete the space {name}?", default=False):
+            ctx.out.print("Delete cancelled")
+            return
+        ctx.out.print(f"Deleting space {name} in org {org_name} as {conf.user}...", markup=False)
+        cc.delete_space(found[0]["metadata"]["guid"])
+    conf = cfg.load()
+    if conf.space_guid == found[0]["metadata"]["guid"]:
+        conf.space = conf.space_guid = None
+        cfg.save(conf)
+    ctx.out.print("OK")
+
+
 @click.command()
 @click.option("-o", "--org", help="Target this org")
 @click.option("-s", "--space", help="Target this space (of the org)")
@@ -136,4 +188,4 @@ def set_org_role(ctx: Context, username: str, org: str, role: str) -> None:
     ctx.out.print(f"Assigned role {role} to user {username} in org {org}", markup=False)
 
 
-COMMANDS = [orgs, spaces, create_org, create_space, target, create_user, set_space_role, set_org_role]
+COMMANDS = [orgs, spaces, create_org, create_space, delete_org, delete_space, target, create_user, set_space_role, set_org_role]

@@ -20,6 +20,7 @@ from .config import CcConfig
 from .multipart import MultipartError, boundary_of, parse_parts
 from .tenancy.access import Access
 from .tenancy.api import TenancyApi
+from .tenancy.deletion import Deleter
 from .tenancy.store import TenancyStore
 from .web import Handler, Request, Response, Router
 
@@ -34,6 +35,8 @@ class PublicApi:
         self.tokens = tokens
         self.tenancy = TenancyStore(service.db)
         self.access = Access(self.tenancy, tokens)
+        # deleting a space deletes its apps as a user's delete does (server.py adds services)
+        self.deleter = Deleter(self.tenancy, service.delete)
 
     def register(self, router: Router) -> None:
         g = self.access.guard
@@ -62,7 +65,7 @@ class PublicApi:
         router.add("DELETE", "/v2/routes/<guid>", g(self.delete_route))
         router.add("GET", "/v2/shared_domains", g(self.shared_domains))
         router.add("GET", "/v2/shared_domains/<guid>", g(self.shared_domain))
-        TenancyApi(self.tenancy, self.access).register(router)
+        TenancyApi(self.tenancy, self.access, self.deleter).register(router)
 
     # -- open endpoints -------------------------------------------------------------------
 

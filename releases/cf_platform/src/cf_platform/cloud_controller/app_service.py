@@ -20,7 +20,7 @@ from typing import Any, Callable, Coroutine
 from . import app_rules, bus_requests, convergence, errors, instance_views
 from .api_log_lines import ApiLines
 from .blobs import Blobstore
-from .db import Database, HostTaken, NameTaken, now_iso
+from .db import DEFAULT_SPACE_GUID, Database, HostTaken, NameTaken, now_iso
 from .dea_client import DeaClient
 from .loop_thread import LoopThread
 from .models import FAILED, PENDING, STARTED, App, Domain, Route
@@ -66,7 +66,7 @@ class AppService:
     def create(self, body: dict) -> App:
         app = app_rules.new_app(body, self.default_memory, self.default_disk)
         with self._mutate:
-            if self.db.app_by_name(app.name) is not None:
+            if self.db.app_by_name(app.name, app.space_guid or DEFAULT_SPACE_GUID) is not None:
                 raise errors.app_name_taken(app.name)
             try:
                 created = self.db.create_app(app)
@@ -80,7 +80,7 @@ class AppService:
             old = self.get(guid)
             changes = app_rules.changes(old, body)
             if "name" in changes:
-                other = self.db.app_by_name(changes["name"])
+                other = self.db.app_by_name(changes["name"], old.space_guid or DEFAULT_SPACE_GUID)
                 if other is not None and other.guid != guid:
                     raise errors.app_name_taken(changes["name"])
             try:

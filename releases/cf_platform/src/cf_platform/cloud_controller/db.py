@@ -3,7 +3,9 @@ tenancy (organizations, spaces, users, roles: queried by tenancy/store.py).
 
 The schema grows in place: every table is ``CREATE ... IF NOT EXISTS`` on each start, and a
 column added to an existing table is added by :func:`migrate` (``apps.space_guid``: the apps
-of a database from before orgs and spaces land in the default org's default space).
+of a database from before orgs and spaces land in the default org's default space). App
+names are unique per space, enforced by a unique index (unique_names.py rebuilds the apps
+table of an older database, whose names were unique across the CC).
 
 One connection shared by the HTTP threads and the NATS loop, behind a lock: the CC writes
 rarely and briefly, and one connection keeps SQLite's locking out of the picture. The file
@@ -22,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from .models import App, Crash, Domain, Route
+from .unique_names import drop_global_name_unique, unique_per_space
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS apps (
+APPS_TABLE = """
+CREATE TABLE IF NOT EXISTS TABLE_NAME (
     guid TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,               -- unique per space (unique_names.py)
     memory INTEGER NOT NULL,
     instances INTEGER NOT NULL,
     disk_quota INTEGER NOT NULL,
@@ -45,8 +48,12 @@ CREATE TABLE IF NOT EXISTS apps (
     staging_failed_reason TEXT,
     staging_failed_description TEXT,
     staging_log TEXT NOT NULL DEFAULT '',
-    staging_task_id TEXT
+    staging_task_id TEXT,
+    space_guid TEXT
 );
+"""
+
+SCHEMA = APPS_TABLE.replace("TABLE_NAME", "apps") + """
 CREATE TABLE IF NOT EXISTS domains (
     guid TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -135,9 +142,11 @@ CREATE TABLE IF NOT EXISTS service_plans (
     created_at TEXT NOT NULL,
     UNIQUE (service_guid, unique_id)
 );
+-- space_guid is added by services/migration.py, which also rebuilds a table from before names
+-- were unique per space (its INSTANCES_TABLE is this table's current shape)
 CREATE TABLE IF NOT EXISTS service_instances (
     guid TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,               -- unique per space (unique_names.py)
     plan_guid TEXT NOT NULL REFERENCES service_plans(guid),
     operation_type TEXT NOT NULL,
     operation_state TEXT NOT NULL,
@@ -201,7 +210,15 @@ class Database:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._conn.executescript(SCHEMA)
+            drop_global_name_unique(self._conn, "apps", APPS_TABLE)
             migrate(self._conn)
+            unique_per_space(self._conn, "apps", "app")
+
+    def names_unique_per_space(self, table: str, create_sql: str, what: str) -> None:
+        """unique_names.py for a table another part owns (services/migration.py's instances)."""
+        with self._lock:
+            drop_global_name_unique(self._conn, table, create_sql)
+            unique_per_space(self._conn, table, what)
 
     def close(self) -> None:
         with self._lock:
@@ -234,9 +251,14 @@ class Database:
         rows = self._query("SELECT * FROM apps WHERE guid = ?", (guid,))
         return _app(rows[0]) if rows else None
 
-    def app_by_name(self, name: str) -> App | None:
-        rows = self._query("SELECT * FROM apps WHERE name = ?", (name,))
+    def app_by_name(self, name: str, space_guid: str) -> App | None:
+        """Names are unique per space (unique_names.py), not across the CC."""
+        rows = self._query("SELECT * FROM apps WHERE name = ? AND space_guid = ?", (name, space_guid))
         return _app(rows[0]) if rows else None
+
+    def apps_in_space(self, space_guid: str) -> list[App]:
+        rows = self._query("SELECT * FROM apps WHERE space_guid = ? ORDER BY name", (space_guid,))
+        return [_app(r) for r in rows]
 
     def list_apps(self) -> list[App]:
         return [_app(r) for r in self._query("SELECT * FROM apps ORDER BY created_at, name")]

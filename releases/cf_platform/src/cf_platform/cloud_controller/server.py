@@ -88,6 +88,7 @@ class CloudController:
         # the same tenancy gate as the apps: service instances belong to spaces (services/access.py)
         self.services = start_services(c.extra, self.db, deas, public.access, router)
         service.unbind_services = self.services.bindings.unbind_app
+        public.deleter.services = self.services   # a deleted space's service instances
         self.httpd = make_server(c.bind, c.port, router, c.http_header_timeout, c.http_io_timeout,
                                  c.http_max_connections, on_response=self.responses.record)
         self._http_thread = threading.Thread(target=self.httpd.serve_forever, name="cc-http", daemon=True)

@@ -121,6 +121,12 @@ class DeaConfig:
         if container_net.slots(pool) < needed:
             raise ConfigError(f"config: container_network {pool} has room for {container_net.slots(pool)} "
                               f"containers (one /30 each), the port range for {needed}")
+        parent = config.cgroup_parent
+        if not isinstance(parent, str) or not parent or any(part in ("", ".", "..") for part in parent.split("/")):
+            # the DEA removes every group below the parent as its own leftovers: an empty or
+            # escaping name would take other groups (on cgroup v2, the whole tree's) with them
+            raise ConfigError(f"config: cgroup_parent: expected a relative group name below cgroup_root "
+                              f"(like 'dea'), got {parent!r}")
         for uid in (config.staging_uid, config.container_uid_base):
             if uid <= 0:
                 raise ConfigError("config: staging_uid and container_uid_base must be above 0 (never root)")

@@ -11,8 +11,11 @@ Rules (hm9000's, in small):
   at ``max``. The count starts over after ``reset_after`` seconds without a crash.
 - An instance is *extra* when its app is unknown or stopped, it runs an old version, its
   index is beyond the desired count, or it duplicates another live instance of the same
-  index. It is stopped once it has been extra for ``grace`` seconds, so the HM never races
-  a change the CC is making itself with a slightly stale desired state.
+  index, judged only by a desired state fetched after the HM first saw the instance (an
+  older one may predate the CC's start of it: a CC that went away right after starting an
+  app must not get its instances stopped on its way back). It is stopped once it has been
+  extra for ``grace`` seconds, so the HM never races a change the CC is making itself with
+  a slightly stale desired state.
 - Without a fresh desired state the HM does nothing at all.
 - A DEA that falls silent as a whole (:mod:`dea_liveness`: ``dea_lost_after`` of its own
   heartbeat intervals, while the bus demonstrably works) is lost: every instance it reported
@@ -363,6 +366,8 @@ class HealthState:
                 by_droplet.setdefault(s.droplet, []).append(s.instance)
                 self.stop_requested[s.instance] = now
         for s in extras:
+            if self.desired_at is None or self.desired_at < s.first_seen:
+                continue  # a view taken before it appeared cannot say nobody wants it: wait for the next
             since = self.extra_since.setdefault(s.instance, now)
             asked = self.stop_requested.get(s.instance)
             if now - since >= self.policy.grace and (asked is None or now - asked >= self.policy.grace):

@@ -12,6 +12,7 @@ from pathlib import Path
 from .config import ConfigError, LogServerConfig
 from .drain_source import DrainSource
 from .server import LogServer
+from .status import start_status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(f"log server: cannot listen on {config.listen_address}:{config.port}: {error}", file=sys.stderr)
         return 1
+    try:
+        status = start_status(server, config)   # CF v1's status port; NATS in the background
+    except OSError as error:
+        assert config.status is not None
+        print(f"log server: cannot listen on {config.status.listen_address}:{config.status.port} "
+              f"(status port): {error}", file=sys.stderr)
+        server.shutdown()
+        return 1
     drains = DrainSource(config.cc_url, config.cc_internal_user, config.cc_internal_password,
                          config.drain_refresh_interval, config.static_drains, server.drains.update,
                          config.cc_timeout)
@@ -39,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     stop.wait()
+    if status is not None:
+        status.stop()
     drains.stop()
     server.shutdown()
     return 0

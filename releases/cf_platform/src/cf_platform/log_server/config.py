@@ -11,6 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..component import (
+    ComponentConfigError,
+    StatusSettings,
+    parse_index,
+    parse_nats_settings,
+    parse_status_settings,
+)
+from .drain_policy import BadRange, DrainPolicy, parse_range
 from .log_line import SOURCES
 
 
@@ -46,8 +54,17 @@ class LogServerConfig:
     drain_refresh_interval: float = 30.0         # how often the CC is asked for syslog drains (0: never)
     drain_queue: int = 10_000                    # lines waiting per drain; more are dropped
     static_drains: dict[str, tuple[str, ...]] = field(default_factory=dict)   # app guid -> syslog URLs
+    # where drains may connect (drain_policy.py): loopback, link-local, ... always blocked;
+    # drain_blocked_ranges adds the platform's networks, drain_allowed_ranges carves exceptions
+    drain_policy: DrainPolicy = field(default_factory=DrainPolicy)
     cc_timeout: float = 5.0
     log_level: str = "info"
+    # CF v1's component (cf_platform/component.py): a status port only with status credentials,
+    # announced on NATS only with a nats section (the job's optional nats link)
+    status: StatusSettings | None = field(default=None, repr=False)   # holds a password
+    index: int = 0                               # the job's spec.index, announced
+    host: str = "127.0.0.1"                      # the VM's address: the announcement's host is host:status port
+    nats: Any = field(default=None, repr=False)  # cf_platform.mbus.NatsConfig (holds a password)
 
     @classmethod
     def from_dict(cls, data: Any) -> LogServerConfig:
@@ -77,8 +94,23 @@ class LogServerConfig:
             if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
                 raise ConfigError(f"config: 'drains.{app}' must be a list of syslog:// URLs")
             static[str(app)] = tuple(urls)
+        policy = DrainPolicy(_ranges(data.pop("drain_blocked_ranges", None), "drain_blocked_ranges", strict=False),
+                             _ranges(data.pop("drain_allowed_ranges", None), "drain_allowed_ranges", strict=True))
+        try:
+            status = parse_status_settings(data.pop("status"), "status") if data.get("status") is not None else None
+            component = {"status": status, "index": parse_index(data.pop("index", None)),
+                         "nats": parse_nats_settings(data.pop("nats", None))}
+        except ComponentConfigError as error:
+            raise ConfigError(f"config: {error}") from None
+        data.pop("status", None)
+        if status is not None and status.credentials is None:
+            raise ConfigError("config: 'status.user' and 'status.password' are required (the status port "
+                              "is served only with them)")
+        if not isinstance(data.get("host", ""), str):
+            raise ConfigError("config: 'host' must be a string (the VM's address)")
         known = set(cls.__dataclass_fields__) - {"cc_url", "senders", "static_drains", "cc_internal_user",
-                                                 "cc_internal_password"}
+                                                 "cc_internal_password", "status", "index", "nats",
+                                                 "drain_policy"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"config: unknown keys {', '.join(unknown)}")
@@ -86,7 +118,7 @@ class LogServerConfig:
             config = cls(cc_url=cc["url"].rstrip("/"), senders=senders,
                          cc_internal_user=cc.get("internal_user") or None,
                          cc_internal_password=cc.get("internal_password") or None,
-                         static_drains=static, **data)
+                         static_drains=static, drain_policy=policy, **component, **data)
         except TypeError as error:
             raise ConfigError(f"config: {error}") from None
         for key in ("port", "recent_lines", "max_apps", "max_followers", "max_senders", "follower_queue",
@@ -104,3 +136,22 @@ class LogServerConfig:
             if isinstance(error, ConfigError):
                 raise ConfigError(f"config {path}: {error}") from None
             raise ConfigError(f"config {path}: {error}") from error
+
+
+_PROPERTY = {"drain_blocked_ranges": "log_server.drains.blocked_ranges (and the VM's own networks)",
+             "drain_allowed_ranges": "log_server.drains.allowed_ranges"}
+
+
+def _ranges(raw: object, key: str, strict: bool) -> tuple:
+    """A list of CIDRs / addresses / a-b ranges; errors name the key, the entry and the job property."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError(f"config: '{key}' must be a list of CIDRs or a.b.c.d-e.f.g.h ranges ({_PROPERTY[key]})")
+    ranges = []
+    for i, text in enumerate(raw):
+        try:
+            ranges.append(parse_range(text, strict=strict))
+        except BadRange as error:
+            raise ConfigError(f"config: '{key}[{i}]': {error} ({_PROPERTY[key]})") from None
+    return tuple(ranges)

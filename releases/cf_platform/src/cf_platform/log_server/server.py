@@ -8,7 +8,8 @@
 - ``GET /v1/apps/<guid>/stream`` (same): live NDJSON until the client leaves; an empty line
   every ``HEARTBEAT`` seconds finds dead clients; the token is re-checked every
   ``reauthorize_interval`` so a revoked or expired one stops the stream.
-- ``GET /healthz`` (open) and ``GET /varz`` (a sender's basic auth): counters.
+- ``GET /healthz`` (open) and ``GET /varz`` (a sender's basic auth): counters. CF v1's status
+  port (its own port and credentials, announced on NATS) is status.py's.
 """
 
 from __future__ import annotations
@@ -72,13 +73,17 @@ class LogServer:
         self.config = config
         self.recent = RecentBuffer(config.recent_lines, config.max_apps)
         self.hub = FollowerHub(config.max_followers, config.follower_queue)
-        self.drains = DrainRouter(config.drain_queue)
+        self.drains = DrainRouter(config.drain_queue, config.drain_policy)
         self.authorizer = authorizer or CcAuthorizer(config.cc_url, config.cc_timeout, config.auth_cache_seconds)
         self.started = time.time()
         self._lock = threading.Lock()
         self.received = 0
         self.refused_batches = 0
+        self.accepted_batches = 0
+        self.senders_connected = 0      # connections that posted lines as a sender and are still open
+        self.follower_lines_out = 0     # lines written to live followers
         self.httpd: BoundedHTTPServer | None = None
+        self._http_thread: threading.Thread | None = None
 
     def accept(self, lines: list[LogLine]) -> None:
         for line in lines:
@@ -87,12 +92,24 @@ class LogServer:
             self.drains.publish(line)
         with self._lock:
             self.received += len(lines)
+            self.accepted_batches += 1
+
+    def count(self, **changes: int) -> None:
+        """Add to the counters the request threads share (``senders_connected=1``, ...)."""
+        with self._lock:
+            for name, change in changes.items():
+                setattr(self, name, getattr(self, name) + change)
+
+    def serving(self) -> bool:
+        return self._http_thread is not None and self._http_thread.is_alive()
 
     def counters(self) -> dict[str, Any]:
+        drains = self.drains.counters()
         return {"type": "LogServer", "uptime_seconds": round(time.time() - self.started, 1),
                 "lines_received": self.received, "batches_refused": self.refused_batches,
                 "apps_buffered": self.recent.app_count(), "followers": self.hub.count(),
-                "follower_lines_dropped": self.hub.dropped, "syslog_drains": self.drains.counters(),
+                "follower_lines_dropped": self.hub.dropped, "syslog_drains": drains,
+                "syslog_drains_refused": drains["refused"],
                 "connections_refused": self.httpd.refused if self.httpd is not None else 0}
 
     def serve(self) -> BoundedHTTPServer:
@@ -100,8 +117,11 @@ class LogServer:
         handler = type("Handler", (LogHandler,), {"server_state": self})
         self.httpd = BoundedHTTPServer((self.config.listen_address, self.config.port), handler,
                                        self.config.max_followers + self.config.max_senders)
-        threading.Thread(target=self.httpd.serve_forever, name="log-server-http", daemon=True).start()
+        self._http_thread = threading.Thread(target=self.httpd.serve_forever, name="log-server-http", daemon=True)
+        self._http_thread.start()
         log.info("log server on %s:%d", self.config.listen_address, self.httpd.server_address[1])
+        log.info("syslog drains may not reach %s (except %s)", ", ".join(self.config.drain_policy.describe()["blocked"]),
+                 ", ".join(self.config.drain_policy.describe()["allowed"]) or "none")
         return self.httpd
 
     def shutdown(self) -> None:
@@ -116,8 +136,18 @@ class LogHandler(BaseHTTPRequestHandler):
     timeout = 30            # seconds a read or write may stall (slow clients, slowloris)
     server_version = "cf-log-server"
 
+    is_sender = False       # this connection posted lines as a sender: counted while it stays open
+
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            if self.is_sender:
+                self.is_sender = False
+                self.server_state.count(senders_connected=-1)
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -148,6 +178,9 @@ class LogHandler(BaseHTTPRequestHandler):
             return self._error(401, "a sender's basic auth is required",
                                {"WWW-Authenticate": 'Basic realm="log_server"'})
         user, sender = found
+        if not self.is_sender:
+            self.is_sender = True
+            state.count(senders_connected=1)
         try:
             length = int(self.headers.get("Content-Length", ""))
         except ValueError:
@@ -235,6 +268,8 @@ class LogHandler(BaseHTTPRequestHandler):
                     self.wfile.write(chunk)
                     self.wfile.flush()
                     last_write = now
+                    if line is not None:
+                        state.count(follower_lines_out=1)
         except OSError:
             return      # the follower left
         finally:

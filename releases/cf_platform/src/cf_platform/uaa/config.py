@@ -11,6 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..component import (
+    ComponentConfigError,
+    StatusSettings,
+    parse_index,
+    parse_nats_settings,
+    parse_status_settings,
+)
 from .errors import UaaError
 
 GRANT_TYPES = ("password", "refresh_token", "client_credentials")
@@ -53,6 +60,12 @@ class UaaConfig:
     default_groups: tuple[str, ...] = DEFAULT_GROUPS
     log_level: str = "INFO"
     http_io_timeout: float = 30.0
+    # CF v1's component (cf_platform/component.py): a status port only with status credentials,
+    # announced on NATS only with a nats section (the job's optional nats link)
+    status: StatusSettings | None = None
+    index: int = 0                  # the job's spec.index, announced
+    host: str = "127.0.0.1"         # the VM's address: the announcement's host is host:status port
+    nats: Any = None                # cf_platform.mbus.NatsConfig
 
     @property
     def db_path(self) -> Path:
@@ -128,7 +141,16 @@ def parse_config(raw: Any) -> UaaConfig:
     for k, v in validity.items():
         if v <= 0:
             raise ConfigError(f"{k}: must be a positive number of seconds")
+    try:
+        component = {"status": parse_status_settings(raw["status"]) if raw.get("status") is not None else None,
+                     "index": parse_index(raw.get("index")), "nats": parse_nats_settings(raw.get("nats")),
+                     "host": _get(raw, "host", str, "", "127.0.0.1")}
+    except ComponentConfigError as e:
+        raise ConfigError(str(e)) from None
+    if component["status"] is not None and component["status"].credentials is None:
+        raise ConfigError("status: user and password are required (the status port is served only with them)")
     return UaaConfig(
+        **component,
         port=port, issuer=_get(raw, "issuer", str, "").rstrip("/"),
         data_dir=Path(_get(raw, "data_dir", str, "")),
         signing_key_id=_get(jwt, "key_id", str, "jwt/", "key-1"),

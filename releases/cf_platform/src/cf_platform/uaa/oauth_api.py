@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from . import errors
 from .tokens import TokenService
+from .varz import GrantCounts
 from .web import Request, Response, Router
 
 
 class OAuthApi:
-    def __init__(self, tokens: TokenService) -> None:
+    def __init__(self, tokens: TokenService, grants: GrantCounts | None = None) -> None:
         self.tokens = tokens
+        self.grants = grants or GrantCounts()   # /varz: token grants issued and refused
 
     def register(self, router: Router) -> None:
         router.add("POST", "/oauth/token", self.token)
@@ -30,9 +32,17 @@ class OAuthApi:
         return self.tokens.authenticate_client(*creds)
 
     def token(self, request: Request) -> Response:
-        form = request.form()
-        client = self._client(request, form)
-        return Response(200, self.tokens.grant(client, form))
+        grant_type = ""
+        try:
+            form = request.form()
+            grant_type = form.get("grant_type", "")
+            client = self._client(request, form)
+            body = self.tokens.grant(client, form)
+        except errors.OAuthError:
+            self.grants.record(grant_type, issued=False)
+            raise
+        self.grants.record(grant_type, issued=True)
+        return Response(200, body)
 
     def token_keys(self, _request: Request) -> Response:
         return Response(200, {"keys": [self.tokens.key.public_jwk()]})

@@ -1,4 +1,5 @@
-"""Wiring and process life: config -> store (bootstrap users) -> HTTP server; SIGTERM stops it."""
+"""Wiring and process life: config -> store (bootstrap users) -> HTTP server -> status port and
+NATS announcement (best effort); SIGTERM stops it."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import logging
 import os
 import pwd
 import signal
+import sqlite3
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
+from ..component import Component, ComponentThread
 from . import passwords
 from .config import ConfigError, UaaConfig, load_config
 from .jwt_tokens import SigningKey
@@ -18,6 +22,7 @@ from .oauth_api import OAuthApi
 from .scim_api import ScimApi
 from .store import Store
 from .tokens import TokenService
+from .varz import GrantCounts, uaa_counters
 from .web import Router, make_server
 
 log = logging.getLogger("uaa")
@@ -71,6 +76,8 @@ class Uaa:
         self.store: Store | None = None
         self.httpd = None
         self._thread: threading.Thread | None = None
+        self.grants = GrantCounts()
+        self.status: ComponentThread | None = None
 
     def start(self) -> None:
         c = self.config
@@ -83,15 +90,38 @@ class Uaa:
         tokens = TokenService.with_clients(self.store, key, c.issuer, c.access_token_validity,
                                            c.refresh_token_validity, c.clients)
         router = Router()
-        OAuthApi(tokens).register(router)
+        OAuthApi(tokens, self.grants).register(router)
         ScimApi(tokens, c.default_groups).register(router)
         self.httpd = make_server(c.bind, c.port, router, c.http_io_timeout)
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="uaa-http", daemon=True)
         self._thread.start()
         log.info("uaa listening on %s:%d (issuer %s, %d clients, key %s)", c.bind,
                  self.httpd.server_address[1], c.issuer, len(c.clients), key.kid)
+        if c.status is not None:   # CF v1's status port; NATS only announces it (never waited for)
+            self.status = ComponentThread(Component("UAA", c.index, c.host, c.status), self.varz,
+                                          self.unhealthy, realm="uaa", nats=c.nats, client_name="uaa")
+            self.status.start()
+
+    def varz(self) -> dict[str, Any]:
+        """The UAA's own /varz figures (on the status thread: one short query)."""
+        assert self.store is not None
+        return uaa_counters(self.grants, self.store.user_count(), len(self.config.clients))
+
+    def unhealthy(self) -> str | None:
+        """Why /healthz answers 503: the token endpoint cannot answer. NATS is not asked: the
+        UAA issues tokens without it (its state is in /varz)."""
+        if self._thread is None or not self._thread.is_alive():
+            return "the HTTP server is not running"
+        try:
+            assert self.store is not None
+            self.store.user_count()
+        except sqlite3.Error as e:
+            return f"the user store does not answer: {e}"
+        return None
 
     def stop(self) -> None:
+        if self.status is not None:
+            self.status.stop()
         if self.httpd is not None:
             self.httpd.shutdown()
             self.httpd.server_close()

@@ -73,6 +73,10 @@ class Store:
         with self._lock:
             return self._db.execute(sql, args).fetchone()
 
+    def user_count(self) -> int:
+        row = self._one("SELECT COUNT(*) FROM users", ())
+        return int(row[0]) if row else 0
+
     # users
     def user_by_name(self, user_name: str) -> User | None:
         row = self._one("SELECT * FROM users WHERE user_name = ?", (user_name,))

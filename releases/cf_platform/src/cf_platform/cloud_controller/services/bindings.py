@@ -91,9 +91,9 @@ class Bindings:
             raise errors.broker_bad_response("The service broker's binding credentials are not a JSON object")
         try:
             binding.syslog_drain_url = check_drain_url(answer.get("syslog_drain_url"))
-        except DrainUrlInvalid as e:
+        except DrainUrlInvalid as e:    # 400, as CF refuses a bad drain: the binding cannot be made
             self._unbind_quietly(binding, service.unique_id, plan.unique_id)
-            raise errors.broker_bad_response(f"The service broker's binding is invalid: {e}") from None
+            raise errors.binding_invalid(f"the service broker's {e}") from None
         if binding.syslog_drain_url and "syslog_drain" not in service.requires:
             # as CF: only a service whose catalog (seen by the admin who registered it) asks
             # for syslog_drain may send an app's logs elsewhere

@@ -8,11 +8,30 @@ in one transaction, as db.migrate does for apps:
 - ``service_bindings.syslog_drain_url``: the broker's drain for the app's logs (none for
   the bindings made before), and ``services.requires`` (the catalog's OSB ``requires``; a
   service registered before asked for nothing).
+- instance names unique per space, not across the CC (unique_names.py: the old table's
+  name-only UNIQUE is rebuilt away, then a unique index on ``(space_guid, name)``).
 """
 
 from __future__ import annotations
 
 from ..db import DEFAULT_SPACE_GUID, Database
+
+# service_instances as it is now, for the rebuild of a table whose names were unique across the CC
+INSTANCES_TABLE = """
+CREATE TABLE TABLE_NAME (
+    guid TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    plan_guid TEXT NOT NULL REFERENCES service_plans(guid),
+    operation_type TEXT NOT NULL,
+    operation_state TEXT NOT NULL,
+    operation_description TEXT NOT NULL DEFAULT '',
+    broker_operation TEXT,
+    dashboard_url TEXT,
+    parameters TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    space_guid TEXT
+)"""
 
 
 def _columns(conn, table: str) -> set[str]:  # type: ignore[no-untyped-def]
@@ -23,7 +42,6 @@ def migrate_services(db: Database) -> None:
     with db._tx() as c:
         if "space_guid" not in _columns(c, "service_instances"):
             c.execute("ALTER TABLE service_instances ADD COLUMN space_guid TEXT")
-        c.execute("CREATE INDEX IF NOT EXISTS service_instances_space ON service_instances (space_guid)")
         c.execute("UPDATE service_instances SET space_guid = COALESCE("
                   "(SELECT MIN(a.space_guid) FROM service_bindings b JOIN apps a ON a.guid = b.app_guid "
                   " WHERE b.service_instance_guid = service_instances.guid "
@@ -33,3 +51,6 @@ def migrate_services(db: Database) -> None:
             c.execute("ALTER TABLE service_bindings ADD COLUMN syslog_drain_url TEXT")
         if "requires" not in _columns(c, "services"):
             c.execute("ALTER TABLE services ADD COLUMN requires TEXT NOT NULL DEFAULT '[]'")
+    db.names_unique_per_space("service_instances", INSTANCES_TABLE, "service instance")
+    with db._tx() as c:   # after the rebuild, which drops the old table's indexes
+        c.execute("CREATE INDEX IF NOT EXISTS service_instances_space ON service_instances (space_guid)")

@@ -27,6 +27,18 @@ class ServicesPart:
     def stop(self) -> None:
         self.instances.stop()
 
+    # -- for tenancy/deletion.py (a space deleted with everything in it) ------------------
+
+    def instances_in_space(self, space_guid: str) -> list[tuple[str, str]]:
+        return [(i.guid, i.name) for i in self.store.instances() if i.space_guid == space_guid]
+
+    def delete_instance_now(self, guid: str) -> None:
+        """Unbind what is still bound to it (at the broker first), then deprovision it,
+        synchronously: a broker failure, or one that can only work asynchronously, raises."""
+        for binding in self.store.bindings(instance_guid=guid):
+            self.bindings.delete(binding.guid)
+        self.instances.delete(guid, accepts_incomplete=False)
+
 
 def start_services(extra_config: dict[str, Any], db: Database, deas: Any, access: Access,
                    router: Router) -> ServicesPart:

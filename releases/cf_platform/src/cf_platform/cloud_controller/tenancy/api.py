@@ -1,5 +1,6 @@
 """``/v2/organizations``, ``/v2/spaces`` and ``/v2/users``: Cloud Foundry v2's shapes for
-creating orgs and spaces, listing what the caller may see, and giving roles by user name
+creating and deleting orgs and spaces (``?recursive=true`` deletes what is inside:
+deletion.py), listing what the caller may see, and giving roles by user name
 (``PUT /v2/spaces/<guid>/developers`` with ``{"username": ...}``, as the cf CLI does).
 Runs on the HTTP threads; every decision is permissions.py's.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import presenters
+from ..db import DEFAULT_ORG_GUID, DEFAULT_SPACE_GUID
 from ..models import (
     ORG_MANAGER,
     ORG_USER,
@@ -21,6 +23,7 @@ from ..models import (
 from ..web import Request, Response, Router
 from . import errors, permissions
 from .access import Access
+from .deletion import Deleter, NotEmpty
 from .store import NameTaken, TenancyStore
 
 ORG_ROLE_PATHS = {"managers": ORG_MANAGER, "users": ORG_USER}
@@ -38,6 +41,11 @@ def _filters(request: Request) -> dict[str, str]:
     return found
 
 
+def _recursive(request: Request) -> bool:
+    """``?recursive=true`` (what `cf delete-space` and `cf delete-org` send)."""
+    return (request.query.get("recursive") or [""])[0] == "true"
+
+
 def _name(body: dict, invalid: Any) -> str:
     name = body.get("name")
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME or any(ord(c) < 32 for c in name):
@@ -46,19 +54,22 @@ def _name(body: dict, invalid: Any) -> str:
 
 
 class TenancyApi:
-    def __init__(self, store: TenancyStore, access: Access) -> None:
+    def __init__(self, store: TenancyStore, access: Access, deleter: Deleter) -> None:
         self.store = store
         self.access = access
+        self.deleter = deleter
 
     def register(self, router: Router) -> None:
         g = self.access.guard
         router.add("GET", "/v2/organizations", g(self.list_orgs))
         router.add("POST", "/v2/organizations", g(self.create_org))
         router.add("GET", "/v2/organizations/<guid>", g(self.get_org))
+        router.add("DELETE", "/v2/organizations/<guid>", g(self.delete_org))
         router.add("GET", "/v2/organizations/<guid>/spaces", g(self.org_spaces))
         router.add("GET", "/v2/spaces", g(self.list_spaces))
         router.add("POST", "/v2/spaces", g(self.create_space))
         router.add("GET", "/v2/spaces/<guid>", g(self.get_space))
+        router.add("DELETE", "/v2/spaces/<guid>", g(self.delete_space))
         router.add("POST", "/v2/users", g(self.create_user))
         for path in ORG_ROLE_PATHS:
             router.add("PUT", f"/v2/organizations/<guid>/{path}", g(self.give_org_role))
@@ -95,6 +106,18 @@ class TenancyApi:
 
     def get_org(self, request: Request) -> Response:
         return Response.json(presenters.organization(self._visible_org(request, request.params["guid"])))
+
+    def delete_org(self, request: Request) -> Response:
+        org = self._visible_org(request, request.params["guid"])
+        if not permissions.can_delete_org(self.access.roles(request.identity)):
+            raise errors.not_authorized()
+        if org.guid == DEFAULT_ORG_GUID:
+            raise errors.default_not_deletable("org")
+        try:
+            self.deleter.delete_org(org, _recursive(request))
+        except NotEmpty as e:
+            raise errors.association_not_empty(e.associations, e.of) from None
+        return Response(204)
 
     def org_spaces(self, request: Request) -> Response:
         org = self._visible_org(request, request.params["guid"])
@@ -138,6 +161,18 @@ class TenancyApi:
 
     def get_space(self, request: Request) -> Response:
         return Response.json(presenters.space(self._visible_space(request, request.params["guid"])))
+
+    def delete_space(self, request: Request) -> Response:
+        space = self._visible_space(request, request.params["guid"])
+        if not permissions.can_delete_space(self.access.roles(request.identity), space.organization_guid):
+            raise errors.not_authorized()
+        if space.guid == DEFAULT_SPACE_GUID:
+            raise errors.default_not_deletable("space")
+        try:
+            self.deleter.delete_space(space, _recursive(request))
+        except NotEmpty as e:
+            raise errors.association_not_empty(e.associations, e.of) from None
+        return Response(204)
 
     # -- users and roles ------------------------------------------------------------------
 

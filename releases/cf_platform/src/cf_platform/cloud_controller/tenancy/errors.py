@@ -44,3 +44,15 @@ def user_not_found(what: str) -> ApiError:
 
 def user_invalid(why: str) -> ApiError:
     return ApiError(400, 20001, "CF-UserInvalid", f"The user info is invalid: {why}")
+
+
+def association_not_empty(associations: list[str], of: str) -> ApiError:
+    """CF's answer to deleting a non-empty org or space without ``recursive=true``."""
+    return ApiError(400, 10006, "CF-AssociationNotEmpty",
+                    f"Please delete the {', '.join(associations)} associations for your {of}.")
+
+
+def default_not_deletable(what: str) -> ApiError:
+    return ApiError(422, 10008, "CF-UnprocessableEntity",
+                    f"The default {what} cannot be deleted: apps pushed without a target land there "
+                    f"(and the cloud controller makes it again at start)")

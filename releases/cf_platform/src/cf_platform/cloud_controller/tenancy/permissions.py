@@ -5,7 +5,8 @@ request; tests/cf/tenancy/test_permissions.py runs it as a table.
 - a space developer sees and changes the apps of that space; a space auditor sees them;
 - an org manager sees the org's spaces and their apps, creates spaces in the org and gives
   org and space roles in it;
-- anyone sees the orgs and spaces they hold a role in, and nothing else.
+- anyone sees the orgs and spaces they hold a role in, and nothing else;
+- only an admin deletes an org; an org manager (or an admin) deletes the org's spaces.
 """
 
 from __future__ import annotations
@@ -43,3 +44,13 @@ def can_read_apps(roles: Roles, space_guid: str, org_guid: str) -> bool:
 def can_write_apps(roles: Roles, space_guid: str) -> bool:
     """Create, change, push to, start, stop and delete apps of the space."""
     return roles.admin or space_guid in roles.developer_spaces
+
+
+def can_delete_org(roles: Roles) -> bool:
+    """As CF's default: orgs are the admins' to make and to delete."""
+    return roles.admin
+
+
+def can_delete_space(roles: Roles, org_guid: str) -> bool:
+    """The org's managers (and admins): a space developer or auditor may not."""
+    return can_manage_org(roles, org_guid)

@@ -70,6 +70,24 @@ class TenancyStore:
             rows = self.db._query("SELECT * FROM spaces WHERE organization_guid = ? ORDER BY name", (org_guid,))
         return [Space(**dict(r)) for r in rows]
 
+    def delete_space(self, guid: str) -> bool:
+        """Remove an empty space and its roles; False (nothing removed) when an app or a
+        service instance is still in it, e.g. one made while its contents were deleted."""
+        with self.db._tx() as c:
+            if c.execute("SELECT 1 FROM apps WHERE space_guid = ? UNION ALL "
+                         "SELECT 1 FROM service_instances WHERE space_guid = ? LIMIT 1", (guid, guid)).fetchone():
+                return False
+            c.execute("DELETE FROM spaces WHERE guid = ?", (guid,))   # its roles go with it (ON DELETE CASCADE)
+        return True
+
+    def delete_org(self, guid: str) -> bool:
+        """Remove an org without spaces, and its roles; False when a space is still in it."""
+        with self.db._tx() as c:
+            if c.execute("SELECT 1 FROM spaces WHERE organization_guid = ? LIMIT 1", (guid,)).fetchone():
+                return False
+            c.execute("DELETE FROM organizations WHERE guid = ?", (guid,))
+        return True
+
     # -- users ----------------------------------------------------------------------------
 
     def remember_user(self, guid: str, username: str) -> User:
