@@ -93,8 +93,9 @@ async def serve(config: DirectorConfig) -> None:
                               access_log=None)
         await api.setup()
         await blobs.setup()
-        await web.TCPSite(api, config.api_host, config.api_port).start()
+        # the API last: `director start` takes its answer for "up", so every other port is bound by then
         await web.TCPSite(blobs, config.blobstore_listen_host, config.blobstore_port).start()
+        await web.TCPSite(api, config.api_host, config.api_port).start()
     except BaseException:
         # a director that cannot start (a port taken, a bad database) leaves no nats-server behind
         await stop_nats()
