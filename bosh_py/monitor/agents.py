@@ -32,7 +32,7 @@ class AgentTracker:
         """Count these agents' silence from ``now``: what a task did to them (stopped, replaced,
         rebooted on purpose) is not evidence against them."""
         for agent_id in agent_ids:
-            self.last_seen[agent_id] = max(self.last_seen.get(agent_id, now), now)
+            self.last_seen[agent_id] = now
 
     def unresponsive(self, now: float, longer_by: float = 0.0) -> set[str]:
         """Agents silent past the timeout (plus ``longer_by`` seconds)."""
