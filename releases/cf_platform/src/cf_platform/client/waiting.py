@@ -96,14 +96,29 @@ def _crash_message(cc: CcClient, guid: str, name: str, crash: dict) -> str:
     message = (f"Instance {crash.get('index')} of {name} crashed: "
                f"{crash.get('exit_description') or 'exited'}"
                + (f" (exit status {crash['exit_status']})" if crash.get("exit_status") is not None else ""))
-    try:
-        entries = [e for e in cc.logs(guid) if e.get("index") == crash.get("index")]
-    except CfError:
-        entries = []
-    tail = ""
-    for entry in entries[-1:]:
-        output = (entry.get("stderr") or "") + (entry.get("stdout") or "")
-        lines = output.rstrip().splitlines()[-15:]
-        if lines:
-            tail = "\nLast output of the instance:\n" + "\n".join(f"  {line}" for line in lines)
-    return message + tail
+    entry = _crashed_instance_logs(cc, guid, crash)
+    output = ((entry.get("stderr") or "") + (entry.get("stdout") or "")) if entry else ""
+    lines = output.rstrip().splitlines()[-15:]
+    if not lines:
+        return message
+    return message + "\nLast output of the instance:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def _crashed_instance_logs(cc: CcClient, guid: str, crash: dict, attempts: int = 3) -> dict | None:
+    """The crashed instance's own log entry. Matched by instance id, not index: the health
+    manager may already have started a new instance under the same index, with no output yet.
+    Asked again a few times, as a busy DEA may answer after the CC stopped listening."""
+    for attempt in range(attempts):
+        try:
+            entries = cc.logs(guid)
+        except CfError:
+            entries = []
+        if crash.get("instance"):
+            found = [e for e in entries if e.get("instance") == crash["instance"]]
+        else:
+            found = [e for e in entries if e.get("index") == crash.get("index")]
+        if found:
+            return found[-1]
+        if attempt + 1 < attempts:
+            time.sleep(POLL)
+    return None
