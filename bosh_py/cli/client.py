@@ -74,7 +74,7 @@ class DirectorClient:
             for line in text.splitlines():
                 if line.strip():
                     on_event(line)
-            if task["state"] not in ("queued", "processing"):
+            if task["state"] not in ("queued", "processing", "cancelling"):
                 text, offset = self.task_output(task_id, "event", offset)
                 for line in text.splitlines():
                     if line.strip():

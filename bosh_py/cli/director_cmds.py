@@ -59,17 +59,20 @@ def _config_file(data_dir: Path) -> Path:
 @click.option("--uaa-url", default=None, help="Also accept tokens of this UAA (https; http on 127.0.0.1 only)")
 @click.option("--uaa-ca-cert", default=None, type=click.Path(exists=True, dir_okay=False),
               help="CA certificate of the UAA's https")
+@click.option("--workers", type=click.IntRange(0, 64), default=None,
+              help="Task worker processes beside the API (0: tasks run in the API process)")
 def start(data_dir: Path, api_port: int | None, nats_port: int | None, blobstore_port: int | None,
           agent_endpoint_host: str | None, cpi_executable: str | None, cpi_config: str | None,
-          uaa_url: str | None, uaa_ca_cert: str | None) -> None:
-    """Start the director in the background (idempotent)."""
+          uaa_url: str | None, uaa_ca_cert: str | None, workers: int | None) -> None:
+    """Start the director in the background (idempotent; settings given are kept in
+    DATA_DIR/director.json and take effect at the next start if it runs already)."""
     data_dir = data_dir.resolve()
     private_dir(data_dir)
     path = _config_file(data_dir)
     config = DirectorConfig.load(path) if path.exists() else DirectorConfig(data_dir=data_dir)
     updates: dict = {"data_dir": data_dir}
     for key, value in (("api_port", api_port), ("nats_port", nats_port), ("blobstore_port", blobstore_port),
-                       ("agent_endpoint_host", agent_endpoint_host)):
+                       ("agent_endpoint_host", agent_endpoint_host), ("workers", workers)):
         if value is not None:
             updates[key] = value
     if cpi_executable or cpi_config:
@@ -105,6 +108,21 @@ def _wait_for_api(config: DirectorConfig, process: subprocess.Popen, data_dir: P
         except httpx.HTTPError:
             time.sleep(0.2)
     raise BoshPyError(f"The director did not answer within 60s; see {data_dir / 'director.log'}")
+
+
+@director_group.command("worker")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              required=True, help="The director's director.json (PostgreSQL and a shared blobstore "
+              "for a worker on another machine)")
+def worker(config_path: Path) -> None:
+    """Run a task worker in the foreground beside a running director (docs/director-workers.md)."""
+    import asyncio
+    import logging
+
+    from bosh_py.director.worker import serve_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve_worker(DirectorConfig.load(config_path)))
 
 
 @director_group.command("stop")

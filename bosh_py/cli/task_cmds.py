@@ -47,6 +47,17 @@ def task(task_id: int, debug: bool, event: bool, result: bool) -> None:
         sys.exit(1)
 
 
+@click.command("cancel-task")
+@click.argument("task_id", type=int)
+def cancel_task(task_id: int) -> None:
+    """Cancel a task: at once if it is queued, else when the process running it next looks
+    (a worker checks every quarter second); its steps stop at their next await."""
+    if not client().delete(f"/tasks/{task_id}")["cancelled"]:
+        console.print(f"Task {task_id} has already ended")
+        sys.exit(1)
+    console.print(f"Cancelling task {task_id} (`bosh-py task {task_id}` follows it to the end)")
+
+
 @click.command()
 @json_option
 def locks(as_json: bool) -> None:
@@ -67,4 +78,4 @@ def events(deployment: str | None, as_json: bool) -> None:
                   e["deployment"] or "", e["error"] or ""] for e in rows], as_json, rows)
 
 
-COMMANDS = [tasks, task, locks, events]
+COMMANDS = [tasks, task, cancel_task, locks, events]

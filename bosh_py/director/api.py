@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-import tempfile
-from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import select
 
-from bosh_py.director import cli_variables, cpi_configs, deployment_views, orphan_disks, runtime_configs
+from bosh_py.director import (cli_variables, cpi_configs, deployment_views, runtime_configs,
+                              task_kinds)
 from bosh_py.director.api_common import INSTANCE_ACTIONS, api_user, task_json
 from bosh_py.director.api_cck import cck_routes
 from bosh_py.director.api_errands import errand_routes
@@ -26,9 +25,8 @@ from bosh_py.director.api_errors import (MAX_ID, ApiError, NotFound, bool_field,
 from bosh_py.director.uaa_auth import UaaTokenVerifier, info_section, operator_auth_middleware
 from bosh_py.director.cpi_registry import cpi_names_in_force
 from bosh_py.director.event_log import read_from
-from bosh_py.director.jobs import attach_disk as attach_disk_job
-from bosh_py.director.jobs import delete_stemcell, deployment_actions, upload_stemcell
-from bosh_py.director.jobs.deploy import DeployOptions, deploy
+from bosh_py.director.jobs import delete_stemcell, deployment_actions
+from bosh_py.director.jobs.deploy import DeployOptions
 from bosh_py.director.jobs.instance_action_options import instance_action_options
 from bosh_py.director.manifest_input import prepare_cloud_config, prepare_deployment, stored_variables
 from bosh_py.director.models import CloudConfig, Deployment, Event, Stemcell, Task
@@ -64,13 +62,6 @@ def build_app(director: Director) -> web.Application:
         if row is None:
             raise NotFound(f"Task {task_id} not found")
         return row
-
-    async def body_file(request: web.Request) -> Path:
-        handle = tempfile.NamedTemporaryFile(dir=director.config.data_dir / "tmp", delete=False)
-        with handle:
-            async for chunk in request.content.iter_chunked(1 << 20):
-                handle.write(chunk)
-        return Path(handle.name)
 
     @routes.get("/info")
     async def info(_request: web.Request) -> web.Response:
@@ -144,8 +135,8 @@ def build_app(director: Director) -> web.Application:
         """Every copy, each through the CPI that holds it (BOSH's DELETE /stemcells/:name/:version)."""
         name, version = request.match_info["name"], request.match_info["version"]
         await asyncio.to_thread(delete_stemcell.check_deletable, director, name, version)
-        task_id = director.tasks.submit(f"delete stemcell {name}/{version}", None,
-                                        lambda ctx: delete_stemcell.run(director, ctx, name, version))
+        task_id = director.tasks.submit(f"delete stemcell {name}/{version}", None, "delete_stemcell",
+                                        {"name": name, "version": version})
         return task_response(task_id)
 
     @routes.get("/cpis")
@@ -154,9 +145,8 @@ def build_app(director: Director) -> web.Application:
 
     @routes.post("/stemcells")
     async def post_stemcell(request: web.Request) -> web.Response:
-        path = await body_file(request)
-        task_id = director.tasks.submit("create stemcell", None,
-                                        lambda ctx: upload_stemcell.run(director, ctx, path))
+        upload = await task_kinds.stage_upload(director, request.content.iter_chunked(1 << 20))
+        task_id = director.tasks.submit("create stemcell", None, "upload_stemcell", {task_kinds.UPLOAD: upload})
         return task_response(task_id)
 
     # --- deployments --------------------------------------------------------------------
@@ -191,8 +181,11 @@ def build_app(director: Director) -> web.Application:
         source.secret_values = cli_variables.with_cli_secrets(source.secret_values, given)
         if not options.dry_run:  # kept before the task starts: its log tails are scrubbed with them
             cli_variables.remember(director, name, given)
-        task_id = director.tasks.submit(f"create deployment{' (dry run)' if options.dry_run else ''}", name,
-                                        lambda ctx: deploy(director, ctx, source, options))
+        task_id = director.tasks.submit(f"create deployment{' (dry run)' if options.dry_run else ''}", name, "deploy",
+                                        {"manifest": source.manifest_text, "cli_variables": given,
+                                         "cloud_config_id": source.cloud_config_id,
+                                         "runtime_config_ids": source.runtime_config_ids,
+                                         "options": task_kinds.options_json(options)})
         return task_response(task_id)
 
     @routes.get("/deployments/{name}")
@@ -205,8 +198,8 @@ def build_app(director: Director) -> web.Application:
     async def delete_deployment(request: web.Request) -> web.Response:
         name = existing_deployment(request.match_info["name"])
         force = request.query.get("force") == "true"
-        task_id = director.tasks.submit("delete deployment", name,
-                                        lambda ctx: deployment_actions.delete_deployment(director, ctx, name, force))
+        task_id = director.tasks.submit("delete deployment", name, "delete_deployment",
+                                        {"deployment": name, "force": force})
         return task_response(task_id)
 
     @routes.get("/deployments/{name}/instances")
@@ -224,19 +217,20 @@ def build_app(director: Director) -> web.Application:
         options = instance_action_options(action, body)
         name = existing_deployment(request.match_info["name"])
         if action == "recreate":
-            body_fn = deployment_actions.recreate_task(director, name, selector, options)
+            kind, params = "recreate", deployment_actions.recreate_params(director, name, selector, options)
         else:
-            body_fn = lambda ctx: deployment_actions.change_state(  # noqa: E731
-                director, ctx, name, action, selector, options)
-        task_id = director.tasks.submit(f"{action} instances{' (dry run)' if options.dry_run else ''}", name, body_fn)
+            kind, params = "change_state", {"deployment": name, "action": action, "selector": selector,
+                                            "options": task_kinds.options_json(options)}
+        task_id = director.tasks.submit(f"{action} instances{' (dry run)' if options.dry_run else ''}", name,
+                                        kind, params)
         return task_response(task_id)
 
     @routes.post("/deployments/{name}/logs")
     async def logs(request: web.Request) -> web.Response:
         selector = string_field(await json_object(request), "instance", required=False)
         name = existing_deployment(request.match_info["name"])
-        task_id = director.tasks.submit(deployment_actions.FETCH_LOGS, name, lambda ctx: deployment_actions.fetch_logs(
-            director, ctx, name, selector))
+        task_id = director.tasks.submit(deployment_actions.FETCH_LOGS, name, "fetch_logs",
+                                        {"deployment": name, "selector": selector})
         return task_response(task_id)
 
     @routes.post("/deployments/{name}/ssh")
@@ -283,9 +277,8 @@ def build_app(director: Director) -> web.Application:
         deployment, instance = string_field(body, "deployment"), string_field(body, "instance")
         with director.sessions() as session:
             deployment_views.find_deployment(session, deployment)
-        task_id = director.tasks.submit(f"attach disk {cid} to {instance}", deployment,
-                                        lambda ctx: attach_disk_job.attach_disk(director, ctx, deployment,
-                                                                                instance, cid))
+        task_id = director.tasks.submit(f"attach disk {cid} to {instance}", deployment, "attach_disk",
+                                        {"deployment": deployment, "instance": instance, "cid": cid})
         return task_response(task_id)
 
     @routes.delete("/disks/{cid}")
@@ -295,8 +288,7 @@ def build_app(director: Director) -> web.Application:
         with director.sessions() as session:
             if not any(d["disk_cid"] == cid for d in deployment_views.orphaned_disks(session)):
                 raise BoshPyError(f"Orphaned disk '{cid}' not found (`bosh-py disks --orphaned` lists them)")
-        task_id = director.tasks.submit(f"delete orphaned disk {cid}", None,
-                                        lambda ctx: orphan_disks.delete_orphan_task(director, ctx, cid))
+        task_id = director.tasks.submit(f"delete orphaned disk {cid}", None, "delete_orphaned_disk", {"cid": cid})
         return task_response(task_id)
 
     @routes.get("/resources/{blob_id}")

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from bosh_py.director.api_common import api_user, task_json
 from bosh_py.director.api_errors import ApiError, bool_field, json_object, string_field
-from bosh_py.director.cck.job import RESOLVE_DESCRIPTION, SCAN_DESCRIPTION, cloud_check
+from bosh_py.director.cck.job import RESOLVE_DESCRIPTION, SCAN_DESCRIPTION
 from bosh_py.director.cck.problems import ResolutionError, parse_resolutions
 from bosh_py.director.deployment_views import find_deployment
 from bosh_py.director.models import Event
@@ -51,8 +51,9 @@ def cck_routes(director: Director) -> web.RouteTableDef:
         with director.sessions() as session:
             find_deployment(session, name)
         user = api_user(request)
-        task_id = director.tasks.submit(RESOLVE_DESCRIPTION if resolving else SCAN_DESCRIPTION, name,
-                                        lambda ctx: cloud_check(director, ctx, name, chosen, auto, resolving, user))
+        task_id = director.tasks.submit(RESOLVE_DESCRIPTION if resolving else SCAN_DESCRIPTION, name, "cloud_check",
+                                        {"deployment": name, "chosen": chosen, "auto": auto, "resolving": resolving,
+                                         "user": user})
         return web.json_response(task_json(director.tasks.get(task_id)), status=202)
 
     @routes.post("/deployments/{name}/scans")

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 
 from aiohttp import web
@@ -20,8 +21,8 @@ from bosh_py.director import errands, release_store
 from bosh_py.director.api_common import task_json
 from bosh_py.director.api_errors import ApiError, NotFound, bool_field, json_object
 from bosh_py.director.deployment_views import find_deployment
-from bosh_py.director.jobs.deployment_actions import LOGS_RETENTION, delete_logs_blob, prepare_deployed
-from bosh_py.director.jobs.run_errand import DESCRIPTION, ErrandRequest, run_errand
+from bosh_py.director.jobs.deployment_actions import delete_logs_blob, prepare_deployed
+from bosh_py.director.jobs.run_errand import DESCRIPTION, ErrandRequest
 from bosh_py.director.models import Task
 from bosh_py.director.planner import plan_deployment
 from bosh_py.director.services import Director
@@ -88,8 +89,8 @@ def errand_routes(director: Director) -> web.RouteTableDef:
         with director.sessions() as session:
             find_deployment(session, name)
         errand_request_ = errand_request(request.match_info["errand"], await json_object(request))
-        task_id = director.tasks.submit(f"{DESCRIPTION} {errand_request_.name}", name,
-                                        lambda ctx: _run_and_schedule_cleanup(director, ctx, name, errand_request_))
+        task_id = director.tasks.submit(f"{DESCRIPTION} {errand_request_.name}", name, "run_errand",
+                                        {"deployment": name, "request": dataclasses.asdict(errand_request_)})
         return web.json_response(task_json(director.tasks.get(task_id)), status=202)
 
     @routes.get("/errand_logs/{blob_id}")
@@ -108,12 +109,3 @@ def errand_routes(director: Director) -> web.RouteTableDef:
         return web.json_response({"deleted": blob_id})
 
     return routes
-
-
-async def _run_and_schedule_cleanup(director: Director, ctx, name: str, request: ErrandRequest) -> str:  # type: ignore[no-untyped-def]
-    result = await run_errand(director, ctx, name, request)
-    loop = asyncio.get_running_loop()
-    for run in json.loads(result)["runs"]:
-        if run.get("logs_blob_id"):
-            loop.call_later(LOGS_RETENTION, delete_logs_blob, director, run["logs_blob_id"])
-    return result

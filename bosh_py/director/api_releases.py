@@ -17,12 +17,11 @@ the API (``uaa_auth.operator_auth_middleware``).
 from __future__ import annotations
 
 import asyncio
-import tempfile
-from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import select
 
+from bosh_py.director import task_kinds
 from bosh_py.director.api_common import task_json
 from bosh_py.director.api_errors import (
     ApiError,
@@ -32,7 +31,6 @@ from bosh_py.director.api_errors import (
     string_field,
 )
 from bosh_py.director.jobs import (
-    clean_up,
     delete_release,
     export_release,
     upload_release,
@@ -53,16 +51,6 @@ def release_routes(director: Director) -> web.RouteTableDef:
 
     def task_response(task_id: int) -> web.Response:
         return web.json_response(task_json(director.tasks.get(task_id)), status=202)
-
-    async def body_file(request: web.Request) -> Path:
-        with tempfile.NamedTemporaryFile(dir=director.config.data_dir / "tmp", delete=False) as handle:
-            try:
-                async for chunk in request.content.iter_chunked(1 << 20):
-                    handle.write(chunk)
-            except BaseException:
-                Path(handle.name).unlink(missing_ok=True)
-                raise
-        return Path(handle.name)
 
     @routes.get("/releases/exports/{blob_id}")
     async def exported(request: web.Request) -> web.StreamResponse:
@@ -93,13 +81,13 @@ def release_routes(director: Director) -> web.RouteTableDef:
             options = _options(bool_field(body, "fix"), string_field(body, "sha1", required=False),
                                string_field(body, "name", required=False),
                                string_field(body, "version", required=False))
-            task_id = director.tasks.submit("create release", None,
-                                            lambda ctx: upload_release.run_from_url(director, ctx, url, options))
+            task_id = director.tasks.submit("create release", None, "upload_release_url",
+                                            {"url": url, "options": task_kinds.options_json(options)})
             return task_response(task_id)
         options = _options(request.query.get("fix") == "true", request.query.get("sha1"), None, None)
-        path = await body_file(request)
-        task_id = director.tasks.submit("create release", None,
-                                        lambda ctx: upload_release.run(director, ctx, path, options))
+        upload = await task_kinds.stage_upload(director, request.content.iter_chunked(1 << 20))
+        task_id = director.tasks.submit("create release", None, "upload_release",
+                                        {task_kinds.UPLOAD: upload, "options": task_kinds.options_json(options)})
         return task_response(task_id)
 
     @routes.delete("/releases/{name}")
@@ -108,8 +96,8 @@ def release_routes(director: Director) -> web.RouteTableDef:
         force = request.query.get("force") == "true"
         await asyncio.to_thread(delete_release.check_deletable, director, name, version, force)
         what = f"{name}/{version}" if version else name
-        task_id = director.tasks.submit(f"delete release {what}", None,
-                                        lambda ctx: delete_release.run(director, ctx, name, version, force))
+        task_id = director.tasks.submit(f"delete release {what}", None, "delete_release",
+                                        {"name": name, "version": version, "force": force})
         return task_response(task_id)
 
     @routes.post("/releases/export")
@@ -122,14 +110,15 @@ def release_routes(director: Director) -> web.RouteTableDef:
                                 os_version)
         task_id = director.tasks.submit(
             f"{export_release.EXPORT_DESCRIPTION} {name}/{version} {os_name}/{os_version}", deployment,
-            lambda ctx: export_release.run(director, ctx, deployment, name, version, os_name, os_version))
+            "export_release", {"deployment": deployment, "name": name, "version": version, "os": os_name,
+                               "os_version": os_version})
         return task_response(task_id)
 
     @routes.post("/cleanup")
     async def cleanup(request: web.Request) -> web.Response:
         remove_all = bool_field(await json_object(request), "all")
-        task_id = director.tasks.submit(f"clean up{' (all)' if remove_all else ''}", None,
-                                        lambda ctx: clean_up.run(director, ctx, remove_all))
+        task_id = director.tasks.submit(f"clean up{' (all)' if remove_all else ''}", None, "clean_up",
+                                        {"all": remove_all})
         return task_response(task_id)
 
     return routes

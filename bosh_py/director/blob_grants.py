@@ -86,8 +86,10 @@ class BlobGrants:
 
     def authorize_message(self, agent_id: str, method: str, args: list[Any]) -> None:
         grant = grant_for_message(method, args)
-        if grant is None:
-            return
+        if grant is not None:
+            self.apply(agent_id, grant)
+
+    def apply(self, agent_id: str, grant: MessageGrant) -> None:
         with self._lock:
             agent = self._agents.setdefault(agent_id, _AgentGrants())
             agent.reads[grant.purpose] = grant.reads
@@ -114,6 +116,13 @@ class BlobGrants:
             agent = self._agents.get(agent_id)
             if agent is not None:
                 agent.uploads.discard(blob_id)
+
+    # what AgentClient awaits (agent_access.RemoteAgentAccess answers the same in a worker)
+    async def grant(self, agent_id: str, method: str, args: list[Any]) -> None:
+        self.authorize_message(agent_id, method, args)
+
+    async def release_upload(self, agent_id: str, blob_id: str) -> None:
+        self.withdraw_upload(agent_id, blob_id)
 
     def revoke(self, agent_id: str) -> None:
         """The agent's VM is gone: it may do nothing more."""

@@ -152,6 +152,11 @@ class DirectorConfig(BaseModel):
     agent_wait_timeout: int = 120
     rpc_timeout: int = 45
     lock_ttl: int = 60
+    # task workers (worker.py): 0 runs every task in the API process itself, as many at once as
+    # are queued; N starts N worker processes beside it, each running one task at a time (BOSH's)
+    workers: int = Field(default=0, ge=0, le=64)
+    # where a worker reaches the API process's nats-server (another machine's worker: its address)
+    worker_nats_host: str = "127.0.0.1"
     max_orphaned_age_in_days: float = 5.0  # orphaned persistent disks are deleted after this (BOSH's name)
     blobstore: BlobstoreConfig = Field(default_factory=LocalBlobstoreConfig)  # docs/director-blobstore.md
 

@@ -17,6 +17,8 @@ import nats
 from aiohttp import web
 
 from bosh_py.agent.bundle import build_agent_bundle
+from bosh_py.director import task_kinds
+from bosh_py.director.agent_access import serve_agent_access
 from bosh_py.director.agent_credentials import AgentCredentials
 from bosh_py.director.api import build_app
 from bosh_py.director.blob_grants import BlobGrants
@@ -33,6 +35,7 @@ from bosh_py.director.processes import ProcessRegistry
 from bosh_py.director.secrets import load_or_create_secrets
 from bosh_py.director.services import Director, open_blobstore
 from bosh_py.director.tasks import TaskRunner
+from bosh_py.director.worker_pool import WorkerPool
 from bosh_py.mbus.agent_client import ReplyRouter
 from bosh_py.mbus.server import NatsServer
 from bosh_py.mbus.supervisor import NatsSupervisor
@@ -44,7 +47,7 @@ from bosh_py.ssh.keys import load_or_create_keypair
 log = logging.getLogger("bosh_py.director")
 
 
-async def serve(config: DirectorConfig) -> None:
+async def serve(config: DirectorConfig, config_path: Path | None = None) -> None:
     for directory in (config.data_dir, config.data_dir / "tmp", config.tasks_dir):
         private_dir(directory)
     secrets = load_or_create_secrets(config.secrets_path)
@@ -79,13 +82,14 @@ async def serve(config: DirectorConfig) -> None:
         await replies.start()
         processes = ProcessRegistry(sessions, config.lock_ttl)
         processes.register()  # and fails the tasks of director processes that are gone
-        tasks = TaskRunner(sessions, config.tasks_dir, processes.name)
+        tasks = TaskRunner(sessions, config.tasks_dir, processes.name, secrets.director_uuid)
         director = Director(
             config=config, secrets=secrets, sessions=sessions, blobstore=open_blobstore(config),
             tasks=tasks, locks=LockManager(sessions, config.lock_ttl), nats_server=nats_server, nats=nc,
             replies=replies, ssh_key=load_or_create_keypair(config.data_dir / "ssh" / "id_ed25519", "bosh-py-director"),
             agent_bundle=build_agent_bundle(config.data_dir / "agent.pyz"),
         )
+        access = await serve_agent_access(nc, secrets.director_uuid, director.access)  # workers' requests
         secure_data_dir(config.data_dir)  # state, config, keys and blobs hold secrets: owner-only
         api = web.AppRunner(build_app(director), access_log=None)
         blobs = web.AppRunner(blobstore_app(director.blobstore, replies.grants,
@@ -103,6 +107,9 @@ async def serve(config: DirectorConfig) -> None:
     log.info("director %s listening on http://%s:%d", config.name, config.api_host, config.api_port)
     cleaning = asyncio.create_task(clean_up_forever(director))
     heartbeating = asyncio.create_task(processes.run_forever())
+    pool = WorkerPool(config.workers, config_path) if config.workers else None
+    working = asyncio.create_task(pool.run_forever() if pool is not None else
+                                  tasks.work(lambda claimed: task_kinds.body_for(director, claimed)))
     monitoring = None
     if config.health_monitor.resurrector_enabled:
         leases = LeaseManager(sessions, processes.name, config.lock_ttl)
@@ -119,6 +126,9 @@ async def serve(config: DirectorConfig) -> None:
         monitoring.cancel()
         await asyncio.gather(monitoring, return_exceptions=True)
     cleaning.cancel()
+    working.cancel()
+    if pool is not None:
+        await pool.stop()
     for running in list(tasks.running.values()):
         running.cancel()
     await tasks.wait_all()
@@ -126,6 +136,7 @@ async def serve(config: DirectorConfig) -> None:
     processes.unregister()
     await api.cleanup()
     await blobs.cleanup()
+    await access.unsubscribe()
     await replies.close()
     await nc.close()
     await stop_nats()
@@ -146,7 +157,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(DirectorConfig.load(args.config)))
+    asyncio.run(serve(DirectorConfig.load(args.config), args.config))
 
 
 if __name__ == "__main__":

@@ -36,12 +36,12 @@ from prometheus_client.registry import Collector
 from sqlalchemy import select
 
 from bosh_py.director.models import Task
+from bosh_py.director.tasks import UNFINISHED
 
 if TYPE_CHECKING:
     from bosh_py.director.services import Director
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-UNFINISHED = ("queued", "processing")
 HEARTBEAT_STATES = ("running", "failing", "starting", "stopped", "unknown")
 # tasks last from a second to an hour (a cf deploy compiling everything)
 DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, float("inf"))

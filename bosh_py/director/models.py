@@ -221,6 +221,13 @@ class Task(Base):
     ended_at: Mapped[datetime | None] = mapped_column(nullable=True)
     # the director process running it (DirectorProcess.name); None: a task from before 0006
     worker: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # what a worker runs: a task kind (task_kinds.py) and its JSON parameters, cleared when the
+    # task ends (a deploy's carry the operator's -v values); None: a task from before 0007
+    kind: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # the director (its uuid) whose processes may claim it: two directors sharing one database
+    # never run each other's tasks on their own buses
+    queue: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    params: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class DirectorProcess(Base):

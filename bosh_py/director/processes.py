@@ -8,8 +8,9 @@ process registers (``register``), renews its row every ``ttl / 3`` seconds, and 
 one on this host whose pid no longer runs (a restarted director reaps its predecessor at
 once, without waiting the ttl). Reaping a process fails the tasks it ran, with when and
 where it was last heard from, releases the locks those tasks held, and deletes its row.
-Tasks that name no process (queued before migration 0006) are reaped by the first process
-that starts.
+Tasks that name no process but were taken (before migration 0006), or queued without a kind
+to run (before 0007), are reaped by the first process that starts; queued ones wait for a
+worker.
 """
 
 from __future__ import annotations
@@ -108,7 +109,9 @@ class ProcessRegistry:
                             process.name, process.pid, process.host, its_tasks or "(none)")
                 failed += its_tasks
             if orphans:
-                failed += self._fail_tasks(session, Task.worker.is_(None),
+                # queued ones wait for a worker, unless they carry no kind to run (before 0007)
+                failed += self._fail_tasks(session, Task.worker.is_(None) & ((Task.state != "queued")
+                                                                             | Task.kind.is_(None)),
                                            "The director restarted while this task ran", now)
         return failed
 
@@ -117,7 +120,7 @@ class ProcessRegistry:
         ids = list(session.scalars(select(Task.id).where(owned, Task.state.in_(UNFINISHED))))
         if ids:
             session.execute(update(Task).where(Task.id.in_(ids))
-                            .values(state="error", result=reason, ended_at=now))
+                            .values(state="error", result=reason, ended_at=now, params=None))
             session.execute(delete(Lock).where(Lock.task_id.in_(ids)))
         return ids
 

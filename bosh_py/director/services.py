@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from bosh_py.director.agent_access import AgentAccess, LocalAgentAccess
 from bosh_py.director.blobstore import Blobstore, LocalBlobstore
 from bosh_py.director.config import DirectorConfig, S3BlobstoreConfig
 from bosh_py.director.cpi_client import CpiClient
@@ -48,6 +49,18 @@ class Director:
     replies: Any  # bosh_py.mbus.agent_client.ReplyRouter: one subscription for all agent replies
     ssh_key: KeyPair
     agent_bundle: Path
+    # who changes agents' NATS users and blob grants: the API process's own (the default, over
+    # nats_server and replies' grants) or, in a worker, a RemoteAgentAccess (agent_access.py)
+    agent_access: AgentAccess | None = None
+
+    def __post_init__(self) -> None:
+        if self.agent_access is None:
+            self.agent_access = LocalAgentAccess(self.nats_server, getattr(self.replies, "grants", None))
+
+    @property
+    def access(self) -> AgentAccess:
+        assert self.agent_access is not None
+        return self.agent_access
 
     @property
     def uuid(self) -> str:

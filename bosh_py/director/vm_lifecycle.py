@@ -96,7 +96,7 @@ async def create_vm(director: Director, request: VmRequest, debug: Callable[[str
         session, agent_id, request.cpi, _ip_or_none(request.networks), request.metadata.get("deployment"),
         request.metadata.get("name")))
     try:
-        await asyncio.to_thread(director.nats_server.add_agent, agent_id, password)
+        await director.access.add_agent(agent_id, password)
         call = asyncio.ensure_future(cpi.call("create_vm", agent_id, request.stemcell_cid,
                                               request.cloud_properties, request.networks, [], env))
         try:
@@ -115,7 +115,7 @@ async def create_vm(director: Director, request: VmRequest, debug: Callable[[str
               f"through CPI '{request.cpi}'")
         settings = {
             "agent_id": agent_id,
-            "mbus": director.nats_server.agent_url(agent_id, password, host=director.config.agent_endpoint_host),
+            "mbus": director.access.agent_url(agent_id, password, host=director.config.agent_endpoint_host),
             "blobstore": AgentCredentials.load_or_create(director.config.agent_blobstore_key_path).settings(
                 director.blobstore_url_for_agents, agent_id),
             "heartbeat_interval": director.config.heartbeat_interval,
@@ -178,7 +178,4 @@ async def delete_vm(director: Director, vm_cid: str, agent_id: str | None, debug
 
 async def revoke_agent(director: Director, agent_id: str) -> None:
     """The VM is gone: its agent may read or write no blob and use no NATS subject any more."""
-    grants = getattr(director.replies, "grants", None)
-    if grants is not None:
-        grants.revoke(agent_id)
-    await asyncio.to_thread(director.nats_server.remove_agent, agent_id)
+    await director.access.revoke(agent_id)

@@ -64,7 +64,8 @@ class ReplyRouter:
                  grants: Any = None):
         self.nc = nc
         self.director_uuid = director_uuid
-        self.grants = grants  # bosh_py.director.blob_grants.BlobGrants, or None (no blobstore)
+        # what agents may do in the blobstore: BlobGrants, a worker's RemoteAgentAccess, or None
+        self.grants = grants
         self._subject = (f"director.{director_uuid}.{prefix_agent_id}.*" if prefix_agent_id
                          else f"director.{director_uuid}.>")
         self._pending: dict[str, asyncio.Future] = {}
@@ -125,7 +126,7 @@ class AgentClient:
         fut = self.router.expect(reply_to)
         payload = {"protocol": 3, "method": method, "arguments": list(args), "reply_to": reply_to}
         if self.grants is not None:
-            self.grants.authorize_message(self.agent_id, method, list(args))
+            await self.grants.grant(self.agent_id, method, list(args))
         try:
             try:
                 await self.nc.publish(f"agent.{self.agent_id}", json.dumps(payload).encode())
@@ -171,7 +172,7 @@ class AgentClient:
                     raise AgentTaskFailed(self.agent_id, method, str(failed)) from None
         finally:
             if upload_id is not None and self.grants is not None:
-                self.grants.withdraw_upload(self.agent_id, upload_id)
+                await self.grants.release_upload(self.agent_id, upload_id)
         if upload_id is not None and self.grants is not None and uploaded_blob_id(method, value) != upload_id:
             raise AgentError(f"Agent {self.agent_id} answered '{method}' with a blob other than "
                              f"the {upload_id} it was asked to write")

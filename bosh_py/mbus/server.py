@@ -43,6 +43,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     _bcrypt = None
 
 AGENT_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+BCRYPT_HASH_RE = re.compile(r"^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$")
 BCRYPT_ROUNDS = 10  # nats-server verifies on every connect and reload; 10 rounds is ~50 ms
 AGENT_BCRYPT_ROUNDS = 4  # generated 192-bit secrets: see the module docstring
 RELOAD_TIMEOUT = 5.0  # seconds to confirm a reload, plus RELOAD_TIMEOUT_PER_AGENT per agent user
@@ -65,6 +66,12 @@ def validate_agent_id(agent_id: str) -> str:
     if not AGENT_ID_RE.match(agent_id or ""):
         raise MbusError(f"Invalid agent id {agent_id!r}: use letters, digits, '-' or '_'")
     return agent_id
+
+
+def client_url(host: str, port: int, user: str | None = None, password: str | None = None) -> str:
+    """``nats://user:password@host:port`` (credentials URL-quoted)."""
+    auth = f"{quote(user, safe='')}:{quote(password or '', safe='')}@" if user else ""
+    return f"nats://{auth}{host}:{port}"
 
 
 def agent_permissions(agent_id: str) -> dict[str, Any]:
@@ -185,9 +192,7 @@ class NatsServer:
     # --- urls for clients ---------------------------------------------------------------
 
     def url(self, user: str | None = None, password: str | None = None, host: str | None = None) -> str:
-        """``nats://user:password@host:port`` (credentials URL-quoted)."""
-        auth = f"{quote(user, safe='')}:{quote(password or '', safe='')}@" if user else ""
-        return f"nats://{auth}{host or self.host}:{self.port}"
+        return client_url(host or self.host, self.port, user, password)
 
     @property
     def director_url(self) -> str:
@@ -225,8 +230,16 @@ class NatsServer:
         validate_agent_id(agent_id)
         if not password:
             raise MbusError(f"Empty NATS password for agent {agent_id}")
-        hashed = hash_password(password, AGENT_BCRYPT_ROUNDS)  # outside every lock
+        self._set_agent(agent_id, hash_password(password, AGENT_BCRYPT_ROUNDS))  # outside every lock
 
+    def add_agent_hash(self, agent_id: str, hashed: str) -> None:
+        """``add_agent`` with the password already hashed (a director worker sends only the hash)."""
+        validate_agent_id(agent_id)
+        if not BCRYPT_HASH_RE.match(hashed or ""):
+            raise MbusError(f"Not a bcrypt hash for agent {agent_id}")
+        self._set_agent(agent_id, hashed)
+
+    def _set_agent(self, agent_id: str, hashed: str) -> None:
         def add() -> bool:
             self._users.agents[agent_id] = hashed
             return True

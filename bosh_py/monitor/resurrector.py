@@ -152,8 +152,8 @@ class Resurrector:
 
     def recreating(self) -> frozenset[int]:
         """Instances whose recreate task (ours) is still queued or running."""
-        running = self.director.tasks.running
-        self._recreates = {task_id: ids for task_id, ids in self._recreates.items() if task_id in running}
+        unfinished = self.director.tasks.unfinished(list(self._recreates))  # whichever process runs them
+        self._recreates = {task_id: ids for task_id, ids in self._recreates.items() if task_id in unfinished}
         return frozenset(i for ids in self._recreates.values() for i in ids)
 
     def observe(self, now: float, members: tuple[Member, ...] | None = None,
@@ -204,15 +204,16 @@ class Resurrector:
             self.tracker.restart_clocks({m.agent_id for m in members if m.agent_id and m.deployment in released}, now)
 
     def _resurrect(self, deployment: str, down: list[Member]) -> int | None:
-        from bosh_py.director.jobs.deployment_actions import recreate_body
+        from bosh_py.director.jobs.deployment_actions import prepare_deployed
 
         try:
-            body = recreate_body(self.director, deployment, {m.instance_id for m in down})
+            prepare_deployed(self.director, deployment)  # a manifest that no longer plans is not queued
         except BoshPyError as error:
             self._event(deployment, "resurrect", f"cannot plan the recreate: {error}")
             return None
-        task_id = self.director.tasks.submit(f"scan and fix: recreate {', '.join(m.name for m in down)}",
-                                             deployment, body)
+        task_id = self.director.tasks.submit(
+            f"scan and fix: recreate {', '.join(m.name for m in down)}", deployment, "recreate",
+            {"deployment": deployment, "instance_ids": sorted(m.instance_id for m in down), "options": {}})
         self._recreates[task_id] = frozenset(m.instance_id for m in down)
         for member in down:  # a fresh grace period while the task recreates it
             if member.agent_id:

@@ -193,6 +193,17 @@ class DummyDirector:
         return problems
 
 
+def start_slow_deploy(director: DummyDirector, watch_ms: int, **manifest_args: Any) -> subprocess.Popen:
+    """`bosh-py deploy` in the background of a manifest whose canary is watched ``watch_ms``:
+    a task that outlives what the test does meanwhile. Its output is piped, as text."""
+    slow = manifest(**manifest_args)
+    slow["update"]["canary_watch_time"] = f"{watch_ms}-{watch_ms}"
+    path = director.root / "slow.yml"
+    path.write_text(yaml.safe_dump(slow))
+    return subprocess.Popen([str(BIN / "bosh-py"), "deploy", "-n", str(path)], env=director.env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
 @contextlib.contextmanager
 def dummy_director(root: Path) -> Iterator[DummyDirector]:
     """A started director on the dummy CPI with cloud-config, stemcell and release

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
-import yaml
 from sqlalchemy import select
 
 from bosh_py.director.db import open_database
 from bosh_py.director.leases import HEALTH_MONITOR
 from bosh_py.director.models import DirectorProcess, Lease, Lock, Task, utcnow
-from tests.director.dummy_support import BIN, REPO, DummyDirector, manifest
+from tests.director.dummy_support import DummyDirector, start_slow_deploy
 from tests.harness import stop_orphaned_nats, wait_until
 
 TTL = 4  # lock_ttl: locks, process heartbeats and the health monitor's lease
@@ -53,20 +51,14 @@ def test_a_killed_directors_task_fails_and_its_lock_lapses_while_a_live_ones_is_
         holder = wait_until(lambda: monitor_holder(sessions), 3 * TTL, message="a health monitor leader")
         assert names[holder] is first  # the first to start leads; the second stands by
 
-        slow = manifest(instances=1)
-        slow["update"]["canary_watch_time"] = f"{WATCH_MS}-{WATCH_MS}"
-        path = tmp_path / "slow.yml"
-        path.write_text(yaml.safe_dump(slow))
-        deploy_log = (tmp_path / "deploy.log").open("w")
-        deploying = subprocess.Popen([str(BIN / "bosh-py"), "deploy", "-n", str(path)], env=first.env,
-                                     cwd=REPO, stdout=deploy_log, stderr=subprocess.STDOUT)
+        deploying = start_slow_deploy(first, WATCH_MS, instances=1)
 
         def held() -> Lock | None:
             with sessions() as session:
                 return session.get(Lock, "deployment:dummy")
 
         lock = wait_until(lambda: held() or deploying.poll() is not None, 60, message="the deploy to take its lock")
-        assert deploying.poll() is None, (tmp_path / "deploy.log").read_text()
+        assert deploying.poll() is None, deploying.communicate()[0]
         first_expiry = lock.expires_at
         time.sleep(3 * TTL)  # three lock lifetimes: only renewals keep it
         renewed = held()

@@ -114,7 +114,8 @@ def test_a_task_the_reaper_failed_keeps_its_reason(tmp_path, db_url):
         return "done after all"
 
     async def go() -> int:
-        task_id = runner.submit("deploy", "web", body)
+        task_id = runner.submit("deploy", "web", "deploy", {})
+        runner.start(runner.claim(), lambda _claimed: body)
         await runner.wait_all()
         return task_id
 

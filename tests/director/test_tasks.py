@@ -11,7 +11,8 @@ def run_task(tmp_path, db_url, body):
     runner = TaskRunner(sessions, tmp_path / "tasks")
 
     async def go():
-        task_id = runner.submit("test task", "nats", body)
+        task_id = runner.submit("test task", "nats", "test", {})
+        runner.start(runner.claim(), lambda _claimed: body)
         await runner.wait_all()
         return task_id
 

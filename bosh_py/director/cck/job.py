@@ -51,10 +51,10 @@ async def cloud_check(director: Director, ctx: TaskContext, deployment: str, cho
                                                                             resolution, ctx.id))
                 _event(director, ctx.id, deployment, problem.type, resolution, problem.instance, user)
     if recreate:
-        from bosh_py.director.jobs.deployment_actions import recreate_body
+        from bosh_py.director.jobs.deployment_actions import recreate as recreate_instances
 
         ctx.log.info(f"recreating {len(recreate)} instance(s)")
-        await recreate_body(director, deployment, recreate)(ctx)
+        await recreate_instances(director, ctx, deployment, recreate)
     return json.dumps({"deployment": deployment, "problems": report})
 
 

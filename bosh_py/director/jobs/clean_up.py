@@ -30,7 +30,7 @@ from bosh_py.director.models import (
     Template,
 )
 from bosh_py.director.services import Director
-from bosh_py.director.tasks import TaskContext
+from bosh_py.director.tasks import UNFINISHED, TaskContext
 
 KEEP = 2
 DANGLING_GRACE = 3600.0  # seconds
@@ -68,7 +68,8 @@ def stemcells_to_delete(director: Director, remove_all: bool) -> list[tuple[str,
 
 def referenced_blobs(director: Director) -> set[str]:
     """Every blob id a row refers to: sources, compiled packages, what instances were applied
-    (rendered templates, packages), and task results that are blobs (fetched logs, exports)."""
+    (rendered templates, packages), task results that are blobs (fetched logs, exports), and
+    uploads waiting for their task."""
     found: set[str] = set()
     with director.sessions() as session:
         for model in (Package, Template, CompiledPackage):
@@ -76,6 +77,8 @@ def referenced_blobs(director: Director) -> set[str]:
         for spec in session.scalars(select(Instance.applied_spec)):
             _collect_ids(spec, found)
         found |= {r for r in session.scalars(select(Task.result)) if r and valid_blob_id(r)}
+        for params in session.scalars(select(Task.params).where(Task.state.in_(UNFINISHED))):
+            _collect_ids(params, found)  # an upload staged for a task not run yet (task_kinds.UPLOAD)
     return found
 
 

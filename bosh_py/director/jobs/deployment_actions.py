@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import hashlib
 import json
 import logging
@@ -35,17 +36,25 @@ LOGS_RETENTION = 600  # seconds a fetched logs blob waits for `bosh-py logs` to 
 SSH_KEY_LIFETIME = 300  # seconds a one-time ssh key may be used to log in (the session may last longer)
 
 
-def recreate_task(director: Director, name: str, selector: str | None,  # type: ignore[no-untyped-def]
-                  options: InstanceActionOptions | None = None):
-    """The deploy task body that recreates the selected instances' VMs (`bosh-py recreate`),
-    rolled out with the deploy's flags (canaries, max in flight, dry run, fix)."""
-    options = options or InstanceActionOptions()
-    source = prepare_deployed(director, name)
-    deploy_options = DeployOptions(
-        recreate=True, only_instance_ids={r.id for r in select_instances(_rows(director, name), selector)},
-        skip_drain=options.skip_drain, canaries=options.canaries, max_in_flight=options.max_in_flight,
-        dry_run=options.dry_run, fix=options.fix)
-    return lambda ctx: deploy(director, ctx, source, deploy_options)
+def recreate_params(director: Director, name: str, selector: str | None,
+                    options: InstanceActionOptions | None = None) -> dict:
+    """The parameters of a ``recreate`` task (task_kinds.py) for the selected instances
+    (`bosh-py recreate`). A selector that matches nothing, or a stored manifest that no longer
+    plans, is refused now, before anything is queued."""
+    rows = select_instances(_rows(director, name), selector)
+    prepare_deployed(director, name)
+    return {"deployment": name, "instance_ids": sorted(r.id for r in rows),
+            "options": dataclasses.asdict(options or InstanceActionOptions())}
+
+
+async def recreate(director: Director, ctx: TaskContext, name: str, instance_ids: set[int],
+                   options: InstanceActionOptions | None = None) -> str:
+    """A deploy of the stored manifest restricted to these instances, recreating their VMs
+    (same IP, same persistent disk), rolled out with the deploy's flags (canaries, max in
+    flight, dry run, fix); also what the resurrector and cloud-check run."""
+    source = await asyncio.to_thread(prepare_deployed, director, name)
+    flags = dataclasses.asdict(options or InstanceActionOptions())
+    return await deploy(director, ctx, source, DeployOptions(recreate=True, only_instance_ids=instance_ids, **flags))
 
 
 def prepare_deployed(director: Director, name: str) -> DeploymentInput:
@@ -58,15 +67,6 @@ def prepare_deployed(director: Director, name: str) -> DeploymentInput:
         runtime_config_ids = list(deployment.runtime_config_ids or [])
     return prepare_deployment(director, text, generate=False, cloud_config_id=cloud_config_id,
                               runtime_config_ids=runtime_config_ids)
-
-
-def recreate_body(director: Director, name: str, instance_ids: set[int],  # type: ignore[no-untyped-def]
-                  skip_drain: bool = False):
-    """A deploy of the stored manifest restricted to these instances, recreating their VMs
-    (same IP, same persistent disk); also what the resurrector runs."""
-    source = prepare_deployed(director, name)
-    options = DeployOptions(recreate=True, only_instance_ids=instance_ids, skip_drain=skip_drain)
-    return lambda ctx: deploy(director, ctx, source, options)
 
 
 def _rows(director: Director, name: str) -> list[Instance]:
@@ -103,7 +103,7 @@ async def delete_deployment(director: Director, ctx: TaskContext, name: str, for
 async def change_state(director: Director, ctx: TaskContext, name: str, action: str, selector: str | None,
                        options: InstanceActionOptions | None = None) -> str:
     """start or stop the selected instances one at a time; restart them in the deploy's
-    rollout order (restart_rollout.py). Recreate is a deploy restricted to them (recreate_task)."""
+    rollout order (restart_rollout.py). Recreate is a deploy restricted to them (``recreate``)."""
     if action not in ("start", "stop", "restart"):
         raise BoshPyError(f"Unknown instance action '{action}'")
     options = options or InstanceActionOptions()
