@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.harness import REPO, worker_test_net
-from tests.worker_scheduling import cost_rank, unit_of
+from tests.worker_scheduling import cost_rank, unit_of, unit_rank
 
 
 def test_each_worker_gets_its_own_test_net():
@@ -47,6 +47,12 @@ def test_slow_units_rank_before_vm_units_before_the_rest():
     assert cost_rank(["parametrize", "slow", "vm"]) == 0
     assert cost_rank(["vm"]) == 1
     assert cost_rank(["parametrize"]) == 2
+
+
+def test_the_shared_cf_package_ranks_before_every_other_unit():
+    assert unit_rank("tests/e2e/cf/", ["slow"]) < unit_rank("tests/e2e/test_heal.py", ["slow", "vm"])
+    assert unit_rank("tests/e2e/cf/", []) == -1
+    assert unit_rank("tests/agent/test_bpm_vm.py", ["vm"]) == 1
 
 
 SAMPLE_TEST = """
@@ -86,10 +92,13 @@ def run_sample_suite(tmp_path: Path, files: dict[str, tuple[str, int]], workers:
 
 def test_the_cf_modules_run_on_one_worker_and_slow_files_start_first(tmp_path):
     """scripts/test's options on a sample suite laid out like the real one: the two cf files
-    (sharing the cf deployment) run on one worker; each worker has its own test net; the
-    slow file starts before the many quick ones, whatever its place in collection order."""
+    (sharing the cf deployment) run on one worker, and start first of all (the run's longest
+    unit, though slow files sort before it); each worker has its own test net; the slow files
+    start before the many quick ones, whatever their place in collection order."""
     runs = run_sample_suite(tmp_path, {
         "tests/a_quick/test_many.py": ("", 12),
+        "tests/a_slow/test_early.py": ("pytestmark = pytest.mark.slow", 1),
+        "tests/b_slow/test_early_too.py": ("pytestmark = pytest.mark.slow", 1),
         "tests/e2e/cf/test_cf.py": ("pytestmark = pytest.mark.slow", 5),
         "tests/e2e/cf/test_cf_zero_loss.py": ("pytestmark = pytest.mark.slow", 5),
         "tests/z_slow/test_late.py": ("pytestmark = pytest.mark.slow", 1),
@@ -98,4 +107,8 @@ def test_the_cf_modules_run_on_one_worker_and_slow_files_start_first(tmp_path):
     assert len(cf_workers) == 1, runs
     assert {run["worker"]: run["net"] for run in runs} == {"gw0": 3, "gw1": 4}
     first_on_each_worker = {next(run["file"] for run in runs if run["worker"] == worker) for worker in ("gw0", "gw1")}
-    assert "test_late.py" in first_on_each_worker, runs
+    assert first_on_each_worker == {"test_cf.py", "test_early.py"}, runs
+    for worker in ("gw0", "gw1"):
+        files = [run["file"] for run in runs if run["worker"] == worker]
+        quick_from = files.index("test_many.py") if "test_many.py" in files else len(files)
+        assert "test_many.py" not in files or set(files[quick_from:]) == {"test_many.py"}, runs

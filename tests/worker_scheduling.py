@@ -10,6 +10,10 @@ Why each rule:
 - Units with slow tests go first, then units with VM tests, then the rest: the suite's time
   is set by its longest units, and a long unit started last leaves the other workers idle
   (longest-first scheduling). Small unit-test files then fill the gaps at the end.
+- Among those, the shared-fixture packages go first of all: each is the longest unit of the
+  run (the cf package deploys the whole platform, then rolls, recreates and kills parts of it:
+  about a quarter of a CI run on its worker), and in collection order it came after dozens of
+  slow files, so it started minutes late.
 
 tests/conftest.py plugs these into pytest: the scheduler through xdist's
 ``pytest_xdist_make_scheduler`` hook, the order through ``pytest_collection_modifyitems`` on
@@ -40,13 +44,18 @@ def cost_rank(marker_names: Iterable[str]) -> int:
     return 0 if "slow" in names else 1 if "vm" in names else 2
 
 
+def unit_rank(unit: str, marker_names: Iterable[str]) -> int:
+    """:func:`cost_rank`, and -1 (before every other unit) for a shared-fixture package."""
+    return -1 if unit in SHARED_FIXTURE_PACKAGES else cost_rank(marker_names)
+
+
 def longest_first(items: list[pytest.Item]) -> list[pytest.Item]:
-    """``items`` reordered by their unit's cost rank (stable: within a rank, and within a
-    unit, collection order is kept, so test_cf.py still runs before test_cf_zero_loss.py)."""
+    """``items`` reordered by their unit's rank (:func:`unit_rank`; stable: within a rank, and
+    within a unit, collection order is kept, so test_cf.py still runs before test_cf_zero_loss.py)."""
     rank: dict[str, int] = {}
     for item in items:
         unit = unit_of(item.nodeid)
-        rank[unit] = min(rank.get(unit, 2), cost_rank(mark.name for mark in item.iter_markers()))
+        rank[unit] = min(rank.get(unit, 2), unit_rank(unit, (mark.name for mark in item.iter_markers())))
     return sorted(items, key=lambda item: rank[unit_of(item.nodeid)])
 
 

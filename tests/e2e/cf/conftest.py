@@ -1,5 +1,6 @@
 """The Cloud Foundry deployment this package's modules share (test_cf.py, then
-test_cf_zero_loss.py): one deploy of cf.yml for both. Package-scoped, so it is deleted and its
+test_cf_zero_loss.py, then test_postgres_service.py, which adds the postgres VM to it): one
+deploy of cf.yml for all three. Package-scoped, so it is deleted and its
 director stopped as soon as the last of them has run, not held through the rest of the
 session beside the directors of later modules (on a 2-core machine its ~12 VMs slowed them
 enough to fake silent agents)."""

@@ -4,6 +4,11 @@ VCAP_SERVICES writes a row and reads it back through HAProxy and a router; unbin
 makes the app's credentials stop working; the data survives `bosh-py recreate` of the
 database VM; deleting the app drops its binding's role.
 
+The postgres VM is added to the Cloud Foundry deployment this package's modules share (its
+conftest), after test_cf.py and test_cf_zero_loss.py ran on it: a deployment of its own cost
+a second director and a second deploy and deletion of the whole platform (about three minutes
+of a CI worker's time), and left this test's setup near pytest-timeout's bound under load.
+
 The app (notes_app/) talks to PostgreSQL with pg8000, a pure-Python client installed with
 pip into the app's directory before the push (the DEA's python3 has only the standard
 library and no package index reachable), as a Python app vendors its dependencies."""
@@ -23,12 +28,29 @@ import psycopg
 import pytest
 
 from tests.e2e.cf_support import DOMAIN, DeployedCf
-from tests.harness import wait_until
+from tests.harness import REPO, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.vm]
 
 APP_SOURCE = Path(__file__).resolve().parent / "notes_app"
 HOST = f"notes.{DOMAIN}"
+POSTGRES_OPS = REPO / "deployments/ops/postgres-service.yml"
+
+
+@pytest.fixture(scope="module")
+def cf(cf: DeployedCf, cf_director) -> DeployedCf:
+    """The package's cf with the postgres VM added by the ops file (the package's teardown
+    deletes the whole deployment, this VM and its disk with it)."""
+    blobs = subprocess.run([str(REPO / "scripts/prepare-postgres-blobs")], capture_output=True, text=True,
+                           check=False)
+    assert blobs.returncode == 0, f"scripts/prepare-postgres-blobs failed:\n{blobs.stdout}\n{blobs.stderr}"
+    cf_director.cli("upload-release", str(REPO / "releases/postgres"))
+    cf.deploy(POSTGRES_OPS)
+    for row in cf_director.json("instances", "-d", "cf"):
+        cf.ips.setdefault(row["group"], [])
+        if row["ips"][0] not in cf.ips[row["group"]]:
+            cf.ips[row["group"]].append(row["ips"][0])
+    return cf
 
 
 def get(cf: DeployedCf, path: str) -> tuple[int, str]:
