@@ -3,7 +3,7 @@ back after a restart.
 
 Requests arrive on ``agent.<agent_id>``; each is handled in its own asyncio task so a slow
 request never delays a ping. Replies go to the request's ``reply_to``. Long actions are
-turned into tasks (see tasks.py)."""
+turned into tasks (see tasks.py); one that ends quickly is answered with its result."""
 
 from __future__ import annotations
 
@@ -191,8 +191,8 @@ class Agent:
             inspect.signature(action.run).bind(self.ctx, *args)
         except TypeError as e:
             return {"exception": {"message": f"Wrong arguments for '{method}': {e}"}}
-        if action.ASYNC:
-            return {"value": self.ctx.tasks.start(method, lambda: action.run(self.ctx, *args))}
+        if action.ASYNC:  # answered at once if it ends within tasks.INLINE_WAIT, else polled
+            return await self.ctx.tasks.run(method, lambda: action.run(self.ctx, *args))
         try:
             value = await action.run(self.ctx, *args)
         except Exception as e:

@@ -6,7 +6,10 @@ PID in ``/var/vcap/sys/run/<job>/<proc>.pid``. An unexpected exit is reported (t
 turns it into an alert) and the process is restarted after a backoff that doubles while
 it keeps crashing.
 
-States, per process: ``starting`` (up less than ``running_after``), ``running``,
+States, per process: ``starting`` (up less than ``running_after``, a quarter second: how
+long a job must stay up to count as healthy is the director's watch time, the ``update``
+block's, which samples the state after its low end; a longer floor here would silently
+stretch every canary and batch to it), ``running``,
 ``failing`` (exited and waiting to restart, or restarted less than ``stable_after`` ago, so
 a crash loop never looks healthy to a canary check), ``stopped``.
 
@@ -47,6 +50,7 @@ from bosh_py.agent.procfs import (
 )
 
 IDENTITY_VAR = "BOSH_PY_PROCESS"
+RUNNING_AFTER = 0.25  # seconds up before a process reports "running" (see the module docstring)
 
 
 class ProcessRunner(RestartingProcess):
@@ -178,7 +182,7 @@ class Supervisor:
     running); ``stop`` stops everything."""
 
     def __init__(self, paths: Paths, on_exit: Callable[[ProcessExit], None],
-                 log: logging.Logger, *, running_after: float = 1.0, stable_after: float = 5.0,
+                 log: logging.Logger, *, running_after: float = RUNNING_AFTER, stable_after: float = 5.0,
                  backoff: Backoff | None = None):
         self.paths = paths
         self._on_exit = on_exit

@@ -1,5 +1,11 @@
 """Long actions run as tasks the director polls with ``get_task`` (BOSH's async actions).
 
+An action that ends within ``INLINE_WAIT`` is answered with its own reply instead of a task
+id (``run``): most of a rollout's actions (prepare, apply, start, stop without drain,
+post-start) take tens of milliseconds, and a task id would cost each of them a poll
+interval and a ``get_task`` round trip. The director's AgentClient.run takes either answer,
+as BOSH's director does (it polls only a reply that names a running task).
+
 Results are kept for a while after completion so a director that polls late (or retries
 a poll after a NATS hiccup) still gets the answer. Tasks live in memory only: an agent
 restart loses running tasks, and get_task then says so clearly."""
@@ -17,6 +23,7 @@ from typing import Any, Awaitable, Callable
 from bosh_py.errors import BoshPyError
 
 KEEP_FINISHED = 3600.0
+INLINE_WAIT = 1.0  # seconds; well below the director's RPC timeout (45 s, BOSH's)
 
 
 def exception_reply(exc: BaseException) -> dict[str, Any]:
@@ -50,6 +57,17 @@ class TaskManager:
         self._tasks[task_id] = t
         t.task.add_done_callback(lambda _f, t=t: self._finished(t))
         return {"agent_task_id": task_id, "state": "running"}
+
+    async def run(self, method: str, work: Callable[[], Awaitable[Any]], wait: float = INLINE_WAIT) -> dict[str, Any]:
+        """Start ``work`` as a task; the whole reply is its own if it ends within ``wait``
+        seconds, else ``{"value": {"agent_task_id", "state": "running"}}`` to poll."""
+        started = self.start(method, work)
+        task = self._tasks[started["agent_task_id"]].task
+        if wait > 0:
+            await asyncio.wait({task}, timeout=wait)  # a timeout leaves the task running
+        if task.done():
+            return self.get(started["agent_task_id"])
+        return {"value": started}
 
     def _finished(self, t: AgentTask) -> None:
         if t.finished_at is not None:  # get() may have got here first

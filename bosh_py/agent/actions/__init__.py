@@ -1,5 +1,6 @@
 """One module per agent action (like bosh-agent's agent/action/*.go). Each module has
-``ASYNC`` (True: answered with a task id, polled with get_task) and
+``ASYNC`` (True: run as a task, answered with its result if it ends within
+tasks.INLINE_WAIT, else with a task id polled with get_task) and
 ``async def run(ctx, *arguments)``."""
 
 from types import ModuleType

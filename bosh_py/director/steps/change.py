@@ -27,3 +27,6 @@ class InstanceChange:
     # then the VM it replaced, which the deploy deletes when it ends
     new_vm: CreatedVm | None = None
     replaced_vm: CreatedVm | None = None
+    # the spec uploaded and prepared on the instance's agent ahead of its turn (steps/prepare_ahead.py),
+    # taken by its update; one never taken has its archive deleted when the group's rollout ends
+    prepared_spec: dict | None = None

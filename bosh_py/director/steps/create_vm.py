@@ -3,7 +3,7 @@ new one. The VM's facts are recorded with it (changes.py names what differs next
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from bosh_py.director.changes import VM_SPEC_KEY
 from bosh_py.director.models import Instance

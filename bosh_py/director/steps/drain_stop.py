@@ -3,7 +3,7 @@ by the agent (which waits out what drain scripts ask)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from bosh_py.director.services import Director
 from bosh_py.errors import BoshPyError

@@ -3,7 +3,7 @@ dropped is unmounted, detached and orphaned (kept, see orphan_disks.py)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from bosh_py.director.models import Instance, PersistentDisk
 from bosh_py.director.orphan_disks import orphan

@@ -7,7 +7,7 @@ mount_disk, apply, start as any other update."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from bosh_py.director.models import Instance
 from bosh_py.director.orphan_vms import orphan_vm

@@ -12,6 +12,7 @@ from pathlib import Path
 from bosh_py.director.manifest_input import stored_variables
 from bosh_py.director.services import Director
 from bosh_py.director.steps.change import InstanceUpdateError
+from bosh_py.director.steps.timing import StepTimes
 from bosh_py.errors import BoshPyError
 from bosh_py.manifest.diff import secret_values as variable_leaves
 
@@ -23,15 +24,18 @@ MIN_SECRET = 4  # shorter variable values are not scrubbed (they would blank com
 
 
 async def wait_until_running(director: Director, agent_id: str, watch: tuple[int, int], name: str,
-                             deployment: str | None = None) -> None:
+                             deployment: str | None = None, times: StepTimes | None = None) -> None:
     """``deployment``: given, a failure quotes the last lines of the job logs with that
-    deployment's stored variables scrubbed out; without it, no log lines are quoted."""
+    deployment's stored variables scrubbed out; without it, no log lines are quoted.
+    ``times`` counts the get_state polls."""
     low, high = watch
     started = time.monotonic()
     await asyncio.sleep(low / 1000)
     agent = director.agent(agent_id)
     while True:
         state = await agent.get_state()
+        if times is not None:
+            times.polls += 1
         if state.get("job_state") == "running":
             return
         if (time.monotonic() - started) * 1000 >= high:
