@@ -13,7 +13,6 @@ from bosh_py.cli.client import DirectorClient
 from bosh_py.cli.config import load_cli_config
 from bosh_py.cli.output import TaskPrinter, console, err_console
 from bosh_py.errors import BoshPyError
-from bosh_py.manifest import apply_ops, find_variable_names, interpolate, load_yaml_file, merge_variable_sources
 
 deployment_option = click.option("-d", "--deployment", envvar="BOSH_DEPLOYMENT", required=True,
                                  help="Deployment name (or BOSH_DEPLOYMENT)")
@@ -63,6 +62,9 @@ def render_input_with_values(path: str, var_kvs: tuple[str, ...], vars_files: tu
     value): the director is told them so that it keeps them as secrets (a deploy's diff and
     log tails), since once interpolated it could not tell them from any other string.
     Precedence as the BOSH CLI: ``-v`` beats ``--var-file``, which beats ``-l`` files."""
+    # here, not at the top: only the commands that read a manifest pay for its models
+    from bosh_py.manifest import apply_ops, find_variable_names, interpolate, load_yaml_file, merge_variable_sources
+
     doc = load_yaml_file(path)
     for ops_path in ops_files:
         doc = apply_ops(doc, load_yaml_file(ops_path, kind="list"), ops_path)
