@@ -6,7 +6,8 @@ makes explicit what a task may touch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bosh_py.director.agent_access import AgentAccess, LocalAgentAccess
 from bosh_py.director.blobstore import Blobstore, LocalBlobstore
+from bosh_py.director.concurrency import vm_pool
 from bosh_py.director.config import DirectorConfig, S3BlobstoreConfig
 from bosh_py.director.cpi_client import CpiClient
 from bosh_py.director.cpi_registry import resolve
@@ -52,6 +54,7 @@ class Director:
     # who changes agents' NATS users and blob grants: the API process's own (the default, over
     # nats_server and replies' grants) or, in a worker, a RemoteAgentAccess (agent_access.py)
     agent_access: AgentAccess | None = None
+    vm_threads: ThreadPoolExecutor = field(default_factory=vm_pool)  # SSH bootstraps (concurrency.py)
 
     def __post_init__(self) -> None:
         if self.agent_access is None:

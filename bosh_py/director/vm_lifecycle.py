@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from bosh_py.director.agent_credentials import AgentCredentials
+from bosh_py.director.concurrency import in_vm_thread
 from bosh_py.director.cpi_client import CpiError, VMNotFound
 from bosh_py.director.models import DEFAULT_CPI
 from bosh_py.director.orphan_vms import forget, record_cid, record_intent
@@ -125,7 +126,7 @@ async def create_vm(director: Director, request: VmRequest, debug: Callable[[str
         if _cpi_starts_agent(result):  # cpi/dummy: no sshd; the CPI starts the agent itself
             await cpi.call("bootstrap_agent", vm_cid, settings)
         else:
-            await asyncio.to_thread(_bootstrap, director, ip, host_public_key, settings)
+            await in_vm_thread(director.vm_threads, _bootstrap, director, ip, host_public_key, settings)
         # short pings: the first ones go out before the new agent has subscribed
         await director.agent(agent_id).wait_until_ready(director.config.agent_wait_timeout, ping_timeout=1.0)
         if request.metadata:

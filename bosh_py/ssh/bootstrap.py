@@ -12,6 +12,7 @@ import shlex
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bosh_py.ssh.agent_bytecode import shipped_bundle
 from bosh_py.ssh.client import PinnedSshClient, SshError
 
 AGENT_DIR = "/var/vcap/bosh"
@@ -41,16 +42,23 @@ exit 0
 """
 
 
+# One command prepares the agent's directory and says which init the VM runs.
+PREPARE = (f"mkdir -p {AGENT_DIR}/log && chmod 0700 {AGENT_DIR} && "
+           "if test -d /run/systemd/system; then echo systemd; else echo rc.local; fi")
+
+
 def install_agent(ssh: PinnedSshClient, bundle: Path, settings: dict) -> None:
-    ssh.run(f"mkdir -p {AGENT_DIR}/log && chmod 0700 {AGENT_DIR}")
-    ssh.put_bytes(bundle.read_bytes(), AGENT_BUNDLE, 0o644)
-    ssh.put_bytes(json.dumps(settings).encode(), AGENT_SETTINGS, 0o600)
-    uses_systemd = ssh.run("test -d /run/systemd/system", check=False).exit_status == 0
+    """Three round trips: prepare, one SFTP session for every file, start. The bundle goes
+    with its modules' bytecode (``agent_bytecode``), so the agent does not compile itself at
+    each start; the settings (the agent's credentials) are 0600 in a 0700 directory."""
+    uses_systemd = ssh.run(PREPARE).stdout.strip() == "systemd"
+    files = [(shipped_bundle(bundle, AGENT_BUNDLE), AGENT_BUNDLE, 0o644),
+             (json.dumps(settings).encode(), AGENT_SETTINGS, 0o600)]
     if uses_systemd:
-        ssh.put_bytes(SYSTEMD_UNIT.encode(), "/etc/systemd/system/bosh-py-agent.service")
+        ssh.put_files([*files, (SYSTEMD_UNIT.encode(), "/etc/systemd/system/bosh-py-agent.service", 0o644)])
         ssh.run("systemctl daemon-reload && systemctl enable --now bosh-py-agent.service")
     else:
-        ssh.put_bytes(RC_LOCAL.encode(), "/etc/rc.local", 0o755)
+        ssh.put_files([*files, (RC_LOCAL.encode(), "/etc/rc.local", 0o755)])
         ssh.run("/etc/rc.local")
 
 

@@ -82,11 +82,21 @@ class PinnedSshClient:
         return result
 
     def put_bytes(self, data: bytes, remote_path: str, mode: int = 0o644) -> None:
-        with self.client.open_sftp() as sftp:
-            with sftp.open(remote_path, "wb") as remote:
-                remote.set_pipelined(True)
-                remote.write(data)
-            sftp.chmod(remote_path, mode)
+        self.put_files([(data, remote_path, mode)])
+
+    def put_files(self, files: list[tuple[bytes, str, int]]) -> None:
+        """Write ``(data, remote path, mode)`` files through one SFTP session: each session
+        costs the VM an sftp-server process and the director a channel set-up."""
+        try:
+            with self.client.open_sftp() as sftp:
+                for data, remote_path, mode in files:
+                    with sftp.open(remote_path, "wb") as remote:
+                        remote.set_pipelined(True)
+                        remote.write(data)
+                    sftp.chmod(remote_path, mode)
+        except (OSError, paramiko.SSHException) as error:
+            names = ", ".join(path for _, path, _ in files)
+            raise SshError(f"Copying {names} to {self.host} failed: {error}") from error
 
     def close(self) -> None:
         if self._client is not None:

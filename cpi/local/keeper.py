@@ -1,9 +1,9 @@
 """The long-lived parent of one VM: starts its namespaces, wires its network, reaps it.
 
 The CPI is one short process per call, so a VM's PID 1 needs a parent that outlives the
-call. ``vm_runtime.boot`` starts this module in its own session with no inherited pipes
-(and records its PID). The keeper forks a child that makes the VM's namespaces
-(``vm_launch``) and does, as host root, the two things the VM's root may not:
+call. ``vm_runtime.boot`` forks it off the CPI process (``detach``) into its own session
+with no inherited descriptors (and records its PID). The keeper forks a child that makes the
+VM's namespaces (``vm_launch``) and does, as host root, the two things the VM's root may not:
 write the VM's user namespace's uid/gid maps, and move the VM's veth end into its network
 namespace (named ``<prefix>-vm-…`` with ``ip netns attach``, so the CPI and ``ip -n`` find
 it). It records the VM's PID 1 in ``init.pid`` and waits. When PID 1 is killed (delete or
@@ -20,7 +20,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from cpi.local import guest_init, ids, network, vm_launch
+from cpi.local import guest_init, ids, network, syscalls, vm_launch
 from cpi.local.processes import ProcessRef
 from cpi.local.state import VmState
 
@@ -86,6 +86,59 @@ def main(vm_dir_arg: str, bridge: str) -> int:
         console.write(f"bosh-py keeper: VM namespaces ended (status {os.waitstatus_to_exitcode(status)})\n"
                       .encode())
     return 0
+
+
+KEEPER_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+
+
+def scrub_initial_environment() -> None:
+    """Zero the environment block this process was exec'd with (what /proc/<pid>/environ
+    shows): a forked keeper would otherwise show, for the VM's whole life, the environment
+    the director gave one CPI call. Nothing points into it any more: ``os.environ`` was
+    emptied first, and libc's environment now holds only the keeper's own variables."""
+    fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    start, end = int(fields[47]), int(fields[48])  # env_start, env_end (fields 50 and 51)
+    if 0 < start < end:
+        try:
+            with open("/proc/self/mem", "r+b", buffering=0) as memory:
+                memory.seek(start)
+                memory.write(b"\0" * (end - start))
+        except OSError:
+            pass  # a kernel that refuses: /proc/<pid>/environ stays readable by host root only
+
+
+def detach(vm_dir: Path, bridge: str) -> int:
+    """Fork the keeper of the VM at ``vm_dir``; return its PID.
+
+    The child leads a new session, holds no descriptor of the CPI call (the director reads
+    the call's stdout until EOF) and only the environment ``ip`` needs (nothing the
+    director handed the CPI), and ends with ``os._exit``: it never returns into the CPI's
+    code, which would answer the call a second time."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()  # nothing buffered before the fork is written twice
+    led, leads = os.pipe()
+    pid = os.fork()
+    if pid:
+        os.close(leads)
+        os.read(led, 1)  # returns once the keeper leads its group: power_off kills that group
+        os.close(led)
+        return pid
+    code = 1
+    try:
+        os.setsid()
+        os.close(leads)  # (end of file for the CPI: the keeper leads its session and group)
+        os.chdir("/")
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        os.environ.clear()
+        os.environ.update(KEEPER_ENV)
+        scrub_initial_environment()
+        syscalls.set_name(b"bosh-py-keeper")
+        code = main(str(vm_dir), bridge)
+    finally:
+        os._exit(code)
 
 
 if __name__ == "__main__":

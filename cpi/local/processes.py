@@ -55,6 +55,20 @@ class ProcessRef:
         except ProcessLookupError:
             pass
 
+    def wait_group_gone(self, timeout: float) -> bool:
+        """Wait until no process is left in the group this process led (after ``kill_group``:
+        a child killed in the middle of a system call, such as ``ip netns attach`` mounting
+        the VM's netns name, finishes that call before it dies)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                os.killpg(self.pid, 0)  # signal 0: only asks whether the group has members
+            except (ProcessLookupError, PermissionError):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+
     def wait_gone(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while self.alive():
