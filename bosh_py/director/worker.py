@@ -28,6 +28,7 @@ from bosh_py.agent.bundle import build_agent_bundle
 from bosh_py.director import task_kinds
 from bosh_py.director.agent_access import RemoteAgentAccess
 from bosh_py.director.config import DirectorConfig
+from bosh_py.director.cpi_registry import sync_properties
 from bosh_py.director.db import open_database
 from bosh_py.director.locks import LockManager
 from bosh_py.director.processes import ProcessRegistry
@@ -57,6 +58,7 @@ async def serve_worker(config: DirectorConfig, slots: int = SLOTS) -> None:
                           "(start the director first, or copy its data directory's secrets)")
     secrets = load_or_create_secrets(config.secrets_path)
     sessions = open_database(config.database_url)
+    sync_properties(config, sessions)  # a worker on another machine writes its CPIs' config files too
     processes = ProcessRegistry(sessions, config.lock_ttl)
     nc = await nats.connect(servers=[f"nats://{config.worker_nats_host}:{config.nats_port}"], user="director",
                             password=secrets.nats_password, max_reconnect_attempts=-1, reconnect_time_wait=1,
