@@ -26,7 +26,8 @@ from typing import Any
 
 import yaml
 
-from tests.harness import BIN, REPO, free_port
+from bosh_py.director.models import Task
+from tests.harness import BIN, REPO, free_port, wait_until
 
 RELEASE = "dummy-test"
 JOB = "looper"
@@ -202,6 +203,16 @@ def start_slow_deploy(director: DummyDirector, watch_ms: int, **manifest_args: A
     path.write_text(yaml.safe_dump(slow))
     return subprocess.Popen([str(BIN / "bosh-py"), "deploy", "-n", str(path)], env=director.env, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for_task_state(sessions: Any, task_id: int, state: str, timeout: float) -> Task:
+    """The task's row once it is in ``state``."""
+    def reached() -> Task | None:
+        with sessions() as session:
+            task = session.get(Task, task_id)
+            return task if task is not None and task.state == state else None
+
+    return wait_until(reached, timeout, message=f"task {task_id} to be {state}")
 
 
 @contextlib.contextmanager

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from bosh_py.director.db import open_database
 from bosh_py.director.leases import HEALTH_MONITOR
 from bosh_py.director.models import DirectorProcess, Lease, Lock, Task, utcnow
-from tests.director.dummy_support import DummyDirector, start_slow_deploy
+from tests.director.dummy_support import DummyDirector, start_slow_deploy, wait_for_task_state
 from tests.harness import stop_orphaned_nats, wait_until
 
 TTL = 4  # lock_ttl: locks, process heartbeats and the health monitor's lease
@@ -68,12 +68,7 @@ def test_a_killed_directors_task_fails_and_its_lock_lapses_while_a_live_ones_is_
 
         os.kill(director_pid(first), signal.SIGKILL)
 
-        def failed() -> Task | None:
-            with sessions() as session:
-                task = session.get(Task, lock.task_id)
-                return task if task.state == "error" else None
-
-        task = wait_until(failed, 3 * TTL, message="the killed director's task to be failed")
+        task = wait_for_task_state(sessions, lock.task_id, "error", 3 * TTL)  # the killed director's
         assert task.result == (f"The director process running this task (pid {director_pid(first)} on "
                                f"{os.uname().nodename}) ended while it ran")
         assert held() is None

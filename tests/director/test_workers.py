@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from bosh_py.director.db import open_database
 from bosh_py.director.models import DirectorProcess, Lock, Task
-from tests.director.dummy_support import DummyDirector, start_slow_deploy
+from tests.director.dummy_support import DummyDirector, start_slow_deploy, wait_for_task_state
 from tests.harness import stop_orphaned_nats, wait_until
 
 TTL = 4
@@ -59,12 +59,7 @@ def test_workers_run_the_tasks_and_a_killed_one_is_failed_replaced_and_the_redep
             victim = session.get(DirectorProcess, running.worker).pid
         os.kill(victim, signal.SIGKILL)
 
-        def failed() -> Task | None:
-            with sessions() as session:
-                task = session.get(Task, lock.task_id)
-                return task if task.state == "error" else None
-
-        task = wait_until(failed, 3 * TTL, message="the killed worker's task to be failed")
+        task = wait_for_task_state(sessions, lock.task_id, "error", 3 * TTL)  # the killed worker's
         assert task.result == (f"The director process running this task (pid {victim} on "
                                f"{os.uname().nodename}) ended while it ran")
         assert held() is None and task.params is None
@@ -104,12 +99,7 @@ def test_cancel_task_reaches_a_task_a_worker_runs(postgres, tmp_path):
         task = wait_until(running, 60, message="the deploy to start in the worker")
         assert "Cancelling task" in director.cli("cancel-task", str(task.id)).stdout
 
-        def ended() -> Task | None:
-            with sessions() as session:
-                row = session.get(Task, task.id)
-                return row if row.state == "cancelled" else None
-
-        wait_until(ended, 30, message="the worker to cancel it")
+        wait_for_task_state(sessions, task.id, "cancelled", 30)  # cancelled in the worker
         with sessions() as session:
             assert session.get(Lock, "deployment:dummy") is None
         again = director.cli("cancel-task", str(task.id), check=False)
