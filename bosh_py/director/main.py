@@ -129,9 +129,7 @@ async def serve(config: DirectorConfig, config_path: Path | None = None) -> None
     working.cancel()
     if pool is not None:
         await pool.stop()
-    for running in list(tasks.running.values()):
-        running.cancel()
-    await tasks.wait_all()
+    await tasks.stop()
     heartbeating.cancel()
     processes.unregister()
     await api.cleanup()

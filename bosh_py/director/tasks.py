@@ -129,18 +129,18 @@ class TaskRunner:
             result = await body(context)
         except asyncio.CancelledError:
             context.log.error("Task cancelled")
-            self._set(context.id, state="cancelled", result="Task cancelled", ended_at=utcnow(), params=None)
+            self._end(context.id, "cancelled", "Task cancelled")
         except BoshPyError as error:
             context.log.error(str(error))
-            self._set(context.id, state="error", result=str(error), ended_at=utcnow(), params=None)
+            self._end(context.id, "error", str(error))
         except Exception as error:  # an unexpected failure still ends the task cleanly
             context.log.debug(traceback.format_exc())
             message = f"{error.__class__.__name__}: {error}"
             context.log.error(message)
-            self._set(context.id, state="error", result=message, ended_at=utcnow(), params=None)
+            self._end(context.id, "error", message)
         else:
             context.log.write_result(result or "")
-            self._set(context.id, state="done", result=result or "", ended_at=utcnow(), params=None)
+            self._end(context.id, "done", result or "")
         finally:
             self.running.pop(context.id, None)
 
@@ -165,11 +165,12 @@ class TaskRunner:
         running.cancel()
         return True
 
-    def _set(self, task_id: int, **values: object) -> None:
-        """Only an unfinished task changes: one another process reaped (this one stalled past
-        its heartbeat's lapse) keeps the reason it was failed with."""
+    def _end(self, task_id: int, state: str, result: str) -> None:
+        """Only an unfinished task ends here: one another process reaped (this one stalled past
+        its heartbeat's lapse) keeps the reason it was failed with. Its parameters go with it."""
         with self.sessions.begin() as session:
-            session.execute(update(Task).where(Task.id == task_id, Task.state.in_(UNFINISHED)).values(**values))
+            session.execute(update(Task).where(Task.id == task_id, Task.state.in_(UNFINISHED))
+                            .values(state=state, result=result, ended_at=utcnow(), params=None))
 
     def get(self, task_id: int) -> Task | None:
         with self.sessions() as session:
@@ -190,6 +191,12 @@ class TaskRunner:
             return set()
         with self.sessions() as session:
             return set(session.scalars(select(Task.id).where(Task.id.in_(task_ids), Task.state.in_(UNFINISHED))))
+
+    async def stop(self) -> None:
+        """Cancel the tasks this process runs and wait until each has ended (a clean stop)."""
+        for running in list(self.running.values()):
+            running.cancel()
+        await self.wait_all()
 
     async def wait_all(self) -> None:
         if self.running:

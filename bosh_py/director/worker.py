@@ -84,9 +84,7 @@ async def serve_worker(config: DirectorConfig, slots: int = SLOTS) -> None:
     await stopping.wait()
     log.info("worker %s stopping", processes.name)
     working.cancel()
-    for running in list(tasks.running.values()):
-        running.cancel()
-    await tasks.wait_all()
+    await tasks.stop()
     heartbeating.cancel()
     processes.unregister()
     await replies.close()
