@@ -13,8 +13,8 @@ no-op rows of N (the 100-instance scale check: ``--instances 100 --azs 3 --deplo
 (for working on the rollout). More tables say where the last run's fresh deploy of N spent
 its time, stage by stage, from the task's event log, with the nats-server reloads it
 caused, and where its rollout went, from the director's "Timing" debug lines
-(bosh_py/director/steps/timing.py): the time before the first instance was touched
-(plan, render, decide), each batch, and per instance each step (upload, prepare = the
+(bosh_py/director/steps/timing.py, bosh_py/director/jobs/deploy.py): the time before the
+first instance was touched (plan, render, decide) with each deploy stage's share, each batch, and per instance each step (upload, prepare = the
 agent's blob fetch, stop, apply, start, the watch with its get_state polls, post-start).
 
 Run as root: `.venv/bin/python bench/deploy.py [--runs 3]`; figures are medians of the runs.
@@ -110,8 +110,9 @@ def stage_breakdown(director: LocalDirector, task_id: int) -> list[tuple[str, in
 
 def rollout_breakdown(director: LocalDirector, task_id: int) -> dict:
     """The rollout's "Timing" lines of a task's debug log: {"before": s, "rollout": s,
-    "batches": [(name, s)], "steps": {step: [s per instance]}, "polls": [n per instance]}."""
-    found: dict = {"before": None, "rollout": None, "batches": [], "steps": {}, "polls": []}
+    "batches": [(name, s)], "steps": {step: [s per instance]}, "polls": [n per instance],
+    "stages": {deploy stage: s}}."""
+    found: dict = {"before": None, "rollout": None, "batches": [], "steps": {}, "polls": [], "stages": {}}
     for line in (director.data_dir / "tasks" / str(task_id) / "debug").read_text().splitlines():
         text = line.split(" ", 1)[1] if " " in line else line
         if text.startswith("Timing before rollout: "):
@@ -122,6 +123,8 @@ def rollout_breakdown(director: LocalDirector, task_id: int) -> dict:
             found["rollout"] = float(text.split()[2])
             ended = re.search(r"ended at ([\d.]+)", text)
             found["ended"] = float(ended.group(1)) if ended else None
+        elif stage := re.match(r"Timing stage (\w+): ([\d.]+) s", text):
+            found["stages"][stage.group(1)] = float(stage.group(2))
         elif re.match(r"Timing \S+ (canary|batch) \d+: ", text):
             name, seconds = text[len("Timing "):].split(": ")
             found["batches"].append((name, float(seconds.split()[0])))
@@ -291,6 +294,10 @@ def print_rollout(rollout: dict, args: argparse.Namespace) -> None:
                       f"{rollout['began'] - rollout['cli_started']:.2f}", "")
     if before is not None:
         table.add_row("task: before the rollout (plan, render, compile, decide)", "", f"{before:.2f}", "")
+    stages = rollout["stages"]
+    rollout_at = list(stages).index("update_groups") if "update_groups" in stages else len(stages)
+    for name in list(stages)[:rollout_at]:
+        table.add_row(f"  stage {name}", "", f"{stages[name]:.3f}", "")
     if during is not None:
         table.add_row("task: the rollout (all batches)", "", f"{during:.2f}", "")
     for name, seconds in rollout["batches"]:
@@ -298,6 +305,8 @@ def print_rollout(rollout: dict, args: argparse.Namespace) -> None:
     if rollout.get("ended") is not None:
         table.add_row("after the rollout (post-deploy, record, task end, CLI)", "",
                       f"{rollout['cli_ended'] - rollout['ended']:.2f}", "")
+    for name in list(stages)[rollout_at + 1:]:
+        table.add_row(f"  stage {name}", "", f"{stages[name]:.3f}", "")
     steps = rollout["steps"]
     for step in [s for s in STEPS if s in steps] + sorted(set(steps) - set(STEPS)):
         values = steps[step]

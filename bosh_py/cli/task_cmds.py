@@ -38,7 +38,7 @@ def task(task_id: int, debug: bool, event: bool, result: bool) -> None:
     director = client()
     if debug or event or result:
         kind = "debug" if debug else "event" if event else "result"
-        text, _ = director.task_output(task_id, kind)
+        text, _, _ = director.task_output(task_id, kind)
         sys.stdout.write(text)
         return
     final = director.follow_task(task_id, TaskPrinter())

@@ -31,10 +31,13 @@ from bosh_py.director.jobs.instance_action_options import instance_action_option
 from bosh_py.director.manifest_input import prepare_cloud_config, prepare_deployment, stored_variables
 from bosh_py.director.models import CloudConfig, Deployment, Event, Stemcell, Task
 from bosh_py.director.services import Director
+from bosh_py.director.tasks import UNFINISHED
 from bosh_py.errors import BoshPyError
 from bosh_py.manifest.update import check_flag
 
 VERSION = "0.1.0"
+MAX_OUTPUT_WAIT = 10  # seconds a task-output request may be held (short: a stopping director waits for it)
+OUTPUT_WAIT_POLL = 0.05  # how often a held request looks at the task
 CONFIG_NAME = re.compile(r"[A-Za-z0-9._-]{1,100}")
 
 
@@ -318,15 +321,27 @@ def build_app(director: Director) -> web.Application:
 
     @routes.get("/tasks/{task_id}/output")
     async def task_output(request: web.Request) -> web.Response:
-        task_id = existing_task(request).id
+        """The log past ``offset``, with the task's state. With ``wait`` (seconds), an
+        unfinished task's empty answer is held until there is more or the task ends, so a
+        CLI following a task hears its end at once without polling."""
+        row = existing_task(request)
         kind = request.query.get("type", "event")
         if kind not in ("event", "debug", "result"):
             raise ApiError(f"type: unknown task output type '{kind[:40]}' (event, debug, result)")
         offset = int_query(request, "offset", 0, 0, MAX_ID)
-        log = director.tasks.task_log(task_id)
+        wait = int_query(request, "wait", 0, 0, MAX_OUTPUT_WAIT)
+        log = director.tasks.task_log(row.id)
         path = {"event": log.event_path, "debug": log.debug_path, "result": log.result_path}[kind]
-        text, offset = await asyncio.to_thread(read_from, path, offset)
-        return web.Response(text=text, headers={"X-Next-Offset": str(offset)})
+        deadline = asyncio.get_running_loop().time() + wait
+        while True:
+            # the state is read before the log: a task that had ended by then has all its log
+            state = row.state
+            text, offset = await asyncio.to_thread(read_from, path, offset)
+            if text or state not in UNFINISHED or asyncio.get_running_loop().time() >= deadline:
+                break
+            await asyncio.sleep(OUTPUT_WAIT_POLL)
+            row = existing_task(request)
+        return web.Response(text=text, headers={"X-Next-Offset": str(offset), "X-Task-State": state})
 
     @routes.delete("/tasks/{task_id}")
     async def cancel_task(request: web.Request) -> web.Response:

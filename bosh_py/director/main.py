@@ -42,6 +42,7 @@ from bosh_py.mbus.supervisor import NatsSupervisor
 from bosh_py.monitor.bus_watch import BusWatch
 from bosh_py.monitor.leadership import monitor_while_leading
 from bosh_py.monitor.resurrector import Resurrector, bus_grace
+from bosh_py.release.isolated_render import RenderProcesses
 from bosh_py.ssh.keys import load_or_create_keypair
 
 log = logging.getLogger("bosh_py.director")
@@ -88,7 +89,9 @@ async def serve(config: DirectorConfig, config_path: Path | None = None) -> None
             tasks=tasks, locks=LockManager(sessions, config.lock_ttl), nats_server=nats_server, nats=nc,
             replies=replies, ssh_key=load_or_create_keypair(config.data_dir / "ssh" / "id_ed25519", "bosh-py-director"),
             agent_bundle=build_agent_bundle(config.data_dir / "agent.pyz"),
+            renderers=RenderProcesses(keep_spare=not config.workers),  # workers render otherwise
         )
+        director.renderers.start_spare()
         access = await serve_agent_access(nc, secrets.director_uuid, director.access)  # workers' requests
         secure_data_dir(config.data_dir)  # state, config, keys and blobs hold secrets: owner-only
         api = web.AppRunner(build_app(director), access_log=None)
@@ -130,6 +133,7 @@ async def serve(config: DirectorConfig, config_path: Path | None = None) -> None
     if pool is not None:
         await pool.stop()
     await tasks.stop()
+    await director.renderers.close()
     heartbeating.cancel()
     processes.unregister()
     await api.cleanup()

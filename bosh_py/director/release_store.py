@@ -12,7 +12,7 @@ from bosh_py.director.planner import DeploymentPlan, GroupPlan, PlanError
 from bosh_py.director.services import Director
 from bosh_py.errors import BoshPyError
 from bosh_py.release.errors import RenderError
-from bosh_py.release.isolated_render import render_isolated
+from bosh_py.release.isolated_render import RenderProcesses, render_isolated
 from bosh_py.release.properties import validate_job_properties
 from bosh_py.release.render import JobForRender, RenderedInstance
 from bosh_py.release.render_worker import RenderRequest
@@ -63,7 +63,7 @@ InstanceToRender = tuple[GroupPlan, dict, dict[str, dict]]  # (group, apply spec
 
 async def render_instances(archives: dict[JobKey, JobArchive], wanted: list[InstanceToRender],
                            release_versions: dict[str, str] | None = None,
-                           ) -> dict[tuple[str, int], RenderedInstance]:
+                           processes: RenderProcesses | None = None) -> dict[tuple[str, int], RenderedInstance]:
     """Render (group, instance spec, links) for every instance of a deploy in one worker
     process, off the event loop and bounded in time and memory (``isolated_render``);
     the first failure becomes a PlanError naming the instance, job and template."""
@@ -72,7 +72,7 @@ async def render_instances(archives: dict[JobKey, JobArchive], wanted: list[Inst
                                                             {"name": job.release, "version": versions.get(job.release)})
                                   for job in group.jobs] for group, _, _ in wanted}
     requests = [RenderRequest(jobs_by_group[group.name], spec, links) for group, spec, links in wanted]
-    results = await render_isolated(requests)
+    results = await render_isolated(requests, processes=processes)
     rendered: dict[tuple[str, int], RenderedInstance] = {}
     for (group, spec, _), result in zip(wanted, results):
         if isinstance(result, RenderError):

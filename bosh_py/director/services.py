@@ -23,6 +23,7 @@ from bosh_py.director.locks import LockManager
 from bosh_py.director.models import DEFAULT_CPI
 from bosh_py.director.secrets import DirectorSecrets
 from bosh_py.director.tasks import TaskRunner
+from bosh_py.release.isolated_render import RenderProcesses
 from bosh_py.ssh.keys import KeyPair
 
 
@@ -55,6 +56,8 @@ class Director:
     # nats_server and replies' grants) or, in a worker, a RemoteAgentAccess (agent_access.py)
     agent_access: AgentAccess | None = None
     vm_threads: ThreadPoolExecutor = field(default_factory=vm_pool)  # SSH bootstraps (concurrency.py)
+    # template rendering processes; the daemons keep one started ahead (isolated_render.py)
+    renderers: RenderProcesses = field(default_factory=RenderProcesses)
 
     def __post_init__(self) -> None:
         if self.agent_access is None:

@@ -37,6 +37,7 @@ from bosh_py.director.services import Director, open_blobstore
 from bosh_py.director.tasks import TaskRunner
 from bosh_py.errors import BoshPyError
 from bosh_py.mbus.agent_client import ReplyRouter
+from bosh_py.release.isolated_render import RenderProcesses
 from bosh_py.ssh.keys import load_or_create_keypair
 
 log = logging.getLogger("bosh_py.director.worker")
@@ -72,7 +73,9 @@ async def serve_worker(config: DirectorConfig, slots: int = SLOTS) -> None:
         config=config, secrets=secrets, sessions=sessions, blobstore=open_blobstore(config), tasks=tasks,
         locks=LockManager(sessions, config.lock_ttl), nats_server=None, nats=nc, replies=replies,
         ssh_key=load_or_create_keypair(config.data_dir / "ssh" / "id_ed25519", "bosh-py-director"),
-        agent_bundle=build_agent_bundle(config.data_dir / "agent.pyz"), agent_access=access)
+        agent_bundle=build_agent_bundle(config.data_dir / "agent.pyz"), agent_access=access,
+        renderers=RenderProcesses(keep_spare=True))
+    director.renderers.start_spare()
     log.info("worker %s (pid of its row: %d) taking tasks", processes.name, processes.identity.pid)
     heartbeating = asyncio.create_task(processes.run_forever())
     working = asyncio.create_task(tasks.work(lambda claimed: task_kinds.body_for(director, claimed), slots))
@@ -85,6 +88,7 @@ async def serve_worker(config: DirectorConfig, slots: int = SLOTS) -> None:
     log.info("worker %s stopping", processes.name)
     working.cancel()
     await tasks.stop()
+    await director.renderers.close()
     heartbeating.cancel()
     processes.unregister()
     await replies.close()

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from bosh_py.manifest.models import InstanceGroup, UpdateConfig
+if TYPE_CHECKING:
+    from bosh_py.manifest.models import InstanceGroup, UpdateConfig
 
 DEFAULT_SERIAL = True
 DEFAULT_VM_STRATEGY: Literal["delete-create"] = "delete-create"

@@ -92,7 +92,63 @@ class _Worker:
         return f"the rendering process {how}" + (f": {detail[0]}" if detail[0] else "")
 
 
-async def render_isolated(requests: list[RenderRequest], limits: RenderLimits = RenderLimits()) -> list[RenderResult]:
+async def _start_worker(stream_limit: int) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *WORKER_COMMAND, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, limit=stream_limit)
+
+
+class RenderProcesses:
+    """Where a render gets its worker process: with ``keep_spare``, one started ahead of the
+    next render and idle until then (blocked reading its input; its limits apply once it
+    has read), else a fresh one each time. Each process renders one deploy and exits, so
+    no template sees what another deploy's left behind. Owned by one event loop; ``close``
+    ends the spare."""
+
+    def __init__(self, keep_spare: bool = False) -> None:
+        self.keep_spare = keep_spare
+        self._spare: asyncio.Task[asyncio.subprocess.Process] | None = None
+        self._spare_limit = 0
+
+    def start_spare(self, stream_limit: int = 4 * RenderLimits().memory_mib * MIB) -> None:
+        if self.keep_spare and self._spare is None:
+            self._spare = asyncio.create_task(_start_worker(stream_limit))
+            self._spare_limit = stream_limit
+
+    async def take(self, stream_limit: int) -> asyncio.subprocess.Process:
+        spare, self._spare = self._spare, None
+        process = await _started(spare) if spare is not None and self._spare_limit == stream_limit else None
+        if spare is not None and process is None:
+            await _end(spare)
+        self.start_spare(stream_limit)
+        return process if process is not None else await _start_worker(stream_limit)
+
+    async def close(self) -> None:
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            await _end(spare)
+
+
+async def _started(spare: asyncio.Task[asyncio.subprocess.Process]) -> asyncio.subprocess.Process | None:
+    """The spare if it started and is still waiting for work."""
+    try:
+        process = await spare
+    except OSError:
+        return None
+    return process if process.returncode is None else None
+
+
+async def _end(spare: asyncio.Task[asyncio.subprocess.Process]) -> None:
+    spare.cancel()
+    try:
+        process = await spare
+    except (asyncio.CancelledError, OSError):
+        return
+    await _Worker(process).kill()
+
+
+async def render_isolated(requests: list[RenderRequest], limits: RenderLimits = RenderLimits(),
+                          processes: RenderProcesses | None = None) -> list[RenderResult]:
     """One result per request, in order: the rendered instance or the RenderError to report.
 
     After a template exceeds a limit the worker is gone, so that instance gets the limit
@@ -103,10 +159,7 @@ async def render_isolated(requests: list[RenderRequest], limits: RenderLimits = 
     templates = sum(len(job.spec.templates) + 1 for request in requests for job in request.jobs)
     work = WorkerInput(requests, limits.seconds, limits.memory_mib * MIB, int(limits.seconds * templates) + 30)
     payload = pickle.dumps(work)
-    process = await asyncio.create_subprocess_exec(
-        *WORKER_COMMAND, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-        limit=4 * limits.memory_mib * MIB)
+    process = await (processes or RenderProcesses()).take(4 * limits.memory_mib * MIB)
     worker = _Worker(process)
     stderr_reader = asyncio.create_task(worker.collect_stderr())
     results: list[RenderResult] = []

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import pickle
 import resource
 import signal
@@ -124,4 +125,7 @@ def _render_all(work: WorkerInput, erb: ErbRenderers, out: TextIO) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(serve(sys.stdin.buffer, sys.stdout))
+    code = serve(sys.stdin.buffer, sys.stdout)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # skip the interpreter's teardown (~0.1 s the director would wait for)

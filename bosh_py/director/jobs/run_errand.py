@@ -133,7 +133,8 @@ async def _prepare_errand_vms(director: Director, ctx: TaskContext, name: str, p
                                      f"instance_groups/{group.name}/jobs/{position}")
              for position, job in enumerate(group.jobs)}
     rendered = await release_store.render_instances(
-        archives, [(group, instance_spec(name, group, i), links) for i in instances])
+        archives, [(group, instance_spec(name, group, i), links) for i in instances],
+        processes=director.renderers)
     compiled = await compile_packages(
         director, packages_needed(director, plan, archives, group.jobs), group.stemcell,
         int(plan.compilation.get("workers", 1)),

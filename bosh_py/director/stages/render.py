@@ -25,4 +25,5 @@ async def run(r: DeployRun) -> None:
                  for position, job in enumerate(group.jobs)}
         to_render += [(group, instance_spec(r.name, group, instance), links) for instance in group.instances]
     r.rendered = await release_store.render_instances(
-        r.archives, to_render, {release: version.version for release, version in r.plan.releases.items()})
+        r.archives, to_render, {release: version.version for release, version in r.plan.releases.items()},
+        r.director.renderers)
