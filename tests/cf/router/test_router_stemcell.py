@@ -139,7 +139,9 @@ def test_router_runs_in_the_stemcell(stemcell_root, nats_server, nats_client):
     nginx_pid = None
     try:
         wait_for_port("127.0.0.1", port, timeout=20)
-        nginx_pid = int(nginx_pid_file.read_text())
+        # nginx creates its pid file before it writes the pid in it
+        nginx_pid = int(wait_until(lambda: nginx_pid_file.exists() and nginx_pid_file.read_text().strip(), 10,
+                                   message="nginx's pid in its pid file"))
         # nginx really is the package's binary, with the stemcell's libraries
         exe = os.readlink(f"/proc/{nginx_pid}/exe")
         assert exe.endswith("/var/vcap/packages/nginx/usr/sbin/nginx"), exe
