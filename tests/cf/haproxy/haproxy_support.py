@@ -217,14 +217,28 @@ def _health(address: str, port: int) -> int | None:
 
 def kill_router(router: RouterProcess) -> None:
     """A router dying at once: SIGKILL to its nginx workers, its nginx master and its control
-    plane, by PID (they share the test's process group, so never by group)."""
-    pids = [*router.nginx_workers(), router.nginx_pid(), router.proc.pid]
+    plane, by PID (they share the test's process group, so never by group). The master is
+    stopped first, so a reload cannot fork a worker after the workers were listed (such a
+    worker outlived its master once)."""
+    master = router.nginx_pid()
+    if master is not None and pid_alive(master):
+        os.kill(master, signal.SIGSTOP)
+        wait_until(lambda: not pid_alive(master) or _state(master) in ("T", "Z"), 10,
+                   message="nginx's master to stop")
+    pids = [router.proc.pid, *router.nginx_workers(), master]
     for pid in pids:
         if pid is not None and pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
     router.proc.wait(10)
     wait_until(lambda: not any(pid_alive(p) for p in pids if p is not None), 10,
                message="the killed router's processes to be gone")
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
 
 
 def register_route(nats: Nats, host: str, backend: Backend) -> None:
