@@ -14,8 +14,9 @@ no-op rows of N (the 100-instance scale check: ``--instances 100 --azs 3 --deplo
 its time, stage by stage, from the task's event log, with the nats-server reloads it
 caused, and where its rollout went, from the director's "Timing" debug lines
 (bosh_py/director/steps/timing.py, bosh_py/director/jobs/deploy.py): the time before the
-first instance was touched (plan, render, decide) with each deploy stage's share, each batch, and per instance each step (upload, prepare = the
-agent's blob fetch, stop, apply, start, the watch with its get_state polls, post-start).
+first instance was touched (plan, render, decide) with each deploy stage's share, each
+batch, and per instance each step (upload, prepare = the agent's blob fetch, stop, apply,
+start, the watch with its get_state polls, post-start).
 
 Run as root: `.venv/bin/python bench/deploy.py [--runs 3]`; figures are medians of the runs.
 VMs live on the test net of BOSH_PY_TEST_NET (tests/harness.py: bridge boshpytN, a /24 with

@@ -332,12 +332,13 @@ def build_app(director: Director) -> web.Application:
         wait = int_query(request, "wait", 0, 0, MAX_OUTPUT_WAIT)
         log = director.tasks.task_log(row.id)
         path = {"event": log.event_path, "debug": log.debug_path, "result": log.result_path}[kind]
-        deadline = asyncio.get_running_loop().time() + wait
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
         while True:
             # the state is read before the log: a task that had ended by then has all its log
             state = row.state
             text, offset = await asyncio.to_thread(read_from, path, offset)
-            if text or state not in UNFINISHED or asyncio.get_running_loop().time() >= deadline:
+            if text or state not in UNFINISHED or loop.time() >= deadline:
                 break
             await asyncio.sleep(OUTPUT_WAIT_POLL)
             row = existing_task(request)

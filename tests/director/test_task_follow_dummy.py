@@ -8,12 +8,12 @@ ahead: a deploy uses it and leaves a new one, and stopping the director ends it.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
+from bosh_py.agent.procfs import all_stats, pid_alive, process_cmdline
 from bosh_py.director.tasks import UNFINISHED
 from tests.director.dummy_support import dummy_director, manifest
 from tests.harness import wait_until
@@ -21,22 +21,8 @@ from tests.harness import wait_until
 
 def render_processes_of(pid: int) -> set[int]:
     """The director's children running bosh_py.release.render_worker."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            command = (entry / "cmdline").read_bytes()
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        if parent == pid and b"bosh_py.release.render_worker" in command:
-            found.add(int(entry.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    return Path(f"/proc/{pid}").exists()
+    return {stat.pid for stat in all_stats()
+            if stat.ppid == pid and "bosh_py.release.render_worker" in process_cmdline(stat.pid)}
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +31,7 @@ def dummy(tmp_path_factory):
     with dummy_director(tmp_path_factory.mktemp("task-follow")) as director:
         director.render_processes_seen = seen  # type: ignore[attr-defined]
         yield director
-    assert not [pid for pid in seen if alive(pid)], "a render process outlived its director"
+    assert not [pid for pid in seen if pid_alive(pid)], "a render process outlived its director"
 
 
 @pytest.fixture
@@ -90,4 +76,4 @@ def test_a_deploy_renders_in_the_process_started_ahead_and_leaves_a_new_one(dumm
     after = wait_until(lambda: render_processes_of(director), message="the next one")
     dummy.render_processes_seen.update(after)
     assert len(after) == 1 and after.isdisjoint(ahead)  # the deploy used the one ahead
-    assert not any(alive(pid) for pid in ahead)
+    assert not any(pid_alive(pid) for pid in ahead)

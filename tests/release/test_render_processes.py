@@ -6,19 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
 
+from bosh_py.agent.procfs import pid_alive
 from bosh_py.release.isolated_render import RenderLimits, RenderProcesses, render_isolated
 from bosh_py.release.render_worker import RenderRequest
 from tests.release.test_render import INSTANCE, job
-
-
-def running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
 
 
 async def spare_pid(processes: RenderProcesses) -> int:
@@ -36,16 +28,16 @@ def test_a_render_uses_the_spare_and_leaves_a_new_one_until_close():
         processes = RenderProcesses(keep_spare=True)
         processes.start_spare()
         first = await spare_pid(processes)
-        assert running(first)
+        assert pid_alive(first)
         assert await render(processes, "{{ spec.index }}-{{ p('web.port') }}") == "0-8080"
-        assert not running(first)  # it rendered, then exited
+        assert not pid_alive(first)  # it rendered, then exited
         second = await spare_pid(processes)
-        assert second != first and running(second)
+        assert second != first and pid_alive(second)
         assert await render(processes, "again") == "again"
         third = await spare_pid(processes)
-        assert third not in (first, second) and not running(second)
+        assert third not in (first, second) and not pid_alive(second)
         await processes.close()
-        assert not running(third) and processes._spare is None
+        assert not pid_alive(third) and processes._spare is None
 
     asyncio.run(go())
 
@@ -61,7 +53,7 @@ def test_a_spare_that_died_is_replaced_and_the_render_still_works():
                 break
             await asyncio.sleep(0.02)
         assert await render(processes, "after a dead spare") == "after a dead spare"
-        assert running(await spare_pid(processes))
+        assert pid_alive(await spare_pid(processes))
         await processes.close()
 
     asyncio.run(go())
@@ -73,8 +65,8 @@ def test_other_limits_get_their_own_process_and_no_spare_without_keep_spare():
         processes.start_spare()
         default = await spare_pid(processes)
         assert await render(processes, "small", RenderLimits(seconds=2, memory_mib=64)) == "small"
-        assert not running(default)  # ended, not left behind
-        assert running(await spare_pid(processes))
+        assert not pid_alive(default)  # ended, not left behind
+        assert pid_alive(await spare_pid(processes))
         await processes.close()
 
         plain = RenderProcesses()

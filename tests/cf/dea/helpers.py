@@ -26,6 +26,7 @@ from typing import Any, Callable
 import nats
 
 
+from bosh_py.agent.procfs import pid_alive  # noqa: F401 (the cf tests import it from here)
 from tests.harness import TEST_NET, wait_until
 
 REPO = Path(__file__).resolve().parents[3]
@@ -424,19 +425,6 @@ def cgroup_dirs(parent: str) -> list[Path]:
         if base.exists():
             found += [Path(dirpath) for dirpath, _d, _f in os.walk(base)]
     return found
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is as good as gone
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
 
 
 def descendants(root: int) -> list[int]:

@@ -23,6 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from bosh_py.agent.procfs import read_stat
 from bosh_py.release import (
     JobForRender,
     link_from_provider,
@@ -223,7 +224,7 @@ def kill_router(router: RouterProcess) -> None:
     master = router.nginx_pid()
     if master is not None and pid_alive(master):
         os.kill(master, signal.SIGSTOP)
-        wait_until(lambda: not pid_alive(master) or _state(master) in ("T", "Z"), 10,
+        wait_until(lambda: (stat := read_stat(master)) is None or stat.state in ("T", "Z", "X"), 10,
                    message="nginx's master to stop")
     pids = [router.proc.pid, *router.nginx_workers(), master]
     for pid in pids:
@@ -232,13 +233,6 @@ def kill_router(router: RouterProcess) -> None:
     router.proc.wait(10)
     wait_until(lambda: not any(pid_alive(p) for p in pids if p is not None), 10,
                message="the killed router's processes to be gone")
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return ""
 
 
 def register_route(nats: Nats, host: str, backend: Backend) -> None:
