@@ -31,6 +31,13 @@ async def wait_for(errors: list, timeout: float = 2.0) -> None:
         await asyncio.sleep(0.02)
 
 
+async def subscribed(client) -> None:
+    """nats-py's flush() can overtake a SUB still queued for its flusher task (seen under
+    load): the second round trip is what proves the subscription reached the server."""
+    await client.flush()
+    await client.flush()
+
+
 def test_agent_users_and_permissions(nats_server):
     nats_server.add_agent("a1", "pw-one/with@odd:chars%")
     nats_server.add_agent("a2", "pw-two")
@@ -73,10 +80,7 @@ def test_agent_users_and_permissions(nats_server):
         await wait_for(a1_errors)
         assert 'permissions violation for subscription to "agent.a2"' in str(a1_errors[0]).lower()
         inbox = await a1.subscribe("agent.a1")
-        # nats-py's flush() can overtake a SUB still queued for its flusher task (seen under
-        # load): the second round trip is what proves the subscription reached the server
-        await a1.flush()
-        await a1.flush()
+        await subscribed(a1)
         await director.publish("agent.a1", b"hello")
         try:
             msg = await inbox.next_msg(timeout=5)
@@ -90,7 +94,7 @@ def test_agent_users_and_permissions(nats_server):
         hm = await nats.connect(servers=[nats_server.url()], user="hm",
                                 password=nats_server.hm_password, connect_timeout=2)
         beats = await hm.subscribe("hm.agent.>")
-        await hm.flush()
+        await subscribed(hm)
         await a1.publish("hm.agent.alert.a1", b"alert")
         assert (await beats.next_msg(timeout=5)).data == b"alert"
         await hm.close()
